@@ -77,6 +77,8 @@ def configure_logging(settings: Settings | None = None, *, force: bool = False) 
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    # Migration chatter is not news to an operator.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     _configured = True
 
 

@@ -1,0 +1,47 @@
+# Everything creates the virtualenv it needs: a fresh machine needs only Python >= 3.11 and a C compiler.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup test test-unit lint format demo migrate bench all clean services-stop
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create the virtualenv and install the project with its dev tools
+
+test: $(STAMP) ## the whole suite (starts the embedded servers when no URLs are set)
+	$(BIN)/pytest
+
+test-unit: $(STAMP) ## pure-logic tests only
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP) ## ruff + mypy (strict on dialer/)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+demo: $(STAMP) ## run the demo campaign on the embedded default
+	$(BIN)/dialer demo
+
+migrate: $(STAMP) ## apply database migrations
+	$(BIN)/dialer db upgrade
+
+bench: $(STAMP) ## benchmarks: figures and ratios, written as JSON to bench/results/
+	$(BIN)/python -m bench
+
+all: lint test
+
+services-stop: $(STAMP)
+	$(BIN)/dialer services stop
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,40 @@
+"""One bootstrap wires the process: settings, logging, servers (embedded or configured), DB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from dialer.embedded import ensure_services
+from dialer.logging import configure_logging
+from dialer.settings import Settings, get_settings
+from models.session import engine_for, transaction
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What every entrypoint needs: the settings and the servers' real URLs."""
+
+    settings: Settings
+    database_url: str
+    redis_url: str
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: committed when the block ends, rolled back on error."""
+        with transaction(self.database_url) as session:
+            yield session
+
+    def dispose(self) -> None:
+        engine_for(self.database_url).dispose()
+
+
+def bootstrap(settings: Settings | None = None) -> Runtime:
+    """Configure logging, make sure PostgreSQL and Redis answer, and return the runtime."""
+    cfg = settings or get_settings()
+    configure_logging(cfg)
+    urls = ensure_services(cfg)
+    return Runtime(settings=cfg, database_url=urls.database_url, redis_url=urls.redis_url)

@@ -1,0 +1,173 @@
+"""The `dialer` command: thin entrypoints over the services; rich output for people."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+
+from dialer import migrate
+from dialer.bootstrap import Runtime, bootstrap
+from dialer.clock import utcnow
+from dialer.customers_csv import parse_customers
+from dialer.embedded import services_status, stop_services
+from dialer.errors import DialerError, describe_validation_error
+from dialer.render import print_import_report, print_plan
+from dialer.schemas import CampaignSpec
+from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account
+from dialer.services.campaigns import create_campaign, find_campaign, legal_bound
+from dialer.services.imports import ImportRejected, import_customers
+from dialer.services.plan import build_contact_plan
+from dialer.settings import get_settings
+
+app = typer.Typer(help="Campaign dialer: run outbound calling campaigns inside legal hours.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Campaigns.", no_args_is_help=True)
+customers_app = typer.Typer(help="Customers.", no_args_is_help=True)
+services_app = typer.Typer(help="The embedded PostgreSQL and Redis.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(customers_app, name="customers")
+app.add_typer(services_app, name="services")
+
+# Wide enough for the plan table when output is piped (rich defaults to 80 columns then).
+console = Console(width=None if sys.stdout.isatty() else 150)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+AccountOpt = Annotated[str, typer.Option("--account", help="Account (tenant) name.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _runtime() -> Runtime:
+    try:
+        return bootstrap()
+    except DialerError as exc:
+        raise _fail(str(exc)) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    runtime = _runtime()
+    migrate.upgrade(runtime.database_url, revision)
+    console.print(f"database at revision [bold]{migrate.current_revision(runtime.database_url)}[/]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = typer.Argument(..., help="Target revision, e.g. base")) -> None:
+    """Revert migrations down to REVISION."""
+    runtime = _runtime()
+    migrate.downgrade(runtime.database_url, revision)
+    console.print(f"database at revision [bold]{migrate.current_revision(runtime.database_url)}[/]")
+
+
+@campaign_app.command("create")
+def campaign_create(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML or JSON file.")],
+    account: AccountOpt = DEFAULT_ACCOUNT,
+) -> None:
+    """Create a campaign from FILE (fields of seed 002 CampaignOut)."""
+    spec = _load_spec(file)
+    runtime = _runtime()
+    try:
+        with runtime.session() as session:
+            campaign = create_campaign(
+                session, get_or_create_account(session, account), spec, legal_bound(runtime.settings)
+            )
+            console.print(f"created campaign [bold]{campaign.name}[/] id={campaign.id} status={campaign.status}")
+    except DialerError as exc:
+        raise _fail(f"{file}: {exc}") from None
+
+
+def _load_spec(file: Path) -> CampaignSpec:
+    try:
+        data: Any = yaml.safe_load(file.read_text()) if file.suffix in {".yaml", ".yml"} else json.loads(file.read_text())
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise _fail(f"{file}: not valid {file.suffix.lstrip('.')}: {exc}") from None
+    try:
+        return CampaignSpec.model_validate(data)
+    except ValidationError as exc:
+        lines = "\n".join(f"  {f}: {r}" for f, r in describe_validation_error(exc))
+        raise _fail(f"{file} is not a valid campaign:\n{lines}") from None
+
+
+@customers_app.command("import")
+def customers_import(
+    campaign: Annotated[str, typer.Argument(help="Campaign name or id.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a header line.")],
+    partial: Annotated[bool, typer.Option(help="Import the good rows even when some are bad.")] = False,
+    default_region: Annotated[str | None, typer.Option(help="Region for numbers without +, e.g. US.")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows (CSV).")] = None,
+    account: AccountOpt = DEFAULT_ACCOUNT,
+) -> None:
+    """Enrol the customers of FILE in CAMPAIGN; every bad row is reported with its line."""
+    runtime = _runtime()
+    rejects_path = rejects or file.with_suffix(".rejected.csv")
+    try:
+        with runtime.session() as session, file.open(newline="", encoding="utf-8-sig") as stream:
+            target = find_campaign(session, get_or_create_account(session, account), campaign)
+            report = import_customers(
+                session, target, parse_customers(stream, default_region=default_region), partial=partial
+            )
+    except ImportRejected as exc:
+        print_import_report(err_console, exc.report, rejects_path, committed=False)
+        raise _fail(str(exc)) from None
+    except (DialerError, ValueError) as exc:
+        raise _fail(f"{file}: {exc}") from None
+    print_import_report(console, report, rejects_path, committed=True)
+
+
+@app.command("plan")
+def plan(
+    campaign: Annotated[str, typer.Argument(help="Campaign name or id.")],
+    at: Annotated[datetime | None, typer.Option(help="Instant to plan at (ISO 8601, UTC if no offset).")] = None,
+    rows: Annotated[int, typer.Option(help="How many contacts to list.")] = 40,
+    account: AccountOpt = DEFAULT_ACCOUNT,
+) -> None:
+    """Per contact: local zone, callable now or not, next opening; then the counts."""
+    runtime = _runtime()
+    when = _aware(at) if at else utcnow(runtime.settings)
+    with runtime.session() as session:
+        try:
+            target = find_campaign(session, get_or_create_account(session, account), campaign)
+        except DialerError as exc:
+            raise _fail(str(exc)) from None
+        result = build_contact_plan(session, target, when, legal_bound(runtime.settings), keep_rows=rows)
+    print_plan(console, result)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@services_app.command("status")
+def services_status_cmd() -> None:
+    """Show the embedded servers of this folder."""
+    console.print_json(data=services_status(get_settings()))
+
+
+@services_app.command("stop")
+def services_stop() -> None:
+    """Stop the embedded PostgreSQL and Redis of this folder."""
+    stop_services(get_settings())
+    console.print("embedded servers stopped")
+
+
+@app.command("demo")
+def demo(
+    keep_running: Annotated[bool, typer.Option(help="Leave the embedded servers running.")] = False,
+) -> None:
+    """Start the embedded servers, load the example campaign and print its contact plan."""
+    from dialer.demo import run_demo
+
+    sys.exit(run_demo(console, keep_running=keep_running))

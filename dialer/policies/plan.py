@@ -1,0 +1,80 @@
+"""Where a contact stands in the plan at a given instant: callable now, later, or skipped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+from dialer.policies.window import CallWindow, is_open, next_opening
+
+WEEK = timedelta(days=7)
+
+
+class PlanBucket(StrEnum):
+    NOW = "callable_now"
+    LATER_TODAY = "later_today"
+    THIS_WEEK = "later_this_week"
+    LATER = "later"
+    NO_COMMON_WINDOW = "no_common_window"
+    MISSING_CONTACT = "missing_contact"
+    OPTED_OUT = "opted_out"
+    INVALID_NUMBER = "invalid_number"
+    CLOSED = "closed"
+
+
+SKIPPED = frozenset(
+    {PlanBucket.MISSING_CONTACT, PlanBucket.OPTED_OUT, PlanBucket.INVALID_NUMBER, PlanBucket.NO_COMMON_WINDOW}
+)
+
+
+@dataclass(frozen=True)
+class ContactStanding:
+    bucket: PlanBucket
+    next_opening: datetime | None
+
+
+@dataclass(frozen=True)
+class ContactFacts:
+    state: str
+    has_phone: bool
+    opted_out: bool
+    invalid_number: bool
+
+
+def classify_contact(
+    window: CallWindow, zones: Sequence[ZoneInfo], facts: ContactFacts, at: datetime
+) -> ContactStanding:
+    """Pure: the contact's bucket and next opening (None when it will not be called)."""
+    skipped = _skip_reason(facts)
+    if skipped is not None:
+        return ContactStanding(skipped, None)
+    if is_open(window, zones, at):
+        return ContactStanding(PlanBucket.NOW, at)
+    opening = next_opening(window, zones, at)
+    if opening is None:
+        return ContactStanding(PlanBucket.NO_COMMON_WINDOW, None)
+    return ContactStanding(_later_bucket(zones[0], at, opening), opening)
+
+
+def _skip_reason(facts: ContactFacts) -> PlanBucket | None:
+    if facts.opted_out or facts.state == "opted_out":
+        return PlanBucket.OPTED_OUT
+    if facts.invalid_number:
+        return PlanBucket.INVALID_NUMBER
+    if not facts.has_phone or facts.state == "missing_contact":
+        return PlanBucket.MISSING_CONTACT
+    if facts.state != "active":
+        return PlanBucket.CLOSED
+    return None
+
+
+def _later_bucket(zone: ZoneInfo, at: datetime, opening: datetime) -> PlanBucket:
+    # "Today" is the contact's own local day, not the operator's.
+    if opening.astimezone(zone).date() == at.astimezone(zone).date():
+        return PlanBucket.LATER_TODAY
+    if opening - at <= WEEK:
+        return PlanBucket.THIS_WEEK
+    return PlanBucket.LATER

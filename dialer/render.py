@@ -1,0 +1,94 @@
+"""Rich renderings for people: import reports and contact plans."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rich.console import Console
+from rich.table import Table
+
+from dialer.logging import mask_phone
+from dialer.policies.plan import SKIPPED, PlanBucket
+from dialer.services.imports import ImportReport
+from dialer.services.plan import ContactPlan
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+def print_import_report(console: Console, report: ImportReport, rejects: Path, *, committed: bool) -> None:
+    verb = "imported" if committed else "would have imported"
+    console.print(
+        f"{report.rows_read} rows read; {verb}: {report.enrolled} enrolled "
+        f"({report.customers_created} new customers, {report.customers_updated} updated), "
+        f"{report.already_enrolled} already enrolled, {report.missing_contact} missing contact, "
+        f"{report.invalid_phone} invalid numbers (enrolled as failed), {report.opted_out} opted out"
+    )
+    problems = report.rejected
+    if not problems:
+        return
+    table = Table("line", "field", "reason", title=f"{len(problems)} row(s) not imported")
+    for p in problems[:MAX_PROBLEMS_SHOWN]:
+        table.add_row(str(p.line), p.field, p.reason)
+    console.print(table)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        console.print(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+    write_rejects(rejects, report)
+    console.print(f"rejected rows written to {rejects}")
+
+
+def write_rejects(path: Path, report: ImportReport) -> None:
+    """Keep every rejected row, with its line and reason, where it can be inspected and fixed."""
+    columns: list[str] = []
+    for p in report.rejected:
+        columns += [c for c in p.raw if c not in columns]
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["line", "field", "reason", *columns])
+        for p in report.rejected:
+            writer.writerow([p.line, p.field, p.reason, *(p.raw.get(c, "") for c in columns)])
+
+
+def print_plan(console: Console, plan: ContactPlan) -> None:
+    table = Table(title=f"Contact plan of {plan.campaign_name!r} at {plan.at:%Y-%m-%d %H:%M} UTC")
+    for col in ("customer", "phone", "local zone", "source", "standing", "next opening (local)"):
+        table.add_column(col)
+    for row in plan.rows:
+        table.add_row(
+            row.customer_ref,
+            mask_phone(row.phone or "-"),
+            ", ".join(row.zones),
+            row.zone_source,
+            _styled(row.bucket),
+            _local_opening(row.next_opening, row.zones[0] if row.zones else "UTC"),
+        )
+    console.print(table)
+    total = sum(plan.counts.values())
+    if total > len(plan.rows):
+        console.print(f"({len(plan.rows)} of {total} contacts listed)")
+    console.print(_counts_table(plan))
+
+
+def _counts_table(plan: ContactPlan) -> Table:
+    table = Table("standing", "contacts", title="Counts")
+    for bucket in PlanBucket:
+        label = f"skipped: {bucket.value}" if bucket in SKIPPED else bucket.value
+        table.add_row(label, str(plan.counts.get(bucket, 0)))
+    table.add_row("[bold]total[/]", f"[bold]{sum(plan.counts.values())}[/]")
+    return table
+
+
+def _styled(bucket: PlanBucket) -> str:
+    if bucket is PlanBucket.NOW:
+        return "[green]callable now[/]"
+    if bucket in SKIPPED:
+        return f"[red]skipped: {bucket.value}[/]"
+    return bucket.value.replace("_", " ")
+
+
+def _local_opening(opening: datetime | None, zone: str) -> str:
+    if opening is None:
+        return "-"
+    return opening.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M %Z")

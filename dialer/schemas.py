@@ -1,0 +1,211 @@
+"""Input schemas that mirror seed 002 (CampaignOut) and seed 003's batch settings.
+
+Validation happens here, at the edge: every error names its field and reason.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, time
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from dialer.phones import InvalidPhone, normalize_phone
+
+DEFAULT_WEEKDAYS = [0, 1, 2, 3, 4]
+# Seeds are silent on a default; two retries (2 h, then a day) match whatsapp_after_attempts=3.
+DEFAULT_ATTEMPT_DELAYS_MINUTES = [120, 1440]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CallWindowIn(_Strict):
+    """seed 002 CampaignCallWindow; weekdays 0=Monday .. 6=Sunday."""
+
+    start: time = time(9, 0)
+    end: time = time(19, 0)
+    weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        default_factory=lambda: list(DEFAULT_WEEKDAYS)
+    )
+
+
+class ContactObjectiveIn(_Strict):
+    type: Literal["contact"] = "contact"
+    channels: list[Literal["call", "whatsapp"]] = Field(default_factory=list)
+    min_count: int = Field(default=1, ge=1)
+
+
+class EmailObjectiveIn(_Strict):
+    type: Literal["email"] = "email"
+    min_count: int = Field(default=1, ge=1)
+
+
+class AiObjectiveIn(_Strict):
+    type: Literal["ai"] = "ai"
+    label_in: list[Literal["positive", "negative", "neutral"]] = Field(default_factory=list)
+    min_score: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+Objective = Annotated[
+    ContactObjectiveIn | EmailObjectiveIn | AiObjectiveIn, Field(discriminator="type")
+]
+
+
+class GoalSpecIn(_Strict):
+    objectives: list[Objective] = Field(default_factory=list)
+
+
+class AgentIn(_Strict):
+    """A campaign file may name its agent and caller IDs instead of referring to ids."""
+
+    name: str = Field(min_length=1, max_length=255)
+    provider_agent_id: str = Field(min_length=1, max_length=255)
+    provider: str = "simulated"
+    phone_numbers: list[str] = Field(default_factory=list)
+
+
+class ChannelIn(_Strict):
+    name: str = Field(min_length=1, max_length=255)
+    address: str = Field(min_length=1, max_length=255)
+
+
+class CampaignSpec(_Strict):
+    """What a user writes to create a campaign (JSON or YAML)."""
+
+    name: str = Field(min_length=1, max_length=255)
+    agent_id: uuid.UUID | None = None
+    agent: AgentIn | None = None
+    phone_number_id: uuid.UUID | None = None
+    phone_number_ids: list[uuid.UUID] = Field(default_factory=list)
+    phone_rotation_strategy: Literal["random", "sequential", "round_robin"] = "round_robin"
+    email_channel_id: uuid.UUID | None = None
+    whatsapp_channel_id: uuid.UUID | None = None
+    email_channel: ChannelIn | None = None
+    whatsapp_channel: ChannelIn | None = None
+    goal: str | None = None
+    goal_spec: GoalSpecIn = Field(default_factory=GoalSpecIn)
+    goal_logic: Literal["all", "any"] = "all"
+    first_contact_channel: Literal["call", "whatsapp"] = "call"
+    call_opening_message: str | None = None
+    whatsapp_first_message: str | None = None
+    whatsapp_after_attempts: int = Field(default=3, ge=1)
+    call_attempt_delays: list[Annotated[int, Field(ge=0, le=60 * 24 * 30)]] = Field(
+        default_factory=lambda: list(DEFAULT_ATTEMPT_DELAYS_MINUTES), max_length=20
+    )
+    call_working_hours: CallWindowIn = Field(default_factory=CallWindowIn)
+    timezone: str = "UTC"
+    concurrency: int = Field(default=10, ge=1, le=100)
+    max_calls_per_day: int | None = Field(default=None, ge=1)
+    schedule_type: Literal["immediate", "scheduled"] = "immediate"
+    scheduled_at: datetime | None = None
+    variables: dict[str, str] = Field(default_factory=dict)
+    customer_fields: list[str] = Field(
+        default_factory=list, description="Extra CSV columns that templates may use."
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("scheduled_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must include a UTC offset, e.g. 2026-12-01T09:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CampaignSpec:
+        if (self.agent_id is None) == (self.agent is None):
+            raise ValueError("give exactly one of agent_id or agent")
+        if self.schedule_type == "scheduled" and self.scheduled_at is None:
+            raise ValueError("scheduled_at is required when schedule_type is 'scheduled'")
+        if self.first_contact_channel == "whatsapp" and not self.has_whatsapp:
+            raise ValueError("first_contact_channel 'whatsapp' needs a WhatsApp channel")
+        if self.first_contact_channel == "whatsapp" and not self.whatsapp_first_message:
+            raise ValueError("first_contact_channel 'whatsapp' needs whatsapp_first_message")
+        return self
+
+    @property
+    def has_whatsapp(self) -> bool:
+        return self.whatsapp_channel_id is not None or self.whatsapp_channel is not None
+
+    @property
+    def has_email(self) -> bool:
+        return self.email_channel_id is not None or self.email_channel is not None
+
+
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+CUSTOMER_COLUMNS = ("customer_id", "name", "surname", "email", "phone", "timezone")
+
+
+class CustomerIn(_Strict):
+    """One customer, from a CSV row or a JSON body (seed 000 CustomerOut fields).
+
+    ``phone`` is normalised to E.164; pass ``context={"default_region": "US"}`` to
+    accept national numbers. An empty phone is allowed: the customer is enrolled
+    as missing_contact.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_id: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=255)
+    surname: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=50)
+    timezone: str | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("customer_id", "name", "surname", "email", "phone", "timezone", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(_EMAIL, value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            CampaignSpec._known_zone(value)
+        return value
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        region = (info.context or {}).get("default_region")
+        try:
+            return normalize_phone(value, region)
+        except InvalidPhone as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> CustomerIn:
+        if not (self.customer_id or self.phone or self.email):
+            raise ValueError("a customer needs at least one of customer_id, phone, email")
+        return self

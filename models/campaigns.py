@@ -1,0 +1,114 @@
+"""Campaigns (seed 002 CampaignOut plus seed 003's batch settings) and enrollments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, IdMixin, TimestampMixin, one_of
+from models.vocabulary import (
+    CAMPAIGN_STATUSES,
+    ENROLLMENT_STATES,
+    FIRST_CONTACT_CHANNELS,
+    GOAL_LOGICS,
+    ROTATION_STRATEGIES,
+    SCHEDULE_TYPES,
+)
+
+
+class Campaign(IdMixin, TimestampMixin, Base):
+    __tablename__ = "campaigns"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    agent_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agents.id"))
+    phone_number_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("phone_numbers.id"))
+    phone_number_ids: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(UUID(as_uuid=True)), server_default=text("'{}'")
+    )
+    phone_rotation_strategy: Mapped[str] = mapped_column(String(16), server_default="round_robin")
+    rotation_cursor: Mapped[int] = mapped_column(Integer, server_default="0")
+    email_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
+    whatsapp_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
+    goal: Mapped[str | None] = mapped_column(Text)
+    goal_spec: Mapped[dict[str, Any]] = mapped_column(server_default=text("""'{"objectives": []}'::jsonb"""))
+    goal_logic: Mapped[str] = mapped_column(String(8), server_default="all")
+    first_contact_channel: Mapped[str] = mapped_column(String(16), server_default="call")
+    call_opening_message: Mapped[str | None] = mapped_column(Text)
+    whatsapp_first_message: Mapped[str | None] = mapped_column(Text)
+    whatsapp_after_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
+    call_attempt_delays: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+    window_start: Mapped[time] = mapped_column(Time, server_default="09:00:00")
+    window_end: Mapped[time] = mapped_column(Time, server_default="19:00:00")
+    window_weekdays: Mapped[list[int]] = mapped_column(
+        ARRAY(SmallInteger), server_default=text("'{0,1,2,3,4}'")
+    )
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    concurrency: Mapped[int] = mapped_column(Integer, server_default="10")
+    max_calls_per_day: Mapped[int | None] = mapped_column(Integer)
+    schedule_type: Mapped[str] = mapped_column(String(16), server_default="immediate")
+    scheduled_at: Mapped[datetime | None]
+    variables: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(one_of("status", CAMPAIGN_STATUSES), name="status"),
+        CheckConstraint(one_of("goal_logic", GOAL_LOGICS), name="goal_logic"),
+        CheckConstraint(one_of("first_contact_channel", FIRST_CONTACT_CHANNELS), name="first_channel"),
+        CheckConstraint(one_of("phone_rotation_strategy", ROTATION_STRATEGIES), name="rotation"),
+        CheckConstraint(one_of("schedule_type", SCHEDULE_TYPES), name="schedule_type"),
+        CheckConstraint("concurrency BETWEEN 1 AND 100", name="concurrency"),
+        CheckConstraint("max_calls_per_day IS NULL OR max_calls_per_day > 0", name="daily_cap"),
+        CheckConstraint("whatsapp_after_attempts >= 1", name="whatsapp_after"),
+        CheckConstraint("window_start < window_end", name="window_order"),
+        CheckConstraint(
+            "schedule_type = 'immediate' OR scheduled_at IS NOT NULL", name="scheduled_needs_time"
+        ),
+        UniqueConstraint("account_id", "name"),
+        # The scan walks running campaigns only.
+        Index("ix_campaigns_running", "id", postgresql_where=text("status = 'running'")),
+    )
+
+
+class Enrollment(IdMixin, TimestampMixin, Base):
+    """A customer in a campaign, with where their contact plan stands."""
+
+    __tablename__ = "enrollments"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), server_default="active")
+    calls_made: Mapped[int] = mapped_column(Integer, server_default="0")
+    unanswered_calls: Mapped[int] = mapped_column(Integer, server_default="0")
+    whatsapp_fallback_at: Mapped[datetime | None]
+    last_contact_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    goal_result: Mapped[dict[str, Any] | None]
+
+    __table_args__ = (
+        CheckConstraint(one_of("state", ENROLLMENT_STATES), name="state"),
+        CheckConstraint("calls_made >= 0 AND unanswered_calls BETWEEN 0 AND calls_made", name="counts"),
+        UniqueConstraint("campaign_id", "customer_id"),
+        Index("ix_enrollments_campaign_state", "campaign_id", "state"),
+        Index("ix_enrollments_customer", "customer_id"),
+    )

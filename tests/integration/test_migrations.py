@@ -1,0 +1,48 @@
+"""The migration and the models agree, and upgrade/downgrade both run."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from dialer import migrate
+from models import Base
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def scratch_url(service_urls):  # type: ignore[no-untyped-def]
+    url = make_url(service_urls.database_url).set(database="dialer_migrations_test")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "dialer_migrations_test" WITH (FORCE)'))
+        conn.execute(text('CREATE DATABASE "dialer_migrations_test"'))
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text('DROP DATABASE IF EXISTS "dialer_migrations_test" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_models_and_migration_have_no_drift(database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
+    migrate.upgrade(scratch_url)
+    assert migrate.current_revision(scratch_url) == "0001"
+    engine = create_engine(scratch_url)
+    assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    migrate.downgrade(scratch_url, "base")
+    assert migrate.current_revision(scratch_url) is None
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    migrate.upgrade(scratch_url)
+    assert migrate.current_revision(scratch_url) == "0001"
+    engine.dispose()
