@@ -1,0 +1,262 @@
+"""Retry plan: due times, exhaustion, WhatsApp fallback, and the decision after a call."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dialer.errors import ValidationFailed
+from dialer.policies.retry import (
+    NextStep,
+    RetryPlan,
+    decide_after_call,
+    first_call_after_whatsapp,
+    max_call_attempts,
+    next_call_due,
+    whatsapp_fallback_due,
+)
+from dialer.policies.vocabulary import EnrollmentState, Outcome
+
+T0 = datetime(2025, 3, 10, 14, 30, tzinfo=UTC)
+PLAN = RetryPlan(delays_minutes=(60, 240, 1440), whatsapp_after_attempts=2, whatsapp_available=True)
+
+
+def plan(delays: tuple[int, ...] = (60, 240, 1440), after: int = 2, wa: bool = True) -> RetryPlan:
+    return RetryPlan(delays_minutes=delays, whatsapp_after_attempts=after, whatsapp_available=wa)
+
+
+@pytest.mark.parametrize(
+    ("delays", "expected"), [((), 1), ((0,), 2), ((60, 240, 1440), 4), ((5,) * 9, 10)]
+)
+def test_max_call_attempts_is_delays_plus_one(delays: tuple[int, ...], expected: int) -> None:
+    assert max_call_attempts(plan(delays)) == expected
+
+
+@pytest.mark.parametrize(
+    ("attempts_made", "expected"),
+    [
+        (1, T0 + timedelta(minutes=60)),
+        (2, T0 + timedelta(minutes=240)),
+        (3, T0 + timedelta(minutes=1440)),
+        (4, None),
+        (5, None),
+    ],
+)
+def test_next_call_due_uses_delay_of_the_attempt_just_made(
+    attempts_made: int, expected: datetime | None
+) -> None:
+    assert next_call_due(PLAN, attempts_made, T0) == expected
+
+
+def test_next_call_due_keeps_the_callers_timezone() -> None:
+    rome = datetime(2025, 3, 10, 18, 0, tzinfo=ZoneInfo("Europe/Rome"))
+    due = next_call_due(PLAN, 1, rome)
+    assert due == rome + timedelta(hours=1)
+    assert due is not None
+    assert due.tzinfo == rome.tzinfo
+
+
+def test_zero_delay_is_due_at_once() -> None:
+    assert next_call_due(plan((0,)), 1, T0) == T0
+
+
+def test_single_attempt_plan_is_exhausted_after_first_call() -> None:
+    assert next_call_due(plan(()), 1, T0) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"delays_minutes": (10, -1)}, "call_attempt_delays"),
+        ({"delays_minutes": (10, 2.5)}, "call_attempt_delays"),
+        ({"delays_minutes": (True,)}, "call_attempt_delays"),
+        ({"whatsapp_after_attempts": 0}, "whatsapp_after_attempts"),
+        ({"whatsapp_after_attempts": -3}, "whatsapp_after_attempts"),
+    ],
+)
+def test_invalid_plan_is_rejected_naming_the_setting(kwargs: dict[str, Any], field: str) -> None:
+    values: dict[str, Any] = {
+        "delays_minutes": (60,),
+        "whatsapp_after_attempts": 3,
+        "whatsapp_available": True,
+    }
+    with pytest.raises(ValidationFailed) as info:
+        RetryPlan(**(values | kwargs))
+    assert info.value.field == field
+
+
+def test_naive_datetime_is_rejected() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        next_call_due(PLAN, 1, datetime(2025, 3, 10, 14, 30))
+    assert info.value.field == "finished_at"
+
+
+def test_attempts_made_must_count_the_call_that_ended() -> None:
+    with pytest.raises(ValidationFailed):
+        next_call_due(PLAN, 0, T0)
+
+
+@pytest.mark.parametrize(
+    ("unanswered", "sent", "available", "expected"),
+    [
+        (1, False, True, False),
+        (2, False, True, True),
+        (3, False, True, True),
+        (2, True, True, False),
+        (2, False, False, False),
+        (0, False, True, False),
+    ],
+)
+def test_whatsapp_fallback_due(
+    unanswered: int, sent: bool, available: bool, expected: bool
+) -> None:
+    assert whatsapp_fallback_due(plan(wa=available), unanswered, sent) is expected
+
+
+def test_first_call_after_whatsapp_waits_first_delay() -> None:
+    assert first_call_after_whatsapp(PLAN, T0) == T0 + timedelta(minutes=60)
+
+
+def test_first_call_after_whatsapp_without_delays_is_due_at_once() -> None:
+    assert first_call_after_whatsapp(plan(()), T0) == T0
+
+
+def decide(**overrides: Any) -> NextStep:
+    values: dict[str, Any] = {
+        "outcome": Outcome.NO_ANSWER,
+        "attempts_made": 1,
+        "unanswered_calls": 1,
+        "whatsapp_sent": False,
+        "goal_met": False,
+        "permanent_failure": False,
+        "finished_at": T0,
+    }
+    return decide_after_call(PLAN, **(values | overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "close_as", "next_call_at", "send_whatsapp"),
+    [
+        # first unanswered call: retry after delays[0], fallback not yet due
+        ({}, None, T0 + timedelta(minutes=60), False),
+        # second unanswered call: retry continues and the fallback fires
+        (
+            {"attempts_made": 2, "unanswered_calls": 2, "outcome": Outcome.BUSY},
+            None,
+            T0 + timedelta(minutes=240),
+            True,
+        ),
+        # fallback already sent: only once
+        (
+            {"attempts_made": 3, "unanswered_calls": 3, "whatsapp_sent": True},
+            None,
+            T0 + timedelta(minutes=1440),
+            False,
+        ),
+        # last attempt unanswered: close as not_answered
+        (
+            {"attempts_made": 4, "unanswered_calls": 4, "whatsapp_sent": True},
+            EnrollmentState.NOT_ANSWERED,
+            None,
+            False,
+        ),
+        # voicemail and failed count as unanswered and are retried
+        ({"outcome": Outcome.VOICEMAIL}, None, T0 + timedelta(minutes=60), False),
+        ({"outcome": Outcome.FAILED}, None, T0 + timedelta(minutes=60), False),
+        # answered, goal not met: unresolved, never call again
+        (
+            {"outcome": Outcome.ANSWERED, "unanswered_calls": 0},
+            EnrollmentState.UNRESOLVED,
+            None,
+            False,
+        ),
+        # answered after enough unanswered calls: no fallback message to a reached customer
+        (
+            {"outcome": Outcome.ANSWERED, "attempts_made": 3, "unanswered_calls": 2},
+            EnrollmentState.UNRESOLVED,
+            None,
+            False,
+        ),
+        # goal met (e.g. by a WhatsApp reply) wins over an unanswered call
+        ({"goal_met": True, "unanswered_calls": 2}, EnrollmentState.GOAL_MET, None, False),
+        ({"goal_met": True, "outcome": Outcome.ANSWERED}, EnrollmentState.GOAL_MET, None, False),
+        # permanent failure closes as failed with no message
+        (
+            {"outcome": Outcome.FAILED, "permanent_failure": True, "unanswered_calls": 2},
+            EnrollmentState.FAILED,
+            None,
+            False,
+        ),
+        # rejected: not retried, closed as not_answered
+        ({"outcome": Outcome.REJECTED}, EnrollmentState.NOT_ANSWERED, None, False),
+        # canceled: the retry plan leaves the enrollment alone
+        ({"outcome": Outcome.CANCELED}, None, None, False),
+    ],
+)
+def test_decide_after_call(
+    overrides: dict[str, Any],
+    close_as: EnrollmentState | None,
+    next_call_at: datetime | None,
+    send_whatsapp: bool,
+) -> None:
+    step = decide(**overrides)
+    assert (step.close_as, step.next_call_at, step.send_whatsapp) == (
+        close_as,
+        next_call_at,
+        send_whatsapp,
+    )
+    assert step.reason
+
+
+def test_fallback_fires_on_the_last_unanswered_call() -> None:
+    short = plan((30,), after=2)
+    step = decide_after_call(
+        short,
+        outcome=Outcome.NO_ANSWER,
+        attempts_made=2,
+        unanswered_calls=2,
+        whatsapp_sent=False,
+        goal_met=False,
+        permanent_failure=False,
+        finished_at=T0,
+    )
+    assert step.close_as is EnrollmentState.NOT_ANSWERED
+    assert step.send_whatsapp is True
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=10_000), max_size=8),
+    st.integers(min_value=1, max_value=20),
+)
+def test_calls_stop_exactly_at_max_attempts(delays: list[int], attempts_made: int) -> None:
+    retry_plan = plan(tuple(delays))
+    due = next_call_due(retry_plan, attempts_made, T0)
+    if attempts_made < max_call_attempts(retry_plan):
+        assert due == T0 + timedelta(minutes=delays[attempts_made - 1])
+    else:
+        assert due is None
+
+
+@given(st.integers(min_value=1, max_value=10), st.integers(min_value=1, max_value=10))
+def test_unanswered_sequence_sends_whatsapp_exactly_once(calls: int, after: int) -> None:
+    retry_plan = plan((15,) * (calls - 1), after=after)
+    sent = 0
+    for made in range(1, calls + 1):
+        step = decide_after_call(
+            retry_plan,
+            outcome=Outcome.NO_ANSWER,
+            attempts_made=made,
+            unanswered_calls=made,
+            whatsapp_sent=sent > 0,
+            goal_met=False,
+            permanent_failure=False,
+            finished_at=T0,
+        )
+        sent += step.send_whatsapp
+        assert (step.close_as is None) == (made < calls)
+    assert sent == (1 if calls >= after else 0)
