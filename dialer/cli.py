@@ -27,7 +27,9 @@ from dialer.services.imports import ImportRejected, import_customers
 from dialer.services.plan import build_contact_plan
 from dialer.settings import get_settings
 
-app = typer.Typer(help="Campaign dialer: run outbound calling campaigns inside legal hours.", no_args_is_help=True)
+app = typer.Typer(
+    help="Campaign dialer: run outbound calling campaigns inside legal hours.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Campaigns.", no_args_is_help=True)
 customers_app = typer.Typer(help="Customers.", no_args_is_help=True)
@@ -82,16 +84,26 @@ def campaign_create(
     try:
         with runtime.session() as session:
             campaign = create_campaign(
-                session, get_or_create_account(session, account), spec, legal_bound(runtime.settings)
+                session,
+                get_or_create_account(session, account),
+                spec,
+                legal_bound(runtime.settings),
             )
-            console.print(f"created campaign [bold]{campaign.name}[/] id={campaign.id} status={campaign.status}")
+            console.print(
+                f"created campaign [bold]{campaign.name}[/] "
+                f"id={campaign.id} status={campaign.status}"
+            )
     except DialerError as exc:
         raise _fail(f"{file}: {exc}") from None
 
 
 def _load_spec(file: Path) -> CampaignSpec:
     try:
-        data: Any = yaml.safe_load(file.read_text()) if file.suffix in {".yaml", ".yml"} else json.loads(file.read_text())
+        data: Any = (
+            yaml.safe_load(file.read_text())
+            if file.suffix in {".yaml", ".yml"}
+            else json.loads(file.read_text())
+        )
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise _fail(f"{file}: not valid {file.suffix.lstrip('.')}: {exc}") from None
     try:
@@ -104,10 +116,18 @@ def _load_spec(file: Path) -> CampaignSpec:
 @customers_app.command("import")
 def customers_import(
     campaign: Annotated[str, typer.Argument(help="Campaign name or id.")],
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a header line.")],
-    partial: Annotated[bool, typer.Option(help="Import the good rows even when some are bad.")] = False,
-    default_region: Annotated[str | None, typer.Option(help="Region for numbers without +, e.g. US.")] = None,
-    rejects: Annotated[Path | None, typer.Option(help="Where to write rejected rows (CSV).")] = None,
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a header line.")
+    ],
+    partial: Annotated[
+        bool, typer.Option(help="Import the good rows even when some are bad.")
+    ] = False,
+    default_region: Annotated[
+        str | None, typer.Option(help="Region for numbers without +, e.g. US.")
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where to write rejected rows (CSV).")
+    ] = None,
     account: AccountOpt = DEFAULT_ACCOUNT,
 ) -> None:
     """Enrol the customers of FILE in CAMPAIGN; every bad row is reported with its line."""
@@ -117,7 +137,10 @@ def customers_import(
         with runtime.session() as session, file.open(newline="", encoding="utf-8-sig") as stream:
             target = find_campaign(session, get_or_create_account(session, account), campaign)
             report = import_customers(
-                session, target, parse_customers(stream, default_region=default_region), partial=partial
+                session,
+                target,
+                parse_customers(stream, default_region=default_region),
+                partial=partial,
             )
     except ImportRejected as exc:
         print_import_report(err_console, exc.report, rejects_path, committed=False)
@@ -130,7 +153,9 @@ def customers_import(
 @app.command("plan")
 def plan(
     campaign: Annotated[str, typer.Argument(help="Campaign name or id.")],
-    at: Annotated[datetime | None, typer.Option(help="Instant to plan at (ISO 8601, UTC if no offset).")] = None,
+    at: Annotated[
+        datetime | None, typer.Option(help="Instant to plan at (ISO 8601, UTC if no offset).")
+    ] = None,
     rows: Annotated[int, typer.Option(help="How many contacts to list.")] = 40,
     account: AccountOpt = DEFAULT_ACCOUNT,
 ) -> None:
@@ -142,7 +167,9 @@ def plan(
             target = find_campaign(session, get_or_create_account(session, account), campaign)
         except DialerError as exc:
             raise _fail(str(exc)) from None
-        result = build_contact_plan(session, target, when, legal_bound(runtime.settings), keep_rows=rows)
+        result = build_contact_plan(
+            session, target, when, legal_bound(runtime.settings), keep_rows=rows
+        )
     print_plan(console, result)
 
 

@@ -7,7 +7,7 @@ whole. Line numbers are the file's own (the header is line 1).
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -75,7 +75,7 @@ def collect(results: Iterable[ParsedRow | RowProblem]) -> ParsedCsv:
     return parsed
 
 
-def _check_header(names: list[str] | None) -> None:
+def _check_header(names: Sequence[str] | None) -> None:
     if not names:
         raise ValueError("the CSV file is empty: line 1 must name the columns")
     known = {n.strip() for n in names} & set(CUSTOMER_COLUMNS)
@@ -101,7 +101,9 @@ def _parse_row(line: int, clean: dict[str, str], region: str | None) -> ParsedRo
         problems = describe_validation_error(exc)
     if [f for f, _ in problems] == ["phone"]:
         # Only the phone is wrong: keep the customer, flag the number.
-        customer = CustomerIn.model_validate({**data, "phone": None} | _id_fallback(data), context=ctx)
+        customer = CustomerIn.model_validate(
+            {**data, "phone": None} | _id_fallback(data), context=ctx
+        )
         phone_problem = RowProblem(line, "phone", problems[0][1], clean)
         return ParsedRow(line, customer.model_copy(update={"phone": None}), phone_problem)
     field_name, reason = problems[0]

@@ -38,12 +38,23 @@ def run_demo(console: Console, *, keep_running: bool = False, examples: Path = E
         legal = legal_bound(runtime.settings)
         with runtime.session() as session:
             account = get_or_create_account(session, DEMO_ACCOUNT)
-            session.execute(delete(Campaign).where(Campaign.account_id == account.id, Campaign.name == spec.name))
+            session.execute(
+                delete(Campaign).where(
+                    Campaign.account_id == account.id, Campaign.name == spec.name
+                )
+            )
             campaign = create_campaign(session, account, spec, legal)
             with (examples / "customers.csv").open(newline="") as stream:
                 report = import_customers(session, campaign, parse_customers(stream), partial=True)
-            print_import_report(console, report, Path(runtime.settings.home) / "customers.rejected.csv", committed=True)
-            plan = build_contact_plan(session, campaign, utcnow(runtime.settings), legal, keep_rows=25)
+            print_import_report(
+                console,
+                report,
+                Path(runtime.settings.home) / "customers.rejected.csv",
+                committed=True,
+            )
+            plan = build_contact_plan(
+                session, campaign, utcnow(runtime.settings), legal, keep_rows=25
+            )
         print_plan(console, plan)
         return 0
     finally:

@@ -63,3 +63,13 @@ class Conflict(DialerError):
 
 class ServiceUnavailable(DialerError):
     """A required server (PostgreSQL or Redis) cannot be reached or started."""
+
+
+def describe_validation_error(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """Turn a pydantic error into (field, reason) pairs a person can act on."""
+    pairs = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        reason = err["msg"].removeprefix("Value error, ")
+        pairs.append((f"{prefix}{field}" if field else prefix.rstrip(".") or "input", reason))
+    return pairs

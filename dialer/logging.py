@@ -61,7 +61,9 @@ def configure_logging(settings: Settings | None = None, *, force: bool = False) 
         return
     cfg = settings or get_settings()
     pretty = cfg.log_format == "console" or (cfg.log_format == "auto" and sys.stderr.isatty())
-    renderer: Any = structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer()
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer() if pretty else structlog.processors.JSONRenderer()
+    )
     level = logging.getLevelNamesMapping().get(cfg.log_level.upper(), logging.INFO)
     structlog.configure(
         processors=[

@@ -13,7 +13,9 @@ def normalize_phone(raw: str, default_region: str | None = None) -> str:
     """'+1 (212) 555-0123' -> '+12125550123'; raises InvalidPhone with the reason."""
     text = raw.strip()
     if not text.startswith("+") and not default_region:
-        raise InvalidPhone("no country code: write it as +<country><number> or set a default region")
+        raise InvalidPhone(
+            "no country code: write it as +<country><number> or set a default region"
+        )
     try:
         parsed = phonenumbers.parse(text, None if text.startswith("+") else default_region)
     except phonenumbers.NumberParseException as exc:

@@ -18,7 +18,9 @@ from dialer.services.plan import ContactPlan
 MAX_PROBLEMS_SHOWN = 20
 
 
-def print_import_report(console: Console, report: ImportReport, rejects: Path, *, committed: bool) -> None:
+def print_import_report(
+    console: Console, report: ImportReport, rejects: Path, *, committed: bool
+) -> None:
     verb = "imported" if committed else "would have imported"
     console.print(
         f"{report.rows_read} rows read; {verb}: {report.enrolled} enrolled "

@@ -23,17 +23,19 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(
         default=None,
-        description="PostgreSQL URL (postgresql+psycopg://...). Unset: the embedded server is used.",
+        description="PostgreSQL URL (postgresql+psycopg://...). Unset: embedded server.",
     )
     redis_url: str | None = Field(
-        default=None, description="Redis URL (redis://host:port/db). Unset: the embedded Redis is used."
+        default=None,
+        description="Redis URL (redis://host:port/db). Unset: the embedded Redis is used.",
     )
     home: Path = Field(
         default=Path(".dialer"),
         description="Folder for the embedded servers' data, pid files and logs.",
     )
     legal_window_start: time = Field(
-        default=time(8, 0), description="Earliest local time any call may start (legal outer bound)."
+        default=time(8, 0),
+        description="Earliest local time any call may start (legal outer bound).",
     )
     legal_window_end: time = Field(
         default=time(21, 0), description="Latest local time a call may start (legal outer bound)."

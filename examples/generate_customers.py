@@ -17,13 +17,61 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 # region, how many, first names, surnames; a few rows carry an explicit timezone.
 COUNTRIES = {
-    "US": 70, "GB": 30, "IT": 30, "DE": 25, "FR": 25, "ES": 20,
-    "BR": 25, "IN": 25, "AU": 20, "JP": 15, "MX": 15, "NZ": 10,
+    "US": 70,
+    "GB": 30,
+    "IT": 30,
+    "DE": 25,
+    "FR": 25,
+    "ES": 20,
+    "BR": 25,
+    "IN": 25,
+    "AU": 20,
+    "JP": 15,
+    "MX": 15,
+    "NZ": 10,
 }
-FIRST = ["Ada", "Bruno", "Chiara", "Dev", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jun",
-         "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara"]
-LAST = ["Abara", "Bianchi", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hoang",
-        "Iyer", "Jensen", "Kato", "Lopez", "Moreau", "Novak", "Okafor", "Rossi", "Silva", "Tanaka"]
+FIRST = [
+    "Ada",
+    "Bruno",
+    "Chiara",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jun",
+    "Kofi",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+]
+LAST = [
+    "Abara",
+    "Bianchi",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hoang",
+    "Iyer",
+    "Jensen",
+    "Kato",
+    "Lopez",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+]
 PLANS = ["basic", "plus", "gold"]
 
 
@@ -57,15 +105,17 @@ def rows(rng: random.Random) -> list[dict[str, str]]:
     for region, count in COUNTRIES.items():
         for _ in range(count):
             n = len(out) + 1
-            out.append({
-                "customer_id": f"cust-{n:04d}",
-                "name": rng.choice(FIRST),
-                "surname": rng.choice(LAST),
-                "email": f"customer{n:04d}@example.com",
-                "phone": fictional_number(region, rng, used),
-                "timezone": "",
-                "plan": rng.choice(PLANS),
-            })
+            out.append(
+                {
+                    "customer_id": f"cust-{n:04d}",
+                    "name": rng.choice(FIRST),
+                    "surname": rng.choice(LAST),
+                    "email": f"customer{n:04d}@example.com",
+                    "phone": fictional_number(region, rng, used),
+                    "timezone": "",
+                    "plan": rng.choice(PLANS),
+                }
+            )
     _sprinkle_real_world_mess(out, rng)
     return out
 
@@ -77,8 +127,17 @@ def _sprinkle_real_world_mess(out: list[dict[str, str]], rng: random.Random) -> 
         out[i]["phone"] = ""
     for i in picks[5:8]:
         out[i]["phone"] = out[i]["phone"][:-5]  # too short to be valid
-    for i, zone in zip(picks[8:], ["America/Denver", "Europe/Lisbon", "Asia/Kolkata",
-                                    "Pacific/Chatham", "Australia/Lord_Howe", "America/Phoenix"]):
+    for i, zone in zip(
+        picks[8:],
+        [
+            "America/Denver",
+            "Europe/Lisbon",
+            "Asia/Kolkata",
+            "Pacific/Chatham",
+            "Australia/Lord_Howe",
+            "America/Phoenix",
+        ], strict=False,
+    ):
         out[i]["timezone"] = zone
     out.append({**out[picks[14]], "name": "Same-person"})  # one duplicate, as real files have
 

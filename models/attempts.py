@@ -31,7 +31,9 @@ _OPEN = one_of("status", OPEN_ATTEMPT_STATUSES)
 class CallAttempt(IdMixin, TimestampMixin, Base):
     __tablename__ = "call_attempts"
 
-    enrollment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("enrollments.id", ondelete="CASCADE")
+    )
     # Denormalised from the enrollment: the scan filters by campaign, /calls by customer.
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))

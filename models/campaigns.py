@@ -48,13 +48,17 @@ class Campaign(IdMixin, TimestampMixin, Base):
     email_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
     whatsapp_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
     goal: Mapped[str | None] = mapped_column(Text)
-    goal_spec: Mapped[dict[str, Any]] = mapped_column(server_default=text("""'{"objectives": []}'::jsonb"""))
+    goal_spec: Mapped[dict[str, Any]] = mapped_column(
+        server_default=text("""'{"objectives": []}'::jsonb""")
+    )
     goal_logic: Mapped[str] = mapped_column(String(8), server_default="all")
     first_contact_channel: Mapped[str] = mapped_column(String(16), server_default="call")
     call_opening_message: Mapped[str | None] = mapped_column(Text)
     whatsapp_first_message: Mapped[str | None] = mapped_column(Text)
     whatsapp_after_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
-    call_attempt_delays: Mapped[list[int]] = mapped_column(ARRAY(Integer), server_default=text("'{}'"))
+    call_attempt_delays: Mapped[list[int]] = mapped_column(
+        ARRAY(Integer), server_default=text("'{}'")
+    )
     window_start: Mapped[time] = mapped_column(Time, server_default="09:00:00")
     window_end: Mapped[time] = mapped_column(Time, server_default="19:00:00")
     window_weekdays: Mapped[list[int]] = mapped_column(
@@ -73,7 +77,9 @@ class Campaign(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(one_of("status", CAMPAIGN_STATUSES), name="status"),
         CheckConstraint(one_of("goal_logic", GOAL_LOGICS), name="goal_logic"),
-        CheckConstraint(one_of("first_contact_channel", FIRST_CONTACT_CHANNELS), name="first_channel"),
+        CheckConstraint(
+            one_of("first_contact_channel", FIRST_CONTACT_CHANNELS), name="first_channel"
+        ),
         CheckConstraint(one_of("phone_rotation_strategy", ROTATION_STRATEGIES), name="rotation"),
         CheckConstraint(one_of("schedule_type", SCHEDULE_TYPES), name="schedule_type"),
         CheckConstraint("concurrency BETWEEN 1 AND 100", name="concurrency"),
@@ -107,7 +113,9 @@ class Enrollment(IdMixin, TimestampMixin, Base):
 
     __table_args__ = (
         CheckConstraint(one_of("state", ENROLLMENT_STATES), name="state"),
-        CheckConstraint("calls_made >= 0 AND unanswered_calls BETWEEN 0 AND calls_made", name="counts"),
+        CheckConstraint(
+            "calls_made >= 0 AND unanswered_calls BETWEEN 0 AND calls_made", name="counts"
+        ),
         UniqueConstraint("campaign_id", "customer_id"),
         Index("ix_enrollments_campaign_state", "campaign_id", "state"),
         Index("ix_enrollments_customer", "customer_id"),

@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, String, Text, UniqueConstraint, func, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Identity,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, IdMixin, one_of
@@ -31,7 +41,11 @@ class ProviderEvent(IdMixin, Base):
     __table_args__ = (
         CheckConstraint(one_of("status", PROVIDER_EVENT_STATUSES), name="status"),
         UniqueConstraint("provider", "event_id"),
-        Index("ix_provider_events_unprocessed", "received_at", postgresql_where=text("status = 'received'")),
+        Index(
+            "ix_provider_events_unprocessed",
+            "received_at",
+            postgresql_where=text("status = 'received'"),
+        ),
     )
 
 

@@ -27,7 +27,9 @@ class Message(IdMixin, TimestampMixin, Base):
     enrollment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("enrollments.id", ondelete="CASCADE")
     )
-    campaign_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
     channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
     channel: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(16))
@@ -66,7 +68,9 @@ class ContactEvent(IdMixin, Base):
 
     __tablename__ = "contact_events"
 
-    enrollment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("enrollments.id", ondelete="CASCADE"))
+    enrollment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("enrollments.id", ondelete="CASCADE")
+    )
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(32))

@@ -26,7 +26,12 @@ class PlanBucket(StrEnum):
 
 
 SKIPPED = frozenset(
-    {PlanBucket.MISSING_CONTACT, PlanBucket.OPTED_OUT, PlanBucket.INVALID_NUMBER, PlanBucket.NO_COMMON_WINDOW}
+    {
+        PlanBucket.MISSING_CONTACT,
+        PlanBucket.OPTED_OUT,
+        PlanBucket.INVALID_NUMBER,
+        PlanBucket.NO_COMMON_WINDOW,
+    }
 )
 
 

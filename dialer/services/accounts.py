@@ -13,5 +13,7 @@ DEFAULT_ACCOUNT = "default"
 
 def get_or_create_account(session: Session, name: str = DEFAULT_ACCOUNT) -> Account:
     """The account with this name, created if missing (safe when two processes race)."""
-    session.execute(insert(Account).values(name=name).on_conflict_do_nothing(index_elements=["name"]))
+    session.execute(
+        insert(Account).values(name=name).on_conflict_do_nothing(index_elements=["name"])
+    )
     return session.execute(select(Account).where(Account.name == name)).scalar_one()

@@ -26,14 +26,19 @@ def legal_bound(settings: Settings) -> LegalBound:
 
 def window_of(campaign: Campaign, legal: LegalBound) -> CallWindow:
     """The campaign's effective window (its hours inside the legal bound)."""
-    hours = WorkingHours(campaign.window_start, campaign.window_end, frozenset(campaign.window_weekdays))
+    hours = WorkingHours(
+        campaign.window_start, campaign.window_end, frozenset(campaign.window_weekdays)
+    )
     return CallWindow(hours=hours, legal=legal)
 
 
 def template_fields(spec: CampaignSpec) -> frozenset[str]:
     """Placeholders a campaign's messages may use."""
-    return CUSTOMER_TEMPLATE_FIELDS | CAMPAIGN_TEMPLATE_FIELDS | set(spec.customer_fields) | set(
-        spec.variables
+    return (
+        CUSTOMER_TEMPLATE_FIELDS
+        | CAMPAIGN_TEMPLATE_FIELDS
+        | set(spec.customer_fields)
+        | set(spec.variables)
     )
 
 
@@ -49,7 +54,9 @@ def validate_spec(spec: CampaignSpec, legal: LegalBound) -> CallWindow:
     return window
 
 
-def create_campaign(session: Session, account: Account, spec: CampaignSpec, legal: LegalBound) -> Campaign:
+def create_campaign(
+    session: Session, account: Account, spec: CampaignSpec, legal: LegalBound
+) -> Campaign:
     validate_spec(spec, legal)
     _refuse_duplicate_name(session, account, spec.name)
     agent = _resolve_agent(session, account, spec)
@@ -59,18 +66,33 @@ def create_campaign(session: Session, account: Account, spec: CampaignSpec, lega
         agent_id=agent.id,
         phone_number_id=spec.phone_number_id or (number_ids[0] if number_ids else None),
         phone_number_ids=number_ids,
-        whatsapp_channel_id=_resolve_channel(session, account, "whatsapp", spec.whatsapp_channel_id, spec.whatsapp_channel),
-        email_channel_id=_resolve_channel(session, account, "email", spec.email_channel_id, spec.email_channel),
+        whatsapp_channel_id=_resolve_channel(
+            session, account, "whatsapp", spec.whatsapp_channel_id, spec.whatsapp_channel
+        ),
+        email_channel_id=_resolve_channel(
+            session, account, "email", spec.email_channel_id, spec.email_channel
+        ),
         window_start=spec.call_working_hours.start,
         window_end=spec.call_working_hours.end,
         window_weekdays=sorted(set(spec.call_working_hours.weekdays)),
         goal_spec=spec.goal_spec.model_dump(mode="json"),
         **spec.model_dump(
             include={
-                "name", "goal", "goal_logic", "first_contact_channel", "call_opening_message",
-                "whatsapp_first_message", "whatsapp_after_attempts", "call_attempt_delays",
-                "timezone", "concurrency", "max_calls_per_day", "schedule_type", "scheduled_at",
-                "variables", "phone_rotation_strategy",
+                "name",
+                "goal",
+                "goal_logic",
+                "first_contact_channel",
+                "call_opening_message",
+                "whatsapp_first_message",
+                "whatsapp_after_attempts",
+                "call_attempt_delays",
+                "timezone",
+                "concurrency",
+                "max_calls_per_day",
+                "schedule_type",
+                "scheduled_at",
+                "variables",
+                "phone_rotation_strategy",
             }
         ),
     )
@@ -111,8 +133,12 @@ def _resolve_agent(session: Session, account: Account, spec: CampaignSpec) -> Ag
 def _upsert_agent(session: Session, account: Account, block: AgentIn) -> Agent:
     session.execute(
         insert(Agent)
-        .values(account_id=account.id, name=block.name, provider=block.provider,
-                provider_agent_id=block.provider_agent_id)
+        .values(
+            account_id=account.id,
+            name=block.name,
+            provider=block.provider,
+            provider_agent_id=block.provider_agent_id,
+        )
         .on_conflict_do_update(
             index_elements=["account_id", "name"],
             set_={"provider": block.provider, "provider_agent_id": block.provider_agent_id},
@@ -146,7 +172,8 @@ def _resolve_numbers(
 ) -> list[uuid.UUID]:
     """Caller IDs must belong to the campaign's agent (seed 004 from_number rule)."""
     owned = {
-        n.id: n for n in session.scalars(select(PhoneNumber).where(PhoneNumber.agent_id == agent.id))
+        n.id: n
+        for n in session.scalars(select(PhoneNumber).where(PhoneNumber.agent_id == agent.id))
     }
     wanted = list(spec.phone_number_ids) or (
         [spec.phone_number_id] if spec.phone_number_id else list(owned)
@@ -154,7 +181,8 @@ def _resolve_numbers(
     for index, number_id in enumerate(wanted):
         if number_id not in owned:
             raise ValidationFailed(
-                f"phone_number_ids.{index}", f"number {number_id} does not belong to agent {agent.name!r}"
+                f"phone_number_ids.{index}",
+                f"number {number_id} does not belong to agent {agent.name!r}",
             )
     if not wanted:
         raise ValidationFailed("phone_number_ids", "the agent has no caller-ID number; add one")
@@ -164,12 +192,18 @@ def _resolve_numbers(
 
 
 def _resolve_channel(
-    session: Session, account: Account, kind: str, channel_id: uuid.UUID | None, block: ChannelIn | None
+    session: Session,
+    account: Account,
+    kind: str,
+    channel_id: uuid.UUID | None,
+    block: ChannelIn | None,
 ) -> uuid.UUID | None:
     if channel_id is not None:
         channel = session.get(Channel, channel_id)
         if channel is None or channel.account_id != account.id or channel.kind != kind:
-            raise ValidationFailed(f"{kind}_channel_id", f"no {kind} channel {channel_id} in this account")
+            raise ValidationFailed(
+                f"{kind}_channel_id", f"no {kind} channel {channel_id} in this account"
+            )
         return channel.id
     if block is None:
         return None

@@ -72,11 +72,15 @@ def import_customers(
     return report
 
 
-def _import_batch(session: Session, campaign: Campaign, rows: list[ParsedRow], report: ImportReport) -> None:
+def _import_batch(
+    session: Session, campaign: Campaign, rows: list[ParsedRow], report: ImportReport
+) -> None:
     customers = _upsert_customers(session, campaign.account_id, rows, report)
     values = [_enrollment_values(campaign.id, row, customers[row.line], report) for row in rows]
-    stmt = insert(Enrollment).values(values).on_conflict_do_nothing(
-        index_elements=["campaign_id", "customer_id"]
+    stmt = (
+        insert(Enrollment)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "customer_id"])
     )
     inserted = session.execute(stmt.returning(Enrollment.id)).all()
     report.enrolled += len(inserted)
@@ -88,7 +92,10 @@ def _enrollment_values(
 ) -> dict[str, object]:
     # Every row carries the same keys: a multi-row INSERT takes its columns from the first.
     values: dict[str, object] = {
-        "campaign_id": campaign_id, "customer_id": customer.id, "state": "active", "close_reason": None,
+        "campaign_id": campaign_id,
+        "customer_id": customer.id,
+        "state": "active",
+        "close_reason": None,
     }
     if row.phone_problem is not None:
         report.invalid_phone += 1

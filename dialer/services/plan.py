@@ -38,7 +38,12 @@ class ContactPlan:
 
 
 def build_contact_plan(
-    session: Session, campaign: Campaign, at: datetime, legal: LegalBound, *, keep_rows: int | None = None
+    session: Session,
+    campaign: Campaign,
+    at: datetime,
+    legal: LegalBound,
+    *,
+    keep_rows: int | None = None,
 ) -> ContactPlan:
     """Classify every enrolled contact at `at`; keep the first `keep_rows` rows (all if None)."""
     plan = ContactPlan(campaign_name=campaign.name, at=at)
@@ -59,8 +64,7 @@ def _enrolled(session: Session, campaign_id: uuid.UUID) -> Iterator[tuple[Enroll
         .order_by(Customer.customer_id, Customer.id)
         .execution_options(yield_per=1000)
     )
-    for enrollment, customer in session.execute(query):
-        yield enrollment, customer
+    yield from session.execute(query)
 
 
 def _plan_row(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
 
 import models
 from models.base import Base
@@ -18,7 +18,9 @@ assert models.__all__  # every model module is imported, so autogenerate sees ev
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url") or os.environ.get("DIALER_DATABASE_URL")
     if not url:
-        raise RuntimeError("no database URL: pass one via `dialer db upgrade` or DIALER_DATABASE_URL")
+        raise RuntimeError(
+            "no database URL: pass one via `dialer db upgrade` or DIALER_DATABASE_URL"
+        )
     return url
 
 
@@ -38,7 +40,7 @@ def run_migrations_online() -> None:
         _run(connection)
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

@@ -35,8 +35,14 @@ def _enrollment(session: Session) -> Enrollment:
 def _attempt(e: Enrollment, no: int, status: str = "pending", **kw: object) -> CallAttempt:
     campaign = e.campaign_id
     return CallAttempt(
-        enrollment_id=e.id, campaign_id=campaign, customer_id=e.customer_id, attempt_no=no,
-        status=status, idempotency_key=f"{e.id}:{no}", scheduled_at=NOW, **kw,
+        enrollment_id=e.id,
+        campaign_id=campaign,
+        customer_id=e.customer_id,
+        attempt_no=no,
+        status=status,
+        idempotency_key=f"{e.id}:{no}",
+        scheduled_at=NOW,
+        **kw,
     )
 
 
@@ -66,13 +72,15 @@ def test_attempt_numbers_are_unique_per_enrollment(session: Session) -> None:
 @pytest.mark.parametrize(
     ("status", "extra", "constraint"),
     [
-        ("ringing", {}, "ck_call_attempts_status"),
+        ("ringing", {"finished_at": NOW}, "ck_call_attempts_status"),
         ("completed", {"outcome": "maybe", "finished_at": NOW}, "ck_call_attempts_outcome"),
         ("completed", {"outcome": "answered"}, "ck_call_attempts_finished_iff_terminal"),
         ("pending", {"finished_at": NOW}, "ck_call_attempts_finished_iff_terminal"),
     ],
 )
-def test_status_checks(session: Session, status: str, extra: dict[str, object], constraint: str) -> None:
+def test_status_checks(
+    session: Session, status: str, extra: dict[str, object], constraint: str
+) -> None:
     e = _enrollment(session)
     assert constraint in _violates(session, _attempt(e, 1, status, **extra))
 

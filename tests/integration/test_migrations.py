@@ -30,7 +30,9 @@ def scratch_url(service_urls):  # type: ignore[no-untyped-def]
 def test_models_and_migration_have_no_drift(database_url: str) -> None:
     engine = create_engine(database_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     engine.dispose()
     assert diff == []
 
