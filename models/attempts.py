@@ -108,8 +108,8 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
             "status",
             postgresql_where=text("status IN ('queued', 'dispatching', 'in_progress')"),
         ),
-        # Daily cap: attempts dispatched per campaign per local day.
-        Index("ix_call_attempts_dispatched", "campaign_id", "dispatched_at"),
+        # Daily cap: attempts claimed per campaign per local day.
+        Index("ix_call_attempts_claimed", "campaign_id", "queued_at"),
         Index("ix_call_attempts_customer", "customer_id"),
         Index("ix_call_attempts_conv_id", "conv_id"),
     )

@@ -105,6 +105,8 @@ class Enrollment(IdMixin, TimestampMixin, Base):
     state: Mapped[str] = mapped_column(String(16), server_default="active")
     calls_made: Mapped[int] = mapped_column(Integer, server_default="0")
     unanswered_calls: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Calls made before the current round; a resume starts a new round of attempts.
+    round_base: Mapped[int] = mapped_column(Integer, server_default="0")
     whatsapp_fallback_at: Mapped[datetime | None]
     last_contact_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

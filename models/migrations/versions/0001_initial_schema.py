@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: fd111657795d
+Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 23:35:46.956124
+Create Date: 2026-11-22 23:43:21.123626
 """
 
 from collections.abc import Sequence
@@ -416,6 +416,7 @@ def upgrade() -> None:
         sa.Column("state", sa.String(length=16), server_default="active", nullable=False),
         sa.Column("calls_made", sa.Integer(), server_default="0", nullable=False),
         sa.Column("unanswered_calls", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("round_base", sa.Integer(), server_default="0", nullable=False),
         sa.Column("whatsapp_fallback_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_contact_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
@@ -561,14 +562,11 @@ def upgrade() -> None:
         ),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_call_attempts_idempotency_key")),
     )
+    op.create_index(
+        "ix_call_attempts_claimed", "call_attempts", ["campaign_id", "queued_at"], unique=False
+    )
     op.create_index("ix_call_attempts_conv_id", "call_attempts", ["conv_id"], unique=False)
     op.create_index("ix_call_attempts_customer", "call_attempts", ["customer_id"], unique=False)
-    op.create_index(
-        "ix_call_attempts_dispatched",
-        "call_attempts",
-        ["campaign_id", "dispatched_at"],
-        unique=False,
-    )
     op.create_index(
         "ix_call_attempts_due",
         "call_attempts",
@@ -751,9 +749,9 @@ def downgrade() -> None:
         table_name="call_attempts",
         postgresql_where=sa.text("status = 'pending'"),
     )
-    op.drop_index("ix_call_attempts_dispatched", table_name="call_attempts")
     op.drop_index("ix_call_attempts_customer", table_name="call_attempts")
     op.drop_index("ix_call_attempts_conv_id", table_name="call_attempts")
+    op.drop_index("ix_call_attempts_claimed", table_name="call_attempts")
     op.drop_table("call_attempts")
     op.drop_index("ix_enrollments_customer", table_name="enrollments")
     op.drop_index("ix_enrollments_campaign_state", table_name="enrollments")
