@@ -136,7 +136,8 @@ def _sprinkle_real_world_mess(out: list[dict[str, str]], rng: random.Random) -> 
             "Pacific/Chatham",
             "Australia/Lord_Howe",
             "America/Phoenix",
-        ], strict=False,
+        ],
+        strict=False,
     ):
         out[i]["timezone"] = zone
     out.append({**out[picks[14]], "name": "Same-person"})  # one duplicate, as real files have
