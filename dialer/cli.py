@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ import typer
 import yaml
 from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.orm import Session
 
 from dialer import migrate
 from dialer.bootstrap import Runtime, bootstrap
@@ -19,13 +21,24 @@ from dialer.clock import utcnow
 from dialer.customers_csv import parse_customers
 from dialer.embedded import services_status, stop_services
 from dialer.errors import DialerError, describe_validation_error
+from dialer.policies.vocabulary import Segment
 from dialer.render import print_import_report, print_plan
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account
 from dialer.services.campaigns import create_campaign, find_campaign, legal_bound
 from dialer.services.imports import ImportRejected, import_customers
+from dialer.services.lifecycle import (
+    ResumeResult,
+    complete_campaign,
+    lock_campaign,
+    pause_campaign,
+    resume_campaign,
+    resume_counts,
+    start_campaign,
+)
 from dialer.services.plan import build_contact_plan
 from dialer.settings import get_settings
+from models import Campaign
 
 app = typer.Typer(
     help="Campaign dialer: run outbound calling campaigns inside legal hours.", no_args_is_help=True
@@ -111,6 +124,76 @@ def _load_spec(file: Path) -> CampaignSpec:
     except ValidationError as exc:
         lines = "\n".join(f"  {f}: {r}" for f, r in describe_validation_error(exc))
         raise _fail(f"{file} is not a valid campaign:\n{lines}") from None
+
+
+def _control(
+    campaign: str, account: str, action: Callable[[Session, Campaign, datetime], object]
+) -> None:
+    runtime = _runtime()
+    try:
+        with runtime.session() as session:
+            target = find_campaign(session, get_or_create_account(session, account), campaign)
+            locked = lock_campaign(session, target.id)
+            result = action(session, locked, utcnow(runtime.settings))
+            console.print(f"campaign [bold]{locked.name}[/] is {locked.status}")
+            if isinstance(result, ResumeResult):
+                console.print_json(data=resume_counts(result))
+    except DialerError as exc:
+        raise _fail(str(exc)) from None
+
+
+@campaign_app.command("start")
+def campaign_start(campaign: str, account: AccountOpt = DEFAULT_ACCOUNT) -> None:
+    """draft/paused -> running (a done campaign cannot restart: use resume)."""
+    _control(campaign, account, start_campaign)
+
+
+@campaign_app.command("pause")
+def campaign_pause(campaign: str, account: AccountOpt = DEFAULT_ACCOUNT) -> None:
+    """running -> paused: no new calls; calls in flight finish."""
+    _control(campaign, account, pause_campaign)
+
+
+@campaign_app.command("complete")
+def campaign_complete(campaign: str, account: AccountOpt = DEFAULT_ACCOUNT) -> None:
+    """-> done: pending attempts canceled; calls in flight are still recorded."""
+    _control(campaign, account, complete_campaign)
+
+
+@campaign_app.command("resume")
+def campaign_resume(
+    campaign: str,
+    segment: Annotated[Segment, typer.Option(help="Who to contact again.")] = Segment.NOT_ANSWERED,
+    account: AccountOpt = DEFAULT_ACCOUNT,
+) -> None:
+    """done/paused -> running, with a new round for SEGMENT (seed 002 CampaignResumeResult)."""
+    _control(campaign, account, lambda s, c, now: resume_campaign(s, c, segment, now))
+
+
+@app.command("worker")
+def worker_cmd(
+    queues: Annotated[
+        str, typer.Option(help="Queues to consume.")
+    ] = "scan,dispatch,results,messages,events",
+    concurrency: Annotated[int | None, typer.Option(help="Processes (default: settings).")] = None,
+) -> None:
+    """Run a Celery worker with the project's settings."""
+    from tasks.app import app as celery_app
+
+    argv = ["worker", "-Q", queues, "--loglevel", "INFO"]
+    if concurrency:
+        argv += ["-c", str(concurrency)]
+    celery_app.worker_main(argv)
+
+
+@app.command("beat")
+def beat_cmd() -> None:
+    """Run Celery beat (the due-scan, relay, reaper). Run exactly one."""
+    from tasks.app import app as celery_app
+
+    schedule = Path(get_settings().home) / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    celery_app.start(["beat", "--loglevel", "INFO", "-s", str(schedule)])
 
 
 @customers_app.command("import")

@@ -36,3 +36,13 @@ def real_seconds(simulated_seconds: float, settings: Settings | None = None) -> 
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def simulated_seconds(real: float, settings: Settings | None = None) -> float:
+    """How much simulated time passes in `real` seconds: operational timeouts are real."""
+    cfg = settings or get_settings()
+    return real * cfg.clock_speed
+
+
+def simulated_delta(real: float, settings: Settings | None = None) -> timedelta:
+    return timedelta(seconds=simulated_seconds(real, settings))

@@ -51,10 +51,65 @@ class Settings(BaseSettings):
     clock_anchor_sim: datetime | None = Field(
         default=None, description="Simulated UTC instant that corresponds to clock_anchor_real."
     )
+    scan_interval_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="How often beat runs the due-scan (real seconds)."
+    )
+    scan_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Most attempts one campaign claims per tick."
+    )
+    dispatch_chunk_size: int = Field(
+        default=10, ge=1, le=200, description="Attempts handed to one dispatch task."
+    )
+    dispatch_max_tries: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        description="Tries to hand one call to the provider before failing it.",
+    )
+    queued_timeout_seconds: float = Field(
+        default=120,
+        gt=0,
+        description="A claimed attempt whose task never ran is re-sent after this.",
+    )
+    dispatching_timeout_seconds: float = Field(
+        default=120, gt=0, description="A dispatch that never finished is retried after this."
+    )
+    max_call_seconds: float = Field(
+        default=3600, gt=0, description="An in-progress call older than this is reconciled."
+    )
+    inbox_retry_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A stored provider event not yet applied is re-applied after this.",
+    )
+    visibility_timeout_seconds: int = Field(
+        default=3600,
+        ge=60,
+        description="Redis broker visibility timeout; longer than any countdown.",
+    )
+    task_time_limit_seconds: int = Field(
+        default=300, ge=10, description="Hard time limit of one task."
+    )
+    worker_concurrency: int = Field(default=2, ge=1, le=64, description="Worker processes.")
+    provider: str = Field(default="simulated", description="Voice/message provider adapter.")
+    simulation: dict[str, float] = Field(
+        default_factory=dict,
+        description='Simulated provider profile as JSON, e.g. {"seed": 7, "answer_rate": 0.5}.',
+    )
+    simulation_namespace: str = Field(
+        default="default", description="Redis key namespace of the simulated provider."
+    )
     log_format: str = Field(
         default="auto", description="auto (pretty on a terminal, JSON otherwise), json or console."
     )
     log_level: str = Field(default="INFO", description="Minimum log level.")
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        if value not in {"simulated"}:
+            raise ValueError("must be 'simulated' (HTTP adapters come with the channels issue)")
+        return value
 
     @field_validator("log_format")
     @classmethod

@@ -1,0 +1,172 @@
+"""Provider adapter interfaces: voice calls (seed 004) and messages (WhatsApp, email).
+
+Adapters speak the provider's language; the pipeline only sees these values.
+A provider event, from a webhook or from the simulator, is parsed into a
+ProviderEvent and enters through the same inbox (dialer.services.results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from dialer.errors import DialerError
+
+
+class ProviderError(DialerError):
+    """The provider refused or failed the request."""
+
+
+class TransientProviderError(ProviderError):
+    """A temporary failure (timeout, 5xx, 429): the same request may be sent again."""
+
+    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class PermanentProviderError(ProviderError):
+    """The request can never succeed as it is (invalid number, validation error)."""
+
+    def __init__(self, message: str, *, code: str = "permanent") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class PlaceCallRequest:
+    """POST /v1/calls of seed 004, plus the idempotency key derived from the attempt."""
+
+    idempotency_key: str
+    agent_id: str
+    to: str
+    from_number: str | None = None
+    instructions: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
+    webhook_url: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallAnalysis:
+    """Post-call evaluation (seed 000 CallAttemptOut analysis fields)."""
+
+    summary_title: str | None = None
+    transcript_summary: str | None = None
+    call_successful: str | None = None
+    goal_result: str | None = None
+    goal_rationale: str | None = None
+    goal_score: float | None = None
+    sentiment: str | None = None  # positive | negative | neutral: the AI objective's label
+    sentiment_rationale: str | None = None
+    follow_up_required: bool | None = None
+    follow_up_rationale: str | None = None
+    escalation_required: bool | None = None
+    escalation_rationale: str | None = None
+    messages_count: int = 0
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """The provider's call record (seed 004 response fields)."""
+
+    id: str
+    status: str  # a ProviderCallStatus value
+    to: str
+    from_number: str | None = None
+    agent_id: str | None = None
+    direction: str = "outbound"
+    created_at: datetime | None = None
+    ringing_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_seconds: float | None = None
+    billable_seconds: int | None = None
+    cost_millicents: int | None = None
+    extraction: Mapping[str, Any] | None = None
+    extraction_status: str | None = None
+    extraction_error: str | None = None
+    provider_error_code: str | None = None
+    error_message: str | None = None
+    hangup_reason: str | None = None
+    voicemail: bool = False
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    analysis: CallAnalysis | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a customer sent us (a WhatsApp reply)."""
+
+    channel: str  # whatsapp
+    from_address: str  # E.164 for WhatsApp
+    text: str
+    provider_message_id: str
+    in_reply_to: str | None = None  # our provider_message_id, when the provider says
+
+
+@dataclass(frozen=True)
+class MessageStatusUpdate:
+    provider_message_id: str
+    status: str  # sent | delivered | read | failed
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderEvent:
+    """One event from a provider, normalised. Exactly one of the payload fields is set."""
+
+    provider: str
+    event_id: str
+    kind: str  # call.status | message.inbound | message.status
+    occurred_at: datetime
+    call: CallRecord | None = None
+    inbound: InboundMessage | None = None
+    message_status: MessageStatusUpdate | None = None
+
+
+@dataclass(frozen=True)
+class SendMessageRequest:
+    idempotency_key: str
+    channel: str  # whatsapp | email
+    to: str
+    body: str
+    sender: str | None = None
+    subject: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str  # queued | sent | delivered
+
+
+class VoiceProvider(Protocol):
+    """What the pipeline needs from a voice-AI provider."""
+
+    name: str
+
+    def place_call(self, request: PlaceCallRequest) -> CallRecord:
+        """Place a call; the same idempotency key never places a second call."""
+        ...
+
+    def get_call(self, call_id: str) -> CallRecord:
+        """The call record as the provider has it now (reconciliation)."""
+        ...
+
+    def parse_event(self, payload: Mapping[str, Any]) -> ProviderEvent:
+        """Turn a webhook body into a ProviderEvent; raise ValueError naming the bad field."""
+        ...
+
+
+class MessageProvider(Protocol):
+    """What the pipeline needs from a WhatsApp or email sender."""
+
+    name: str
+
+    def send(self, request: SendMessageRequest) -> SendResult:
+        """Send; the same idempotency key never sends twice."""
+        ...

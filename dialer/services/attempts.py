@@ -1,0 +1,216 @@
+"""Creating and cancelling call attempts and messages: the only writers of new work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import DateTime, and_, exists, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from models import CallAttempt, Campaign, Customer, Enrollment, Message
+from models.vocabulary import OPEN_ATTEMPT_STATUSES
+
+MATERIALIZE_BATCH = 5000
+
+
+def idempotency_key(enrollment_id: uuid.UUID, attempt_no: int) -> str:
+    """Derived from the attempt, so a re-sent dispatch carries the same key."""
+    return f"att:{enrollment_id}:{attempt_no}"
+
+
+def schedule_call(session: Session, enrollment: Enrollment, at: datetime) -> bool:
+    """Add the enrollment's next call attempt due at `at`; False when one is already open."""
+    attempt_no = enrollment.calls_made + 1
+    stmt = (
+        insert(CallAttempt)
+        .values(
+            enrollment_id=enrollment.id,
+            campaign_id=enrollment.campaign_id,
+            customer_id=enrollment.customer_id,
+            attempt_no=attempt_no,
+            idempotency_key=idempotency_key(enrollment.id, attempt_no),
+            scheduled_at=at,
+        )
+        .on_conflict_do_nothing()
+        .returning(CallAttempt.id)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def queue_message(
+    session: Session,
+    enrollment: Enrollment,
+    channel_id: uuid.UUID,
+    purpose: str,
+    body: str,
+    at: datetime,
+) -> bool:
+    """Queue a WhatsApp message once per (enrollment, purpose); False when already queued."""
+    customer = session.get(Customer, enrollment.customer_id)
+    stmt = (
+        insert(Message)
+        .values(
+            customer_id=enrollment.customer_id,
+            enrollment_id=enrollment.id,
+            campaign_id=enrollment.campaign_id,
+            channel_id=channel_id,
+            channel="whatsapp",
+            direction="outbound",
+            purpose=purpose,
+            status="pending",
+            to_address=customer.phone if customer else None,
+            body=body,
+            idempotency_key=f"msg:{enrollment.id}:{purpose}",
+            scheduled_at=at,
+        )
+        .on_conflict_do_nothing()
+        .returning(Message.id)
+    )
+    return session.execute(stmt).first() is not None
+
+
+def materialize_first_contacts(session: Session, campaign: Campaign, at: datetime) -> int:
+    """First attempt (or first WhatsApp) for every active enrollment that has none yet.
+
+    Set-based, in batches of MATERIALIZE_BATCH rows: a campaign of a million
+    customers is a few hundred statements, not a million. Safe to run twice.
+    """
+    total = 0
+    while True:
+        created = _materialize_batch(session, campaign, at)
+        total += created
+        if created < MATERIALIZE_BATCH:
+            return total
+
+
+def _untouched_enrollments(campaign_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    no_attempt = ~exists().where(CallAttempt.enrollment_id == Enrollment.id)
+    no_message = ~exists().where(
+        and_(Message.enrollment_id == Enrollment.id, Message.direction == "outbound")
+    )
+    return (
+        select(Enrollment.id, Enrollment.campaign_id, Enrollment.customer_id)
+        .where(Enrollment.campaign_id == campaign_id, Enrollment.state == "active")
+        .where(no_attempt, no_message)
+        .limit(MATERIALIZE_BATCH)
+    )
+
+
+def _materialize_batch(session: Session, campaign: Campaign, at: datetime) -> int:
+    source = _untouched_enrollments(campaign.id).subquery()
+    if campaign.first_contact_channel == "whatsapp" and campaign.whatsapp_channel_id:
+        return _insert_first_messages(session, campaign, source, at)
+    key = func.concat("att:", source.c.id, ":1")
+    stmt = (
+        insert(CallAttempt)
+        .from_select(
+            [
+                "id",
+                "enrollment_id",
+                "campaign_id",
+                "customer_id",
+                "attempt_no",
+                "idempotency_key",
+                "scheduled_at",
+            ],
+            select(
+                func.gen_random_uuid(),
+                source.c.id,
+                source.c.campaign_id,
+                source.c.customer_id,
+                literal(1),
+                key,
+                literal(at, DateTime(timezone=True)),
+            ),
+        )
+        .on_conflict_do_nothing()
+    )
+    return len(session.execute(stmt.returning(literal(1))).all())
+
+
+def _insert_first_messages(session: Session, campaign: Campaign, source, at: datetime) -> int:  # type: ignore[no-untyped-def]
+    key = func.concat("msg:", source.c.id, ":first_contact")
+    stmt = (
+        insert(Message)
+        .from_select(
+            [
+                "id",
+                "customer_id",
+                "enrollment_id",
+                "campaign_id",
+                "channel_id",
+                "channel",
+                "direction",
+                "purpose",
+                "status",
+                "to_address",
+                "body",
+                "idempotency_key",
+                "scheduled_at",
+            ],
+            select(
+                func.gen_random_uuid(),
+                source.c.customer_id,
+                source.c.id,
+                source.c.campaign_id,
+                literal(campaign.whatsapp_channel_id),
+                literal("whatsapp"),
+                literal("outbound"),
+                literal("first_contact"),
+                literal("pending"),
+                select(Customer.phone).where(Customer.id == source.c.customer_id).scalar_subquery(),
+                literal(campaign.whatsapp_first_message),
+                key,
+                literal(at, DateTime(timezone=True)),
+            ),
+        )
+        .on_conflict_do_nothing()
+    )
+    return len(session.execute(stmt.returning(literal(1))).all())
+
+
+def cancel_open_work(
+    session: Session,
+    at: datetime,
+    *,
+    campaign_id: uuid.UUID | None = None,
+    enrollment_ids: Sequence[uuid.UUID] | None = None,
+    reason: str,
+) -> int:
+    """Cancel attempts not yet handed to the provider, and unsent messages.
+
+    Calls already dispatching or in progress are left alone: their results are
+    still recorded (GUIDE: complete keeps calls in flight).
+    """
+    cond = (
+        CallAttempt.campaign_id == campaign_id
+        if campaign_id
+        else CallAttempt.enrollment_id.in_(enrollment_ids or [])
+    )
+    canceled = session.execute(
+        update(CallAttempt)
+        .where(cond, CallAttempt.status.in_(("pending", "queued")))
+        .values(status="canceled", outcome="canceled", finished_at=at, last_error=reason)
+        .returning(CallAttempt.id)
+    ).all()
+    msg_cond = (
+        Message.campaign_id == campaign_id
+        if campaign_id
+        else Message.enrollment_id.in_(enrollment_ids or [])
+    )
+    session.execute(
+        update(Message)
+        .where(msg_cond, Message.status == "pending")
+        .values(status="canceled", error=reason)
+    )
+    return len(canceled)
+
+
+def has_open_attempt(session: Session, enrollment_id: uuid.UUID) -> bool:
+    q = select(CallAttempt.id).where(
+        CallAttempt.enrollment_id == enrollment_id, CallAttempt.status.in_(OPEN_ATTEMPT_STATUSES)
+    )
+    return session.scalar(q.limit(1)) is not None

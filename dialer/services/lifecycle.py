@@ -1,0 +1,224 @@
+"""Campaign lifecycle: start, pause, resume(segment), complete, start-scheduled, finish.
+
+Each service locks the campaign row, applies the pure transition (seed 002 rules)
+and writes an outbox event in the same transaction; the relay publishes it and the
+handler creates the work (dialer.services.attempts).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from dialer.errors import Conflict, NotFound
+from dialer.policies.lifecycle import Action, transition
+from dialer.policies.segments import EnrollmentSnapshot, ResumePlan, plan_resume
+from dialer.policies.vocabulary import CampaignStatus, Channel, Segment
+from dialer.services import outbox
+from dialer.services.attempts import cancel_open_work, queue_message, schedule_call
+from models import CallAttempt, Campaign, Customer, Enrollment, Message
+from models.vocabulary import OPEN_ATTEMPT_STATUSES
+
+
+@dataclass(frozen=True)
+class ResumeResult:
+    """seed 002 CampaignResumeResult."""
+
+    campaign: Campaign
+    segment: Segment
+    selected_targets: int
+    scheduled_calls: int
+    queued_whatsapp: int
+    skipped_existing_pending: int
+    skipped_missing_contact: int
+
+
+def lock_campaign(
+    session: Session, campaign_id: uuid.UUID, account_id: uuid.UUID | None = None
+) -> Campaign:
+    query = select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+    if account_id is not None:
+        query = query.where(Campaign.account_id == account_id)
+    campaign = session.scalars(query).first()
+    if campaign is None:
+        raise NotFound(f"campaign {campaign_id} not found")
+    return campaign
+
+
+def start_campaign(session: Session, campaign: Campaign, now: datetime) -> Campaign:
+    """draft/paused -> running (running: no-op; done: CampaignStateError)."""
+    move = transition(CampaignStatus(campaign.status), Action.START)
+    if move.changed:
+        campaign.status = move.new_status.value
+        campaign.started_at = campaign.started_at or now
+        outbox.record_event(session, outbox.CAMPAIGN_STARTED, campaign.id, now)
+    return campaign
+
+
+def pause_campaign(session: Session, campaign: Campaign, now: datetime) -> Campaign:
+    """running -> paused: no new dispatches; pending work waits for start/resume."""
+    move = transition(CampaignStatus(campaign.status), Action.PAUSE)
+    if move.changed:
+        campaign.status = move.new_status.value
+        outbox.record_event(session, outbox.CAMPAIGN_PAUSED, campaign.id, now)
+    return campaign
+
+
+def complete_campaign(session: Session, campaign: Campaign, now: datetime) -> Campaign:
+    """-> done; pending attempts canceled; calls in flight are still recorded."""
+    move = transition(CampaignStatus(campaign.status), Action.COMPLETE)
+    if move.changed:
+        _close(session, campaign, now, reason="campaign completed")
+    return campaign
+
+
+def finish_if_done(session: Session, campaign: Campaign, now: datetime) -> bool:
+    """A running campaign whose enrollments are all closed becomes done by itself."""
+    if campaign.status != CampaignStatus.RUNNING or _has_work_left(session, campaign.id):
+        return False
+    transition(CampaignStatus(campaign.status), Action.FINISH)
+    _close(session, campaign, now, reason="campaign finished")
+    return True
+
+
+def _close(session: Session, campaign: Campaign, now: datetime, *, reason: str) -> None:
+    campaign.status = CampaignStatus.DONE.value
+    campaign.completed_at = now
+    cancel_open_work(session, now, campaign_id=campaign.id, reason=reason)
+    outbox.record_event(session, outbox.CAMPAIGN_COMPLETED, campaign.id, now, reason=reason)
+
+
+def _has_work_left(session: Session, campaign_id: uuid.UUID) -> bool:
+    active = exists().where(Enrollment.campaign_id == campaign_id, Enrollment.state == "active")
+    open_attempt = exists().where(
+        CallAttempt.campaign_id == campaign_id, CallAttempt.status.in_(OPEN_ATTEMPT_STATUSES)
+    )
+    return bool(session.scalar(select(active | open_attempt)))
+
+
+def resume_campaign(
+    session: Session, campaign: Campaign, segment: Segment, now: datetime
+) -> ResumeResult:
+    """done/paused/running -> running, with a new round for the segment's enrollments."""
+    move = transition(CampaignStatus(campaign.status), Action.RESUME)
+    snapshots, enrollments = _snapshots(session, campaign.id)
+    channel = (
+        Channel(campaign.first_contact_channel) if campaign.whatsapp_channel_id else Channel.CALL
+    )
+    plan = plan_resume(segment, snapshots, channel)
+    for index in plan.to_schedule:
+        _reopen(session, campaign, enrollments[index], channel, now)
+    if move.changed:
+        campaign.status = move.new_status.value
+        campaign.completed_at = None
+    outbox.record_event(session, outbox.CAMPAIGN_RESUMED, campaign.id, now, segment=segment.value)
+    return _resume_result(campaign, segment, plan)
+
+
+def resume_counts(result: ResumeResult) -> dict[str, object]:
+    """The seed's CampaignResumeResult counts (the API adds the campaign object)."""
+    return {
+        "segment": result.segment.value,
+        "selected_targets": result.selected_targets,
+        "scheduled_calls": result.scheduled_calls,
+        "queued_whatsapp": result.queued_whatsapp,
+        "skipped_existing_pending": result.skipped_existing_pending,
+        "skipped_missing_contact": result.skipped_missing_contact,
+    }
+
+
+def _resume_result(campaign: Campaign, segment: Segment, plan: ResumePlan) -> ResumeResult:
+    return ResumeResult(
+        campaign=campaign,
+        segment=segment,
+        selected_targets=plan.selected_targets,
+        scheduled_calls=plan.scheduled_calls,
+        queued_whatsapp=plan.queued_whatsapp,
+        skipped_existing_pending=plan.skipped_existing_pending,
+        skipped_missing_contact=plan.skipped_missing_contact,
+    )
+
+
+def _snapshots(
+    session: Session, campaign_id: uuid.UUID
+) -> tuple[list[EnrollmentSnapshot], list[Enrollment]]:
+    open_attempt = (
+        exists()
+        .where(
+            CallAttempt.enrollment_id == Enrollment.id,
+            CallAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
+        )
+        .correlate(Enrollment)
+    )
+    sent = (
+        select(func.count())
+        .where(Message.enrollment_id == Enrollment.id, Message.direction == "outbound")
+        .correlate(Enrollment)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Enrollment, Customer.phone, open_attempt, sent)
+        .join(Customer, Customer.id == Enrollment.customer_id)
+        .where(Enrollment.campaign_id == campaign_id)
+        .order_by(Enrollment.id)
+    ).all()
+    snapshots = [
+        EnrollmentSnapshot(
+            state=e.state,
+            attempts_made=e.calls_made,
+            messages_sent=n_sent,
+            has_contact=bool(phone),
+            has_open_attempt=bool(is_open),
+        )
+        for e, phone, is_open, n_sent in rows
+    ]
+    return snapshots, [row[0] for row in rows]
+
+
+def _reopen(
+    session: Session, campaign: Campaign, enrollment: Enrollment, channel: Channel, now: datetime
+) -> None:
+    enrollment.state = "active"
+    enrollment.closed_at = None
+    enrollment.close_reason = None
+    enrollment.round_base = enrollment.calls_made
+    enrollment.unanswered_calls = min(enrollment.unanswered_calls, enrollment.calls_made)
+    if (
+        channel is Channel.WHATSAPP
+        and campaign.whatsapp_channel_id
+        and campaign.whatsapp_first_message
+    ):
+        queue_message(
+            session,
+            enrollment,
+            campaign.whatsapp_channel_id,
+            "first_contact",
+            campaign.whatsapp_first_message,
+            now,
+        )
+    else:
+        schedule_call(session, enrollment, now)
+
+
+def start_scheduled(
+    session: Session, attempt_id: uuid.UUID, now: datetime, account_id: uuid.UUID | None = None
+) -> CallAttempt:
+    """seed 000: set scheduled_at to now for a pending attempt (Conflict otherwise)."""
+    query = select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
+    if account_id is not None:
+        query = query.join(Customer, Customer.id == CallAttempt.customer_id).where(
+            Customer.account_id == account_id
+        )
+    attempt = session.scalars(query).first()
+    if attempt is None:
+        raise NotFound(f"call attempt {attempt_id} not found")
+    if attempt.status != "pending":
+        raise Conflict(
+            f"call attempt {attempt_id} is {attempt.status}; only a pending attempt can start now"
+        )
+    attempt.scheduled_at = now
+    return attempt

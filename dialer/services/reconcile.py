@@ -1,0 +1,82 @@
+"""Reconcile a call whose result never arrived: ask the provider (GUIDE rule 7)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from dialer.policies.status import is_terminal, map_provider_status
+from dialer.policies.vocabulary import ProviderCallStatus
+from dialer.providers.base import (
+    CallRecord,
+    PermanentProviderError,
+    TransientProviderError,
+    VoiceProvider,
+)
+from dialer.services.dispatch import UnitOfWork
+from dialer.services.results import apply_call_record, finish_call
+from models import CallAttempt
+from models import ProviderEvent as InboxRow
+
+
+def reconcile_call(
+    uow: UnitOfWork, provider: VoiceProvider, attempt_id: uuid.UUID, now: datetime
+) -> str:
+    with uow() as session:
+        conv_id = session.scalar(select(CallAttempt.conv_id).where(CallAttempt.id == attempt_id))
+    if conv_id is None:
+        return _give_up(uow, attempt_id, now, "no provider call id was recorded")
+    try:
+        record = provider.get_call(conv_id)
+    except TransientProviderError:
+        return "retry_later"
+    except PermanentProviderError as exc:
+        return _give_up(uow, attempt_id, now, f"provider has no record of call {conv_id}: {exc}")
+    if not is_terminal(map_provider_status(ProviderCallStatus(record.status))[0]):
+        return "still_running"
+    with uow() as session:
+        _audit(session, provider.name, record)
+        attempt = session.scalars(
+            select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
+        ).one()
+        apply_call_record(session, attempt, record, now)
+    return "reconciled"
+
+
+def _give_up(uow: UnitOfWork, attempt_id: uuid.UUID, now: datetime, reason: str) -> str:
+    with uow() as session:
+        attempt = session.scalars(
+            select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
+        ).one()
+        if attempt.status != "in_progress":
+            return "already_final"
+        attempt.status, attempt.outcome, attempt.finished_at = "failed", "failed", now
+        attempt.last_error = f"reconciliation: {reason}"
+        finish_call(session, attempt, now, permanent_failure=False)
+    return "failed"
+
+
+def _audit(session: Session, provider: str, record: CallRecord) -> None:
+    """Keep what the provider told us in the inbox, like any other event."""
+    session.execute(
+        insert(InboxRow)
+        .values(
+            provider=provider,
+            event_id=f"reconcile:{record.id}:{record.status}",
+            kind="call.reconciled",
+            status="applied",
+            payload=_json_safe(asdict(record)),
+        )
+        .on_conflict_do_nothing()
+    )
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,50 @@
+"""Find work that stalled and hand it back: nothing stays stuck, nothing is lost.
+
+- `queued` too long: its dispatch task never ran (lost after commit): send again.
+- `dispatching` too long: the worker died mid-request: send again, same idempotency key.
+- `in_progress` past the longest call: the webhook never came: ask the provider.
+Thresholds are operational (real seconds), converted to the clock's time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import CallAttempt
+
+REAP_BATCH = 500
+
+
+def stale(session: Session, status: str, column: str, older_than: datetime) -> list[uuid.UUID]:
+    col = getattr(CallAttempt, column)
+    return list(
+        session.scalars(
+            select(CallAttempt.id)
+            .where(CallAttempt.status == status, col < older_than)
+            .order_by(col)
+            .limit(REAP_BATCH)
+        )
+    )
+
+
+def stale_queued(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
+    return stale(session, "queued", "queued_at", now - timeout)
+
+
+def stale_dispatching(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
+    return stale(session, "dispatching", "dispatched_at", now - timeout)
+
+
+def overdue_calls(
+    session: Session, now: datetime, max_call: timedelta
+) -> list[tuple[uuid.UUID, str | None]]:
+    rows = session.execute(
+        select(CallAttempt.id, CallAttempt.conv_id)
+        .where(CallAttempt.status == "in_progress", CallAttempt.dispatched_at < now - max_call)
+        .limit(REAP_BATCH)
+    ).all()
+    return [(r[0], r[1]) for r in rows]

@@ -1,0 +1,182 @@
+"""The beat tick: claim due attempts inside their windows, within the campaign's caps.
+
+Per running campaign, in one transaction: lock the campaign row (SKIP LOCKED, so
+a second beat skips it instead of double-claiming), count free concurrency slots
+and what is left of today's cap, lock due pending attempts (FOR UPDATE SKIP
+LOCKED) and claim the ones whose contact's window is open with one UPDATE.
+Attempts due but outside their window move to their next opening in one UPDATE,
+so the next tick does not read them again. The caller enqueues dispatch only
+after this transaction commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID
+from sqlalchemy.orm import Session
+
+from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening
+from dialer.policies.zones import contact_zones
+from dialer.services.campaigns import window_of
+from models import CallAttempt, Campaign, Customer, Enrollment
+from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
+
+
+@dataclass
+class ScanResult:
+    claimed: list[uuid.UUID] = field(default_factory=list)
+    moved: int = 0
+    unreachable: int = 0
+    campaigns: int = 0
+
+
+@dataclass
+class _Sorted:
+    claim: list[uuid.UUID] = field(default_factory=list)
+    move_ids: list[uuid.UUID] = field(default_factory=list)
+    move_to: list[datetime] = field(default_factory=list)
+    never: list[uuid.UUID] = field(default_factory=list)
+
+
+def running_campaign_ids(session: Session) -> list[uuid.UUID]:
+    return list(session.scalars(select(Campaign.id).where(Campaign.status == "running")))
+
+
+def scan_campaign(
+    session: Session, campaign_id: uuid.UUID, now: datetime, legal: LegalBound, batch_size: int
+) -> ScanResult:
+    """Claim what is due for one campaign; empty when another scan holds it."""
+    campaign = session.scalars(
+        select(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == "running")
+        .with_for_update(skip_locked=True)
+    ).first()
+    result = ScanResult()
+    if campaign is None:
+        return result
+    result.campaigns = 1
+    slots = _free_slots(session, campaign, now)
+    if slots <= 0:
+        return result
+    due = _lock_due(session, campaign.id, now, batch_size)
+    sorted_ = _sort(due, window_of(campaign, legal), campaign.timezone, now, slots)
+    _apply(session, sorted_, now)
+    result.claimed, result.moved, result.unreachable = (
+        sorted_.claim,
+        len(sorted_.move_ids),
+        len(sorted_.never),
+    )
+    return result
+
+
+def _free_slots(session: Session, campaign: Campaign, now: datetime) -> int:
+    in_flight = (
+        session.scalar(
+            select(func.count()).where(
+                CallAttempt.campaign_id == campaign.id,
+                CallAttempt.status.in_(IN_FLIGHT_ATTEMPT_STATUSES),
+            )
+        )
+        or 0
+    )
+    free = campaign.concurrency - in_flight
+    if campaign.max_calls_per_day is None:
+        return free
+    return min(free, campaign.max_calls_per_day - _claimed_today(session, campaign, now))
+
+
+def _claimed_today(session: Session, campaign: Campaign, now: datetime) -> int:
+    """Calls claimed since midnight in the campaign's time zone (seed 003 max_calls_per_day)."""
+    zone = ZoneInfo(campaign.timezone)
+    midnight = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+    q = select(func.count()).where(
+        CallAttempt.campaign_id == campaign.id, CallAttempt.queued_at >= midnight
+    )
+    return session.scalar(q) or 0
+
+
+def _lock_due(
+    session: Session, campaign_id: uuid.UUID, now: datetime, limit: int
+) -> list[tuple[uuid.UUID, str | None, str | None]]:
+    rows = session.execute(
+        select(CallAttempt.id, Customer.timezone, Customer.phone)
+        .join(Customer, Customer.id == CallAttempt.customer_id)
+        .where(
+            CallAttempt.campaign_id == campaign_id,
+            CallAttempt.status == "pending",
+            CallAttempt.scheduled_at <= now,
+        )
+        .order_by(CallAttempt.scheduled_at)
+        .limit(limit)
+        .with_for_update(of=CallAttempt, skip_locked=True)
+    ).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def _sort(
+    due: list[tuple[uuid.UUID, str | None, str | None]],
+    window: CallWindow,
+    campaign_tz: str,
+    now: datetime,
+    slots: int,
+) -> _Sorted:
+    out = _Sorted()
+    for attempt_id, tz, phone in due:
+        zones = contact_zones(tz, phone, campaign_tz)
+        if is_open(window, zones, now):
+            if len(out.claim) < slots:
+                out.claim.append(attempt_id)
+            continue
+        opening = next_opening(window, zones, now)
+        if opening is None:
+            out.never.append(attempt_id)
+        else:
+            out.move_ids.append(attempt_id)
+            out.move_to.append(opening)
+    return out
+
+
+def _apply(session: Session, s: _Sorted, now: datetime) -> None:
+    if s.claim:
+        session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.id.in_(s.claim))
+            .values(status="queued", queued_at=now)
+        )
+    if s.move_ids:
+        _move_to_openings(session, s.move_ids, s.move_to)
+    if s.never:
+        # No instant opens the window in all of the contact's zones (e.g. a number mapped
+        # to zones half a day apart): never call, and say why.
+        session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.id.in_(s.never))
+            .values(
+                status="canceled",
+                outcome="canceled",
+                finished_at=now,
+                last_error="no_common_window",
+            )
+        )
+        enrollments = select(CallAttempt.enrollment_id).where(CallAttempt.id.in_(s.never))
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.id.in_(enrollments))
+            .values(state="failed", closed_at=now, close_reason="no_common_window")
+        )
+
+
+def _move_to_openings(session: Session, ids: list[uuid.UUID], openings: list[datetime]) -> None:
+    """One UPDATE ... FROM unnest(ids, openings): bulk, not a statement per row."""
+    pairs = select(
+        func.unnest(bindparam("ids", ids, type_=ARRAY(UUID(as_uuid=True)))).label("id"),
+        func.unnest(bindparam("at", openings, type_=ARRAY(TIMESTAMP(timezone=True)))).label("at"),
+    ).subquery()
+    session.execute(
+        update(CallAttempt).where(CallAttempt.id == pairs.c.id).values(scheduled_at=pairs.c.at)
+    )

@@ -1,0 +1,149 @@
+"""One function per beat duty, shared by the Celery tasks and the in-process driver.
+
+Each takes a unit-of-work factory, `now`, and where it needs to hand work on, an
+`enqueue` callable: Celery in production, a plain list in tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from dialer.policies.window import LegalBound
+from dialer.providers.base import MessageProvider, VoiceProvider
+from dialer.services.attempts import materialize_first_contacts
+from dialer.services.dispatch import DispatchLimits, UnitOfWork, Verdict, dispatch_attempt
+from dialer.services.inbox import Parser, ingest, unapplied_events
+from dialer.services.lifecycle import finish_if_done, lock_campaign
+from dialer.services.messages import claim_due_messages, send_message
+from dialer.services.outbox import CAMPAIGN_RESUMED, CAMPAIGN_STARTED
+from dialer.services.reconcile import reconcile_call
+from scheduler import outbox, reaper
+from scheduler.scan import running_campaign_ids, scan_campaign
+
+Enqueue = Callable[[list[uuid.UUID]], None]
+MESSAGE_BATCH = 200
+
+
+def scan_all(
+    uow: UnitOfWork, now: datetime, legal: LegalBound, batch: int, enqueue: Enqueue
+) -> Counter[str]:
+    totals: Counter[str] = Counter()
+    with uow() as session:
+        campaign_ids = running_campaign_ids(session)
+    for campaign_id in campaign_ids:
+        with uow() as session:  # one transaction per campaign...
+            result = scan_campaign(session, campaign_id, now, legal, batch)
+        if result.claimed:
+            enqueue(result.claimed)  # ...enqueued only after it committed (GUIDE rule 2)
+        totals.update(
+            campaigns=result.campaigns,
+            claimed=len(result.claimed),
+            moved=result.moved,
+            unreachable=result.unreachable,
+        )
+    return totals
+
+
+@dataclass
+class DispatchBatch:
+    verdicts: Counter[str] = field(default_factory=Counter)
+    retry: list[uuid.UUID] = field(default_factory=list)
+    retry_after_seconds: float = 0.0
+
+
+def dispatch_many(
+    uow: UnitOfWork,
+    provider: VoiceProvider,
+    ids: list[uuid.UUID],
+    clock: Callable[[], datetime],
+    limits: DispatchLimits,
+) -> DispatchBatch:
+    out = DispatchBatch()
+    for attempt_id in ids:
+        report = dispatch_attempt(uow, provider, attempt_id, clock(), limits)
+        out.verdicts[report.verdict.value] += 1
+        if report.verdict is Verdict.RETRY:
+            out.retry.append(attempt_id)
+            out.retry_after_seconds = max(
+                out.retry_after_seconds, report.retry_after_seconds or 0.0
+            )
+    return out
+
+
+def pump_events(
+    uow: UnitOfWork,
+    provider_name: str,
+    parse: Parser,
+    payloads: list[dict[str, object]],
+    now: datetime,
+) -> Counter[str]:
+    """Provider events (simulator pops, webhook batches) through the inbox path."""
+    return Counter(ingest(uow, provider_name, parse, payload, now) for payload in payloads)
+
+
+def send_due(uow: UnitOfWork, provider: MessageProvider, now: datetime) -> Counter[str]:
+    with uow() as session:
+        ids = claim_due_messages(session, now, MESSAGE_BATCH)
+    return Counter(send_message(uow, provider, message_id, now) for message_id in ids)
+
+
+def materialize(uow: UnitOfWork, topic: str, campaign_id: uuid.UUID, now: datetime) -> int:
+    """Handler of campaign.started / campaign.resumed: create first contacts (idempotent)."""
+    if topic not in (CAMPAIGN_STARTED, CAMPAIGN_RESUMED):
+        return 0
+    with uow() as session:
+        campaign = lock_campaign(session, campaign_id)
+        if campaign.status != "running":
+            return 0
+        at = max(now, campaign.scheduled_at) if campaign.scheduled_at else now
+        return materialize_first_contacts(session, campaign, at)
+
+
+def relay_outbox(uow: UnitOfWork, publish: outbox.Publish, now: datetime) -> int:
+    with uow() as session:
+        return outbox.relay(session, publish, now)
+
+
+def finish_all(uow: UnitOfWork, now: datetime) -> list[uuid.UUID]:
+    finished = []
+    with uow() as session:
+        ids = running_campaign_ids(session)
+    for campaign_id in ids:
+        with uow() as session:
+            if finish_if_done(session, lock_campaign(session, campaign_id), now):
+                finished.append(campaign_id)
+    return finished
+
+
+@dataclass(frozen=True)
+class ReapLimits:
+    queued: timedelta
+    dispatching: timedelta
+    max_call: timedelta
+    inbox_retry_seconds: float
+
+
+def reap_all(
+    uow: UnitOfWork,
+    provider: VoiceProvider,
+    now: datetime,
+    limits: ReapLimits,
+    redispatch: Enqueue,
+    reapply: Callable[[uuid.UUID], None],
+) -> Counter[str]:
+    with uow() as session:
+        queued = reaper.stale_queued(session, now, limits.queued)
+        dispatching = reaper.stale_dispatching(session, now, limits.dispatching)
+        overdue = reaper.overdue_calls(session, now, limits.max_call)
+        unapplied = unapplied_events(session, limits.inbox_retry_seconds, reaper.REAP_BATCH)
+    if queued or dispatching:
+        redispatch(queued + dispatching)
+    counts = Counter(reconcile_call(uow, provider, attempt_id, now) for attempt_id, _ in overdue)
+    for inbox_id in unapplied:
+        reapply(inbox_id)
+    counts.update(requeued=len(queued), redispatched=len(dispatching), reapplied=len(unapplied))
+    return counts

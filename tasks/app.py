@@ -1,0 +1,77 @@
+"""The Celery app: Redis broker, at-least-once settings, named queues, the beat schedule.
+
+GUIDE rule 6: late acks, reject on worker lost, prefetch 1, and no countdown longer
+than the broker's visibility timeout (time lives in the database, not in ETAs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu.entity import Queue
+
+from dialer.settings import Settings
+from tasks.runtime import worker
+
+QUEUES = ("scan", "dispatch", "results", "messages", "events")
+ROUTES = {
+    "dialer.scan": "scan",
+    "dialer.reap": "scan",
+    "dialer.relay_outbox": "scan",
+    "dialer.finish_campaigns": "scan",
+    "dialer.dispatch": "dispatch",
+    "dialer.pump_simulated_events": "results",
+    "dialer.apply_event": "results",
+    "dialer.send_messages": "messages",
+    "dialer.campaign_event": "events",
+    "dialer.campaign.start": "events",
+}
+
+
+def beat_schedule(cfg: Settings) -> dict[str, Any]:
+    tick = cfg.scan_interval_seconds
+    # A tick that waited longer than one interval is stale: the next one does its work.
+    every = {"options": {"expires": max(tick, 1.0)}}
+    return {
+        "scan": {"task": "dialer.scan", "schedule": tick, **every},
+        "relay-outbox": {"task": "dialer.relay_outbox", "schedule": tick, **every},
+        "pump-simulated-events": {
+            "task": "dialer.pump_simulated_events",
+            "schedule": tick,
+            **every,
+        },
+        "send-messages": {"task": "dialer.send_messages", "schedule": tick, **every},
+        "finish-campaigns": {"task": "dialer.finish_campaigns", "schedule": tick * 2, **every},
+        "reap": {"task": "dialer.reap", "schedule": max(tick * 5, 5.0), **every},
+    }
+
+
+def configure(app: Celery, cfg: Settings, broker_url: str) -> None:
+    app.conf.update(
+        broker_url=broker_url,
+        broker_transport_options={"visibility_timeout": cfg.visibility_timeout_seconds},
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=cfg.task_time_limit_seconds,
+        task_soft_time_limit=max(cfg.task_time_limit_seconds - 10, 5),
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="scan",
+        task_routes=ROUTES,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_send_task_events=True,  # Flower sees every task
+        task_send_sent_event=True,
+        worker_concurrency=cfg.worker_concurrency,
+        beat_schedule=beat_schedule(cfg),
+        timezone="UTC",
+        enable_utc=True,
+    )
+
+
+app = Celery("dialer", include=["tasks.pipeline"])
+_worker = worker()
+configure(app, _worker.runtime.settings, _worker.runtime.redis_url)

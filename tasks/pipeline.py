@@ -1,0 +1,163 @@
+"""Thin tasks: parse ids, call one scheduler duty, enqueue follow-ups. All safe to run twice.
+
+Celery messages other services may send:
+- ``dialer.campaign.start`` with args ``["<campaign uuid>"]``: start a campaign
+  (draft/paused -> running; a done campaign is refused and logged).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from celery import Task
+
+from dialer.clock import simulated_delta, utcnow
+from dialer.errors import DialerError
+from dialer.logging import get_logger
+from dialer.services.inbox import apply_stored
+from dialer.services.lifecycle import lock_campaign, start_campaign
+from scheduler import ticks
+from tasks.app import app
+from tasks.runtime import worker
+
+log = get_logger("dialer.tasks")
+RETRY_BACKOFF_SECONDS = (2, 5, 15, 30, 60)
+PUMP_BATCH = 500
+
+
+def enqueue_dispatch(ids: Iterable[uuid.UUID], countdown: float | None = None) -> None:
+    ids = list(ids)
+    size = worker().runtime.settings.dispatch_chunk_size
+    for start in range(0, len(ids), size):
+        chunk = [str(i) for i in ids[start : start + size]]
+        dispatch_attempts.apply_async(args=[chunk], countdown=countdown)
+
+
+def _now() -> Any:
+    return utcnow(worker().runtime.settings)
+
+
+@app.task(name="dialer.scan")
+def scan_tick() -> dict[str, int]:
+    w = worker()
+    totals = ticks.scan_all(
+        w.runtime.session,
+        _now(),
+        w.limits.legal,
+        w.runtime.settings.scan_batch_size,
+        enqueue_dispatch,
+    )
+    if totals["claimed"] or totals["moved"]:
+        log.info("scan_claimed", **totals)
+    return dict(totals)
+
+
+@app.task(name="dialer.dispatch", bind=True)
+def dispatch_attempts(self: Task, attempt_ids: list[str]) -> dict[str, int]:
+    w = worker()
+    batch = ticks.dispatch_many(
+        w.runtime.session, w.voice, [uuid.UUID(i) for i in attempt_ids], _now, w.limits
+    )
+    if batch.retry:
+        backoff = RETRY_BACKOFF_SECONDS[min(self.request.retries, len(RETRY_BACKOFF_SECONDS) - 1)]
+        ceiling = (
+            w.runtime.settings.visibility_timeout_seconds / 2
+        )  # never past the visibility timeout
+        enqueue_dispatch(
+            batch.retry, countdown=min(max(backoff, batch.retry_after_seconds), ceiling)
+        )
+    return dict(batch.verdicts)
+
+
+@app.task(name="dialer.pump_simulated_events")
+def pump_simulated_events() -> dict[str, int]:
+    """The simulator's stand-in for webhooks: due events enter through the inbox path."""
+    w = worker()
+    if w.simulator is None:
+        return {}
+    now = _now()
+    payloads = w.simulator.pop_due_events(now, PUMP_BATCH)
+    return dict(
+        ticks.pump_events(
+            w.runtime.session, w.simulator.name, w.simulator.parse_event, payloads, now
+        )
+    )
+
+
+@app.task(name="dialer.apply_event")
+def apply_event(inbox_id: str) -> str:
+    w = worker()
+    with w.runtime.session() as session:
+        return apply_stored(session, uuid.UUID(inbox_id), w.voice.parse_event, _now())
+
+
+@app.task(name="dialer.send_messages")
+def send_due_messages() -> dict[str, int]:
+    w = worker()
+    return dict(ticks.send_due(w.runtime.session, w.messages, _now()))
+
+
+@app.task(name="dialer.relay_outbox")
+def relay_outbox() -> int:
+    w = worker()
+    return ticks.relay_outbox(w.runtime.session, _publish, _now())
+
+
+def _publish(topic: str, payload: dict[str, Any]) -> None:
+    campaign_event.apply_async(args=[topic, payload])
+
+
+@app.task(name="dialer.campaign_event")
+def campaign_event(topic: str, payload: dict[str, Any]) -> int:
+    w = worker()
+    created = ticks.materialize(w.runtime.session, topic, uuid.UUID(payload["campaign_id"]), _now())
+    if created:
+        log.info("campaign_materialized", campaign_id=payload["campaign_id"], created=created)
+    return created
+
+
+@app.task(name="dialer.campaign.start")
+def start_campaign_message(campaign_id: str) -> str:
+    w = worker()
+    try:
+        with w.runtime.session() as session:
+            campaign = lock_campaign(session, uuid.UUID(campaign_id))
+            start_campaign(session, campaign, _now())
+            return campaign.status
+    except DialerError as exc:
+        log.warning("campaign_start_refused", campaign_id=campaign_id, reason=str(exc))
+        return f"refused: {exc}"
+
+
+@app.task(name="dialer.finish_campaigns")
+def finish_campaigns() -> int:
+    w = worker()
+    finished = ticks.finish_all(w.runtime.session, _now())
+    for campaign_id in finished:
+        log.info("campaign_finished", campaign_id=str(campaign_id))
+    return len(finished)
+
+
+@app.task(name="dialer.reap")
+def reap() -> dict[str, int]:
+    w = worker()
+    cfg = w.runtime.settings
+    limits = ticks.ReapLimits(
+        queued=simulated_delta(cfg.queued_timeout_seconds, cfg),
+        dispatching=simulated_delta(cfg.dispatching_timeout_seconds, cfg),
+        max_call=simulated_delta(cfg.max_call_seconds, cfg),
+        inbox_retry_seconds=cfg.inbox_retry_seconds,
+    )
+    counts = ticks.reap_all(
+        w.runtime.session,
+        w.voice,
+        _now(),
+        limits,
+        enqueue_dispatch,
+        lambda inbox_id: apply_event.delay(str(inbox_id)),
+    )
+    if any(counts.values()):
+        log.info("reaped", **counts)
+    return dict(counts)
