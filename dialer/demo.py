@@ -1,63 +1,235 @@
-"""`make demo`: the embedded servers, the example campaign, its contact plan.
+"""`make demo`: a real campaign on the embedded PostgreSQL and Redis, in about a minute.
 
-Re-runnable: the demo account's example campaign is replaced on every run.
+Real Celery worker and beat processes, the simulated provider, and a clock that
+runs fast (DEMO_SPEED simulated seconds per real second, shared by every process
+through the environment), so a multi-day campaign with working hours in a dozen
+countries, retries, the WhatsApp fallback and goals plays out while you watch.
+Re-runnable: the demo account's campaign is replaced on every run.
 """
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
 from rich.console import Console
-from sqlalchemy import delete
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import delete, func, select
 
 from dialer import migrate
-from dialer.bootstrap import bootstrap
+from dialer.bootstrap import Runtime, bootstrap
 from dialer.clock import utcnow
 from dialer.customers_csv import parse_customers
 from dialer.embedded import stop_services
-from dialer.render import print_import_report, print_plan
+from dialer.processes import ProcessGroup, fast_clock_env
+from dialer.render import print_import_report
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign, legal_bound
 from dialer.services.imports import import_customers
-from dialer.services.plan import build_contact_plan
-from models import Campaign
+from dialer.services.lifecycle import lock_campaign, start_campaign
+from dialer.services.reports import CampaignReport, campaign_report
+from dialer.settings import Settings
+from models import CallAttempt, Campaign, Enrollment, Message
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_ACCOUNT = "demo"
+DEMO_SPEED = 10800.0  # three simulated hours per real second
+DEMO_TIMEOUT_SECONDS = 240
 
 
 def run_demo(console: Console, *, keep_running: bool = False, examples: Path = EXAMPLES) -> int:
     runtime = bootstrap()
+    group: ProcessGroup | None = None
     try:
         console.rule("[bold]Campaign dialer demo")
-        console.print(f"database: {runtime.database_url}\nredis:    {runtime.redis_url}")
         migrate.upgrade(runtime.database_url)
-        spec = CampaignSpec.model_validate(yaml.safe_load((examples / "campaign.yaml").read_text()))
-        legal = legal_bound(runtime.settings)
+        campaign_id = _load_example(console, runtime, examples)
+        sim_start = _next_monday_6_utc(datetime.now(UTC))
+        env = _demo_env(runtime, sim_start)
+        settings = runtime.settings.model_copy(update=_clock_fields(env))
+        group = ProcessGroup(env=env, log_dir=Path(runtime.settings.home) / "demo-logs")
+        group.worker(concurrency=2)
+        group.beat()
+        console.print(
+            f"worker and beat started (logs in {group.log_dir}); simulated clock starts "
+            f"{sim_start:%a %Y-%m-%d %H:%M} UTC at {DEMO_SPEED / 3600:g} h per second"
+        )
         with runtime.session() as session:
-            account = get_or_create_account(session, DEMO_ACCOUNT)
-            session.execute(
-                delete(Campaign).where(
-                    Campaign.account_id == account.id, Campaign.name == spec.name
-                )
-            )
-            campaign = create_campaign(session, account, spec, legal)
-            with (examples / "customers.csv").open(newline="") as stream:
-                report = import_customers(session, campaign, parse_customers(stream), partial=True)
-            print_import_report(
-                console,
-                report,
-                Path(runtime.settings.home) / "customers.rejected.csv",
-                committed=True,
-            )
-            plan = build_contact_plan(
-                session, campaign, utcnow(runtime.settings), legal, keep_rows=25
-            )
-        print_plan(console, plan)
-        return 0
+            start_campaign(session, lock_campaign(session, campaign_id), utcnow(settings))
+        finished = _watch(console, runtime, settings, campaign_id, group)
+        _print_report(console, runtime, campaign_id, settings)
+        return 0 if finished else 1
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: stopping every process the demo started[/]")
+        return 130
     finally:
+        if group is not None:
+            group.stop()
         runtime.dispose()
         if not keep_running:
             stop_services(runtime.settings)
+
+
+def _load_example(console: Console, runtime: Runtime, examples: Path) -> uuid.UUID:
+    spec = CampaignSpec.model_validate(yaml.safe_load((examples / "campaign.yaml").read_text()))
+    with runtime.session() as session:
+        account = get_or_create_account(session, DEMO_ACCOUNT)
+        session.execute(
+            delete(Campaign).where(Campaign.account_id == account.id, Campaign.name == spec.name)
+        )
+        campaign = create_campaign(session, account, spec, legal_bound(runtime.settings))
+        with (examples / "customers.csv").open(newline="") as stream:
+            report = import_customers(session, campaign, parse_customers(stream), partial=True)
+        rejects = Path(runtime.settings.home) / "customers.rejected.csv"
+        print_import_report(console, report, rejects, committed=True)
+        return campaign.id
+
+
+def _next_monday_6_utc(now: datetime) -> datetime:
+    days = (7 - now.weekday()) % 7 or 7
+    return datetime.combine(
+        (now + timedelta(days=days)).date(), datetime.min.time(), UTC
+    ) + timedelta(hours=6)
+
+
+def _demo_env(runtime: Runtime, sim_start: datetime) -> dict[str, str]:
+    return {
+        "DIALER_DATABASE_URL": runtime.database_url,
+        "DIALER_REDIS_URL": runtime.redis_url,
+        "DIALER_HOME": str(Path(runtime.settings.home).resolve()),
+        "DIALER_SCAN_INTERVAL_SECONDS": "0.25",
+        "DIALER_SIMULATION": json.dumps({"seed": 42}),
+        "DIALER_SIMULATION_NAMESPACE": f"demo-{uuid.uuid4().hex[:8]}",
+        "DIALER_LOG_FORMAT": "json",
+        **fast_clock_env(sim_start, DEMO_SPEED, datetime.now(UTC)),
+    }
+
+
+def _clock_fields(env: dict[str, str]) -> dict[str, object]:
+    return {
+        "clock_speed": float(env["DIALER_CLOCK_SPEED"]),
+        "clock_anchor_real": datetime.fromisoformat(env["DIALER_CLOCK_ANCHOR_REAL"]),
+        "clock_anchor_sim": datetime.fromisoformat(env["DIALER_CLOCK_ANCHOR_SIM"]),
+    }
+
+
+def _watch(
+    console: Console,
+    runtime: Runtime,
+    settings: Settings,
+    campaign_id: uuid.UUID,
+    group: ProcessGroup,
+) -> bool:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+    )
+    deadline = time.monotonic() + DEMO_TIMEOUT_SECONDS
+    with Progress(*columns, console=console, refresh_per_second=4) as progress:
+        task = progress.add_task("contacts closed", total=None, stats="")
+        while time.monotonic() < deadline:
+            snap = _snapshot(runtime, campaign_id)
+            sim_now = utcnow(settings)
+            progress.update(
+                task,
+                total=snap.total,
+                completed=snap.closed,
+                description=f"{sim_now:%a %d %b %H:%M} UTC",
+                stats=_stats_line(snap),
+            )
+            if snap.status == "done":
+                return True
+            if not all(group.alive()):
+                console.print("[red]a worker or beat process died; see its log[/]")
+                return False
+            time.sleep(0.5)
+    console.print(f"[red]not finished after {DEMO_TIMEOUT_SECONDS}s[/]")
+    return False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    status: str | None
+    total: int
+    closed: int
+    goal_met: int
+    calls: int
+    answered: int
+    whatsapp: int
+
+
+def _snapshot(runtime: Runtime, campaign_id: uuid.UUID) -> Snapshot:
+    with runtime.session() as session:
+        status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
+        total, closed, goal = session.execute(
+            select(
+                func.count(),
+                func.count().filter(Enrollment.state != "active"),
+                func.count().filter(Enrollment.state == "goal_met"),
+            ).where(Enrollment.campaign_id == campaign_id)
+        ).one()
+        calls, answered = session.execute(
+            select(
+                func.count().filter(CallAttempt.dispatched_at.is_not(None)),
+                func.count().filter(CallAttempt.outcome == "answered"),
+            ).where(CallAttempt.campaign_id == campaign_id)
+        ).one()
+        whatsapp = session.scalar(
+            select(func.count()).where(
+                Message.campaign_id == campaign_id,
+                Message.direction == "outbound",
+                Message.sent_at.is_not(None),
+            )
+        )
+    return Snapshot(status, total, closed, goal, calls, answered, whatsapp or 0)
+
+
+def _stats_line(snap: Snapshot) -> str:
+    return (
+        f"calls {snap.calls}  answered {snap.answered}  whatsapp {snap.whatsapp}  "
+        f"goal met {snap.goal_met}"
+    )
+
+
+def _print_report(
+    console: Console, runtime: Runtime, campaign_id: uuid.UUID, settings: Settings
+) -> None:
+    with runtime.session() as session:
+        report = campaign_report(session, campaign_id, legal_bound(runtime.settings))
+    console.print(_counts_table("Call outcomes", report.outcomes))
+    console.print(_counts_table("Enrollment states", report.states))
+    console.print(_counts_table("Messages", report.whatsapp))
+    console.print(
+        _counts_table(
+            "Calls per contact", {str(k): v for k, v in sorted(report.attempts_per_contact.items())}
+        )
+    )
+    console.print(_counters_table(report))
+    verdict = "[green]OK[/]" if report.calls_outside_window == 0 else "[red]VIOLATION[/]"
+    console.print(
+        f"calls placed outside the contact's window: {report.calls_outside_window} {verdict}"
+    )
+
+
+def _counts_table(title: str, counts: object) -> Table:
+    table = Table("", "count", title=title)
+    for key, value in dict(counts).items():  # type: ignore[call-overload]
+        table.add_row(str(key), str(value))
+    return table
+
+
+def _counters_table(report: CampaignReport) -> Table:
+    table = Table("counter (seed 003)", "value", title="Campaign counters")
+    for key, value in report.counters.items():
+        table.add_row(key, str(value))
+    return table

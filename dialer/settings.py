@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,7 +93,7 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(default=2, ge=1, le=64, description="Worker processes.")
     provider: str = Field(default="simulated", description="Voice/message provider adapter.")
-    simulation: dict[str, float] = Field(
+    simulation: dict[str, Any] = Field(
         default_factory=dict,
         description='Simulated provider profile as JSON, e.g. {"seed": 7, "answer_rate": 0.5}.',
     )

@@ -1,0 +1,132 @@
+"""What a campaign did: seed 003's counters, outcomes, states, and the window audit."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from dialer.policies.window import LegalBound, is_open
+from dialer.policies.zones import contact_zones
+from dialer.services.campaigns import window_of
+from models import CallAttempt, Campaign, Customer, Enrollment, Message
+
+MILLICENTS_PER_USD = 100_000
+
+
+@dataclass
+class CampaignReport:
+    """seed 003 counters plus the breakdowns an operator asks for first."""
+
+    counters: dict[str, Any]
+    outcomes: Counter[str] = field(default_factory=Counter)
+    states: Counter[str] = field(default_factory=Counter)
+    attempts_per_contact: Counter[int] = field(default_factory=Counter)
+    whatsapp: Counter[str] = field(default_factory=Counter)
+    calls_outside_window: int = 0
+
+
+def campaign_counters(session: Session, campaign_id: uuid.UUID) -> dict[str, Any]:
+    """seed 003: total, completed, successful, failed, voicemail, no_answer, cost, average duration.
+
+    completed = contacts whose plan has ended; successful = goal met; voicemail = contacts
+    whose calls reached voicemail at least once.
+    """
+    e = Enrollment
+    total, completed, successful, failed, no_answer = session.execute(
+        select(
+            func.count(),
+            func.count().filter(e.state != "active"),
+            func.count().filter(e.state == "goal_met"),
+            func.count().filter(e.state == "failed"),
+            func.count().filter(e.state == "not_answered"),
+        ).where(e.campaign_id == campaign_id)
+    ).one()
+    a = CallAttempt
+    voicemail, cost, avg = session.execute(
+        select(
+            func.count(func.distinct(case((a.outcome == "voicemail", a.enrollment_id)))),
+            func.coalesce(func.sum(a.cost_millicents), 0),
+            func.avg(a.duration_seconds).filter(a.outcome == "answered"),
+        ).where(a.campaign_id == campaign_id)
+    ).one()
+    return {
+        "total_contacts": total,
+        "completed_contacts": completed,
+        "successful_contacts": successful,
+        "failed_contacts": failed,
+        "voicemail_contacts": voicemail,
+        "no_answer_contacts": no_answer,
+        "total_cost_millicents": int(cost),
+        "total_cost_usd": round(int(cost) / MILLICENTS_PER_USD, 2),
+        "average_duration_seconds": int(avg or 0),
+    }
+
+
+def campaign_report(session: Session, campaign_id: uuid.UUID, legal: LegalBound) -> CampaignReport:
+    report = CampaignReport(counters=campaign_counters(session, campaign_id))
+    outcome = func.coalesce(CallAttempt.outcome, CallAttempt.status)
+    report.outcomes.update(
+        dict(
+            session.execute(
+                select(outcome, func.count())
+                .where(CallAttempt.campaign_id == campaign_id)
+                .group_by(outcome)
+            ).all()
+        )
+    )
+    report.states.update(
+        dict(
+            session.execute(
+                select(Enrollment.state, func.count())
+                .where(Enrollment.campaign_id == campaign_id)
+                .group_by(Enrollment.state)
+            ).all()
+        )
+    )
+    report.whatsapp.update(
+        dict(
+            session.execute(
+                select(Message.purpose, func.count())
+                .where(Message.campaign_id == campaign_id)
+                .group_by(Message.purpose)
+            ).all()
+        )
+    )
+    per_contact = (
+        select(func.count())
+        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.dispatched_at.is_not(None))
+        .group_by(CallAttempt.enrollment_id)
+        .subquery()
+    )
+    report.attempts_per_contact.update(
+        dict(
+            session.execute(
+                select(per_contact.c.count, func.count()).group_by(per_contact.c.count)
+            ).all()
+        )
+    )
+    report.calls_outside_window = len(calls_outside_window(session, campaign_id, legal))
+    return report
+
+
+def calls_outside_window(
+    session: Session, campaign_id: uuid.UUID, legal: LegalBound
+) -> list[uuid.UUID]:
+    """Attempts handed to the provider while the contact's window was closed (must be none)."""
+    campaign = session.get_one(Campaign, campaign_id)
+    window = window_of(campaign, legal)
+    rows = session.execute(
+        select(CallAttempt.id, CallAttempt.dispatched_at, Customer.timezone, Customer.phone)
+        .join(Customer, Customer.id == CallAttempt.customer_id)
+        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.dispatched_at.is_not(None))
+    ).all()
+    return [
+        attempt_id
+        for attempt_id, at, tz, phone in rows
+        if at is not None and not is_open(window, contact_zones(tz, phone, campaign.timezone), at)
+    ]
