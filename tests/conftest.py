@@ -17,13 +17,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from dialer import migrate
-from dialer.embedded import ServiceUrls, ensure_services, stop_services
+from dialer.embedded import ServiceUrls, ensure_services, services_status, stop_services
 from dialer.settings import Settings, load_settings
 from models import Base
 from models.session import engine_for, session_factory
 
 REPO = Path(__file__).resolve().parent.parent
-TEST_DATABASE = "dialer_test"
+# One database per test session, so two runs on one server (a developer and CI) never collide.
+TEST_DATABASE = f"dialer_test_{os.getpid()}"
 
 
 def in_ci() -> bool:
@@ -38,6 +39,8 @@ def base_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def service_urls(base_settings: Settings) -> Iterator[ServiceUrls]:
+    status = services_status(base_settings)
+    already_running = all(status[name]["running"] for name in ("postgres", "redis"))
     try:
         urls = ensure_services(base_settings)
     except Exception as exc:  # any failure to get a server: skip locally, fail in CI
@@ -45,22 +48,26 @@ def service_urls(base_settings: Settings) -> Iterator[ServiceUrls]:
             pytest.fail(f"PostgreSQL/Redis are required in CI and could not be had: {exc}")
         pytest.skip(f"no PostgreSQL/Redis available: {exc}")
     yield urls
-    if base_settings.database_url is None or base_settings.redis_url is None:
+    embedded = base_settings.database_url is None or base_settings.redis_url is None
+    if embedded and not already_running:  # stop only what this session started
         stop_services(base_settings)
 
 
 @pytest.fixture(scope="session")
-def database_url(service_urls: ServiceUrls) -> str:
+def database_url(service_urls: ServiceUrls) -> Iterator[str]:
     """A test database, recreated once per run and migrated to head."""
     url = make_url(service_urls.database_url).set(database=TEST_DATABASE)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{TEST_DATABASE}"'))
-    admin.dispose()
     rendered = url.render_as_string(hide_password=False)
     migrate.upgrade(rendered)
-    return rendered
+    yield rendered
+    engine_for(rendered).dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{TEST_DATABASE}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -33,15 +33,17 @@ def _states(url: str, campaign_id: object) -> Counter[str]:
         )
 
 
-def test_worker_and_beat_run_a_campaign_to_done(
+def test_a_start_message_runs_a_campaign_to_done(
     clean_db: str, redis_url: str, tmp_path: Path
 ) -> None:
+    """Another service starts the campaign with the documented Celery message."""
     run = fast_run(clean_db, redis_url, tmp_path, MONDAY_6_UTC)
     campaign_id = setup_campaign(clean_db)
     with process_group(run.env, run.log_dir) as group:
         group.worker(concurrency=2)
         group.beat()
-        start(clean_db, campaign_id, run.now())
+        broker = Celery(broker=redis_url)
+        broker.send_task("dialer.campaign.start", args=[str(campaign_id)], queue="events")
         wait_for(
             lambda: campaign_status(clean_db, campaign_id) == "done",
             RUN_TIMEOUT_SECONDS,
