@@ -10,6 +10,7 @@ Re-runnable: the demo account's campaign is replaced on every run.
 from __future__ import annotations
 
 import json
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -44,7 +45,17 @@ DEMO_SPEED = 10800.0  # three simulated hours per real second
 DEMO_TIMEOUT_SECONDS = 240
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (an operator's kill, a closing terminal) cleans up like Ctrl-C does."""
+
+    def _raise(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
 def run_demo(console: Console, *, keep_running: bool = False, examples: Path = EXAMPLES) -> int:
+    _stop_on_sigterm()
     runtime = bootstrap()
     group: ProcessGroup | None = None
     try:
