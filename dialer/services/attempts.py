@@ -23,7 +23,7 @@ def idempotency_key(enrollment_id: uuid.UUID, attempt_no: int) -> str:
 
 def schedule_call(session: Session, enrollment: Enrollment, at: datetime) -> bool:
     """Add the enrollment's next call attempt due at `at`; False when one is already open."""
-    attempt_no = enrollment.calls_made + 1
+    attempt_no = _next_attempt_no(session, enrollment.id)
     stmt = (
         insert(CallAttempt)
         .values(
@@ -38,6 +38,15 @@ def schedule_call(session: Session, enrollment: Enrollment, at: datetime) -> boo
         .returning(CallAttempt.id)
     )
     return session.execute(stmt).first() is not None
+
+
+def _next_attempt_no(session: Session, enrollment_id: uuid.UUID) -> int:
+    # Not calls_made + 1: a canceled attempt (complete, opt-out) keeps its number without
+    # counting as a call, and reusing that number would make the insert a silent no-op.
+    last = session.scalar(
+        select(func.max(CallAttempt.attempt_no)).where(CallAttempt.enrollment_id == enrollment_id)
+    )
+    return (last or 0) + 1
 
 
 def queue_message(

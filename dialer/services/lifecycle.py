@@ -8,16 +8,17 @@ handler creates the work (dialer.services.attempts).
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from dialer.errors import Conflict, NotFound
 from dialer.policies.lifecycle import Action, transition
 from dialer.policies.segments import EnrollmentSnapshot, ResumePlan, plan_resume
-from dialer.policies.vocabulary import CampaignStatus, Channel, Segment
+from dialer.policies.vocabulary import CampaignStatus, Channel, EnrollmentState, Segment
 from dialer.services import outbox
 from dialer.services.attempts import cancel_open_work, queue_message, schedule_call
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
@@ -73,7 +74,23 @@ def complete_campaign(session: Session, campaign: Campaign, now: datetime) -> Ca
     move = transition(CampaignStatus(campaign.status), Action.COMPLETE)
     if move.changed:
         _close(session, campaign, now, reason="campaign completed")
+        _end_waiting_enrollments(session, campaign.id, now)
     return campaign
+
+
+def _end_waiting_enrollments(session: Session, campaign_id: uuid.UUID, now: datetime) -> None:
+    """Their pending work was just canceled and nothing would move them on again: they
+    end not_answered, which resume selects (an active one would keep a resumed campaign
+    running forever). One with a call on the line ends when that call does."""
+    call_on_line = exists().where(
+        CallAttempt.enrollment_id == Enrollment.id,
+        CallAttempt.status.in_(OPEN_ATTEMPT_STATUSES),
+    )
+    session.execute(
+        update(Enrollment)
+        .where(Enrollment.campaign_id == campaign_id, Enrollment.state == "active", ~call_on_line)
+        .values(state="not_answered", closed_at=now, close_reason="campaign completed")
+    )
 
 
 def finish_if_done(session: Session, campaign: Campaign, now: datetime) -> bool:
@@ -110,13 +127,14 @@ def resume_campaign(
         Channel(campaign.first_contact_channel) if campaign.whatsapp_channel_id else Channel.CALL
     )
     plan = plan_resume(segment, snapshots, channel)
-    for index in plan.to_schedule:
-        _reopen(session, campaign, enrollments[index], channel, now)
+    used = Counter(
+        _reopen(session, campaign, enrollments[index], channel, now) for index in plan.to_schedule
+    )
     if move.changed:
         campaign.status = move.new_status.value
         campaign.completed_at = None
     outbox.record_event(session, outbox.CAMPAIGN_RESUMED, campaign.id, now, segment=segment.value)
-    return _resume_result(campaign, segment, plan)
+    return _resume_result(campaign, segment, plan, used)
 
 
 def resume_counts(result: ResumeResult) -> dict[str, object]:
@@ -131,13 +149,16 @@ def resume_counts(result: ResumeResult) -> dict[str, object]:
     }
 
 
-def _resume_result(campaign: Campaign, segment: Segment, plan: ResumePlan) -> ResumeResult:
+def _resume_result(
+    campaign: Campaign, segment: Segment, plan: ResumePlan, used: Counter[Channel]
+) -> ResumeResult:
+    # What was actually created: the plan assumes the campaign's first channel for all.
     return ResumeResult(
         campaign=campaign,
         segment=segment,
         selected_targets=plan.selected_targets,
-        scheduled_calls=plan.scheduled_calls,
-        queued_whatsapp=plan.queued_whatsapp,
+        scheduled_calls=used[Channel.CALL],
+        queued_whatsapp=used[Channel.WHATSAPP],
         skipped_existing_pending=plan.skipped_existing_pending,
         skipped_missing_contact=plan.skipped_missing_contact,
     )
@@ -168,7 +189,7 @@ def _snapshots(
     ).all()
     snapshots = [
         EnrollmentSnapshot(
-            state=e.state,
+            state=EnrollmentState(e.state),  # the policy compares members, not strings
             attempts_made=e.calls_made,
             messages_sent=n_sent,
             has_contact=bool(phone),
@@ -181,18 +202,20 @@ def _snapshots(
 
 def _reopen(
     session: Session, campaign: Campaign, enrollment: Enrollment, channel: Channel, now: datetime
-) -> None:
+) -> Channel:
+    """Start the enrollment's new round; returns the channel its first contact went on."""
     enrollment.state = "active"
     enrollment.closed_at = None
     enrollment.close_reason = None
     enrollment.round_base = enrollment.calls_made
     enrollment.unanswered_calls = min(enrollment.unanswered_calls, enrollment.calls_made)
+    # The first WhatsApp goes out once per enrollment (a unique index): when an earlier
+    # round sent it, this round starts with a call instead of silently queuing nothing.
     if (
         channel is Channel.WHATSAPP
         and campaign.whatsapp_channel_id
         and campaign.whatsapp_first_message
-    ):
-        queue_message(
+        and queue_message(
             session,
             enrollment,
             campaign.whatsapp_channel_id,
@@ -200,8 +223,10 @@ def _reopen(
             campaign.whatsapp_first_message,
             now,
         )
-    else:
-        schedule_call(session, enrollment, now)
+    ):
+        return Channel.WHATSAPP
+    schedule_call(session, enrollment, now)
+    return Channel.CALL
 
 
 def start_scheduled(

@@ -8,7 +8,7 @@ goal: close it, plan the next call, and/or queue the WhatsApp fallback.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -154,8 +154,8 @@ def finish_call(
     _count_call(enrollment, outcome, now)
     _record_call_facts(session, attempt, enrollment, now)
     goal = evaluate_enrollment(session, enrollment, campaign)
-    if enrollment.state != "active" or campaign.status == "done":
-        return None  # closed meanwhile (opted out, goal met by a reply, campaign completed)
+    if enrollment.state != "active":
+        return None  # closed meanwhile (opted out, goal met by a reply)
     step = decide_after_call(
         _retry_plan(campaign),
         outcome=Outcome.FAILED if outcome is Outcome.CANCELED else outcome,
@@ -166,8 +166,19 @@ def finish_call(
         permanent_failure=permanent_failure,
         finished_at=now,
     )
+    if campaign.status == "done":
+        step = _closing_only(step)
     apply_next_step(session, enrollment, campaign, step, now)
     return step
+
+
+def _closing_only(step: NextStep) -> NextStep:
+    """The campaign was completed while this call was on the line: record the verdict
+    (goal_met, unresolved...), plan nothing. Left active, the enrollment would hold a
+    resumed campaign open forever; not_answered is what resume can select."""
+    if step.close_as is not None:
+        return replace(step, send_whatsapp=False)
+    return NextStep(EnrollmentState.NOT_ANSWERED, None, False, "campaign completed")
 
 
 def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> None:

@@ -4,30 +4,39 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from dialer.customers_csv import parse_customers
 from dialer.policies.window import LegalBound, is_open
 from dialer.policies.zones import contact_zones
-from dialer.providers.simulated import SimulationProfile, build_simulated_providers
+from dialer.providers.base import CallRecord, PlaceCallRequest
+from dialer.providers.simulated import (
+    SimulatedVoiceProvider,
+    SimulationProfile,
+    build_simulated_providers,
+)
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign, window_of
 from dialer.services.imports import import_customers
 from dialer.services.lifecycle import lock_campaign, start_campaign
-from models import CallAttempt, Campaign, Customer
+from models import CallAttempt, Campaign, Customer, Enrollment, Message
 from models.session import transaction
+from scheduler import ticks
 from scheduler.driver import InProcessPipeline, ManualClock
 
 # Monday 2026-11-23 06:00 UTC: before any window opens in Europe, night in the Americas.
 MONDAY_6_UTC = datetime(2026, 11, 23, 6, tzinfo=UTC)
+# Monday 08:00 UTC is 09:00 in Rome: the default window (09:00-19:00 local) just opened.
+MONDAY_8_UTC = datetime(2026, 11, 23, 8, tzinfo=UTC)
 LEGAL = LegalBound()
 
 CUSTOMERS_CSV = "customer_id,name,phone,plan\n" + "".join(
@@ -112,3 +121,115 @@ def calls_outside_window(url: str, campaign_id: uuid.UUID) -> list[uuid.UUID]:
 
 def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
+
+
+def rome_phone(n: int) -> str:
+    """A valid Rome number; n = 0..4399 (their national parts never end in 0000)."""
+    return f"+39061234{5600 + n:04d}"
+
+
+def customers_csv(phones: Sequence[str | None]) -> str:
+    """One customer per phone (None: a customer without a phone number)."""
+    rows = "".join(f"c{i:03d},Name{i},{phone or ''},gold\n" for i, phone in enumerate(phones))
+    return "customer_id,name,phone,plan\n" + rows
+
+
+def run_to_done(
+    driver: InProcessPipeline,
+    url: str,
+    campaign_id: uuid.UUID,
+    step: timedelta,
+    max_ticks: int = 500,
+) -> int:
+    return driver.run_until(lambda: campaign_status(url, campaign_id) == "done", step, max_ticks)
+
+
+def relay(driver: InProcessPipeline) -> int:
+    """Only the outbox duty of a tick: create the first contacts of started campaigns."""
+
+    def materialize(topic: str, payload: dict[str, Any]) -> None:
+        ticks.materialize(driver.uow, topic, uuid.UUID(payload["campaign_id"]), driver.clock())
+
+    return ticks.relay_outbox(driver.uow, materialize, driver.clock())
+
+
+def attempts_of(url: str, campaign_id: uuid.UUID) -> list[CallAttempt]:
+    """The campaign's attempts, detached, ordered by enrollment and attempt number."""
+    with transaction(url) as session:
+        return list(
+            session.scalars(
+                select(CallAttempt)
+                .where(CallAttempt.campaign_id == campaign_id)
+                .order_by(CallAttempt.enrollment_id, CallAttempt.attempt_no)
+            )
+        )
+
+
+def enrollments_of(url: str, campaign_id: uuid.UUID) -> list[Enrollment]:
+    with transaction(url) as session:
+        return list(
+            session.scalars(
+                select(Enrollment)
+                .where(Enrollment.campaign_id == campaign_id)
+                .order_by(Enrollment.id)
+            )
+        )
+
+
+def messages_of(url: str, campaign_id: uuid.UUID) -> list[Message]:
+    with transaction(url) as session:
+        return list(
+            session.scalars(
+                select(Message)
+                .where(Message.campaign_id == campaign_id)
+                .order_by(Message.enrollment_id, Message.created_at)
+            )
+        )
+
+
+def by_enrollment(attempts: Sequence[CallAttempt]) -> dict[uuid.UUID, list[CallAttempt]]:
+    out: dict[uuid.UUID, list[CallAttempt]] = {}
+    for attempt in attempts:
+        out.setdefault(attempt.enrollment_id, []).append(attempt)
+    return out
+
+
+def count_place_calls(voice: SimulatedVoiceProvider) -> Counter[str]:
+    """Count every place_call request per idempotency key, transient refusals included."""
+    requests: Counter[str] = Counter()
+    place = voice.place_call
+
+    def counting(request: PlaceCallRequest) -> CallRecord:
+        requests[request.idempotency_key] += 1
+        return place(request)
+
+    voice.place_call = counting  # type: ignore[method-assign]
+    return requests
+
+
+def reset_campaign(url: str, campaign_id: uuid.UUID) -> None:
+    """Forget the run of the only campaign in a test database, keeping its enrollments' ids
+    (so its idempotency keys): a second run on a fresh simulator namespace draws exactly
+    the same call outcomes."""
+    with transaction(url) as session:
+        for table in ("call_attempts", "messages", "contact_events", "provider_events", "outbox"):
+            session.execute(text(f"DELETE FROM {table}"))
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.campaign_id == campaign_id, Enrollment.state != "missing_contact")
+            .values(
+                state="active",
+                calls_made=0,
+                unanswered_calls=0,
+                round_base=0,
+                last_contact_at=None,
+                closed_at=None,
+                close_reason=None,
+                goal_result=None,
+            )
+        )
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id)
+            .values(status="draft", started_at=None, completed_at=None, rotation_cursor=0)
+        )

@@ -68,25 +68,24 @@ def test_two_beats_and_redelivered_dispatches_place_one_call_per_attempt(
     stop = threading.Event()
 
     def redeliver() -> None:
-        """Send every attempt that was ever handed out to dispatch again, over and over."""
+        """Deliver every claimed attempt's dispatch a second time, as a broker redelivery would."""
+        sent: set[str] = set()
         while not stop.wait(0.3):
             with transaction(clean_db) as session:
-                ids = [
-                    str(i)
-                    for i in session.scalars(
-                        select(CallAttempt.id).where(
-                            CallAttempt.campaign_id == campaign_id,
-                            CallAttempt.queued_at.is_not(None),
-                        )
+                claimed = session.scalars(
+                    select(CallAttempt.id).where(
+                        CallAttempt.campaign_id == campaign_id, CallAttempt.queued_at.is_not(None)
                     )
-                ]
-            for start_at in range(0, len(ids), 10):
-                broker.send_task(
-                    "dialer.dispatch", args=[ids[start_at : start_at + 10]], queue="dispatch"
                 )
+                fresh = [str(i) for i in claimed if str(i) not in sent]
+            sent.update(fresh)
+            for at in range(0, len(fresh), 10):
+                broker.send_task("dialer.dispatch", args=[fresh[at : at + 10]], queue="dispatch")
 
     with process_group(run.env, run.log_dir) as group:
-        group.worker(concurrency=2)
+        # As deployed: dispatch has its own worker, so a dispatch backlog never starves the scan.
+        group.worker("worker-dispatch", concurrency=1, queues="dispatch")
+        group.worker("worker-main", concurrency=1, queues="scan,results,messages,events")
         group.beat("beat-a")
         group.beat("beat-b")
         start(clean_db, campaign_id, run.now())
