@@ -29,12 +29,13 @@ from dialer.clock import utcnow
 from dialer.customers_csv import parse_customers
 from dialer.embedded import stop_services
 from dialer.processes import ProcessGroup, fast_clock_env
-from dialer.render import print_import_report
+from dialer.render import print_import_report, print_plan
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign, legal_bound
 from dialer.services.imports import import_customers
 from dialer.services.lifecycle import lock_campaign, start_campaign
+from dialer.services.plan import build_contact_plan
 from dialer.services.reports import CampaignReport, campaign_report
 from dialer.settings import Settings
 from models import CallAttempt, Campaign, Enrollment, Message
@@ -63,6 +64,12 @@ def run_demo(console: Console, *, keep_running: bool = False, examples: Path = E
         migrate.upgrade(runtime.database_url)
         campaign_id = _load_example(console, runtime, examples)
         sim_start = _next_monday_6_utc(datetime.now(UTC))
+        with runtime.session() as session:
+            campaign = session.get_one(Campaign, campaign_id)
+            plan = build_contact_plan(
+                session, campaign, sim_start, legal_bound(runtime.settings), keep_rows=12
+            )
+        print_plan(console, plan)
         env = _demo_env(runtime, sim_start)
         settings = runtime.settings.model_copy(update=_clock_fields(env))
         group = ProcessGroup(env=env, log_dir=Path(runtime.settings.home) / "demo-logs")

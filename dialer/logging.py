@@ -54,6 +54,19 @@ def mask_phone_numbers(
     return event_dict
 
 
+class _StderrLogger:
+    """Writes to whatever sys.stderr is at the time (test runners and daemons swap it)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(settings: Settings | None = None, *, force: bool = False) -> None:
     """Configure structlog and stdlib logging once per process."""
     global _configured
@@ -75,7 +88,7 @@ def configure_logging(settings: Settings | None = None, *, force: bool = False) 
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")

@@ -54,7 +54,9 @@ def scan_campaign(
     campaign = session.scalars(
         select(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status == "running")
-        .with_for_update(skip_locked=True)
+        # KEY SHARE-compatible (FOR NO KEY UPDATE): foreign-key checks of rows inserted
+        # for this campaign do not make the scan skip it; a second scan still does.
+        .with_for_update(skip_locked=True, key_share=True)
     ).first()
     result = ScanResult()
     if campaign is None:

@@ -58,7 +58,8 @@ def configure(app: Celery, cfg: Settings, broker_url: str) -> None:
         worker_prefetch_multiplier=1,
         task_time_limit=cfg.task_time_limit_seconds,
         task_soft_time_limit=max(cfg.task_time_limit_seconds - 10, 5),
-        task_queues=[Queue(name) for name in QUEUES],
+        # Each queue on its own routing key: by default all would share the "scan" key.
+        task_queues=[Queue(name, routing_key=name) for name in QUEUES],
         task_default_queue="scan",
         task_routes=ROUTES,
         task_serializer="json",

@@ -1,0 +1,61 @@
+"""The targets, checked against what was measured (nothing here is hard-coded as met)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+THROUGHPUT_TARGET = 1000.0  # attempts/s on 2 cores
+FLAT_RATIO = 1.5  # largest/smallest median scan time that still counts as flat
+P99_TARGET_MS = 2000.0  # due-to-dispatch p99
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    tp = results.get("throughput")
+    if tp:
+        runs = {f"celery -c {n}": r for n, r in tp.get("celery", {}).items()}
+        rates = {k: r.get("attempts_per_s") for k, r in runs.items()}
+        known = [v for v in rates.values() if v is not None]
+        best = max(known) if known else None
+        out.append(
+            {
+                "target": f">= {THROUGHPUT_TARGET:,.0f} attempts/s end to end on 2 cores",
+                "measured": ", ".join(f"{k}: {v}" for k, v in rates.items()),
+                "best": best,
+                "met": None if best is None else best >= THROUGHPUT_TARGET,
+            }
+        )
+        p99s = {k: r.get("latency", {}).get("eligible", {}).get("p99_ms") for k, r in runs.items()}
+        known_p99 = [v for v in p99s.values() if v is not None]
+        out.append(
+            {
+                "target": f"p99 due-to-dispatch < {P99_TARGET_MS / 1000:.0f} s",
+                "measured": ", ".join(f"{k}: {v} ms" for k, v in p99s.items()),
+                "worst": max(known_p99) if known_p99 else None,
+                "met": None if not known_p99 else max(known_p99) < P99_TARGET_MS,
+            }
+        )
+    scan = results.get("scan")
+    if scan and scan.get("levels"):
+        levels = scan["levels"]
+        span = f"{levels[0]['enrollments']:,} -> {levels[-1]['enrollments']:,}"
+        index_everywhere = all(level["due_index_used"] for level in levels)
+        ratio = scan["ratio_last_first"]
+        out.append(
+            {
+                "target": f"scan tick flat {span} (ratio <= {FLAT_RATIO}x, due index used)",
+                "measured": " / ".join(f"{lv['scan']['median_ms']} ms" for lv in levels)
+                + f"  (ratio {ratio}x, index {'used' if index_everywhere else 'NOT used'})",
+                "met": ratio <= FLAT_RATIO and index_everywhere,
+            }
+        )
+        capped = scan["ratio_last_first_daily_cap"]
+        out.append(
+            {
+                "target": f"same, campaign with max_calls_per_day set ({span})",
+                "measured": " / ".join(f"{lv['scan_daily_cap']['median_ms']} ms" for lv in levels)
+                + f"  (ratio {capped}x)",
+                "met": capped <= FLAT_RATIO,
+            }
+        )
+    return out
