@@ -15,8 +15,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from dialer.customers_csv import parse_customers
-from dialer.policies.window import LegalBound, is_open
-from dialer.policies.zones import contact_zones
+from dialer.policies.window import LegalBound
 from dialer.providers.base import CallRecord, PlaceCallRequest
 from dialer.providers.simulated import (
     SimulatedVoiceProvider,
@@ -24,11 +23,12 @@ from dialer.providers.simulated import (
     build_simulated_providers,
 )
 from dialer.schemas import CampaignSpec
+from dialer.services import reports
 from dialer.services.accounts import get_or_create_account
-from dialer.services.campaigns import create_campaign, window_of
+from dialer.services.campaigns import create_campaign
 from dialer.services.imports import import_customers
 from dialer.services.lifecycle import lock_campaign, start_campaign
-from models import CallAttempt, Campaign, Customer, Enrollment, Message
+from models import CallAttempt, Campaign, Enrollment, Message
 from models.session import transaction
 from scheduler import ticks
 from scheduler.driver import InProcessPipeline, ManualClock
@@ -103,20 +103,9 @@ def campaign_status(url: str, campaign_id: uuid.UUID) -> str:
 
 
 def calls_outside_window(url: str, campaign_id: uuid.UUID) -> list[uuid.UUID]:
-    """Attempts handed to the provider at an instant the contact's window was closed."""
+    """Attempts handed to the provider while the contact's window was closed (must be none)."""
     with transaction(url) as session:
-        campaign = session.get_one(Campaign, campaign_id)
-        window = window_of(campaign, LEGAL)
-        rows = session.execute(
-            select(CallAttempt.id, CallAttempt.dispatched_at, Customer.timezone, Customer.phone)
-            .join(Customer, Customer.id == CallAttempt.customer_id)
-            .where(CallAttempt.campaign_id == campaign_id, CallAttempt.dispatched_at.is_not(None))
-        ).all()
-    return [
-        attempt_id
-        for attempt_id, at, tz, phone in rows
-        if not is_open(window, contact_zones(tz, phone, campaign.timezone), at)
-    ]
+        return reports.calls_outside_window(session, campaign_id, LEGAL)
 
 
 def flush_redis(url: str) -> None:
