@@ -28,16 +28,6 @@ def utcnow(settings: Settings | None = None) -> datetime:
     return _aware(cfg.clock_anchor_sim) + timedelta(seconds=elapsed * cfg.clock_speed)
 
 
-def real_seconds(simulated_seconds: float, settings: Settings | None = None) -> float:
-    """How many real seconds a simulated duration takes (for sleeps in the simulator)."""
-    cfg = settings or get_settings()
-    return simulated_seconds / cfg.clock_speed
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def simulated_seconds(real: float, settings: Settings | None = None) -> float:
     """How much simulated time passes in `real` seconds: operational timeouts are real."""
     cfg = settings or get_settings()
@@ -46,3 +36,7 @@ def simulated_seconds(real: float, settings: Settings | None = None) -> float:
 
 def simulated_delta(real: float, settings: Settings | None = None) -> timedelta:
     return timedelta(seconds=simulated_seconds(real, settings))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

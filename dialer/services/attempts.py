@@ -11,7 +11,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
-from models.vocabulary import OPEN_ATTEMPT_STATUSES
 
 MATERIALIZE_BATCH = 5000
 
@@ -216,10 +215,3 @@ def cancel_open_work(
         .values(status="canceled", error=reason)
     )
     return len(canceled)
-
-
-def has_open_attempt(session: Session, enrollment_id: uuid.UUID) -> bool:
-    q = select(CallAttempt.id).where(
-        CallAttempt.enrollment_id == enrollment_id, CallAttempt.status.in_(OPEN_ATTEMPT_STATUSES)
-    )
-    return session.scalar(q.limit(1)) is not None

@@ -8,7 +8,7 @@ goal: close it, plan the next call, and/or queue the WhatsApp fallback.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -245,7 +245,3 @@ def apply_next_step(
         enrollment.close_reason = step.reason
     elif step.next_call_at is not None:
         schedule_call(session, enrollment, step.next_call_at)
-
-
-def record_to_dict(record: CallRecord) -> dict[str, Any]:
-    return asdict(record)
