@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialer.errors import SettingsError
@@ -92,7 +92,59 @@ class Settings(BaseSettings):
         default=300, ge=10, description="Hard time limit of one task."
     )
     worker_concurrency: int = Field(default=2, ge=1, le=64, description="Worker processes.")
-    provider: str = Field(default="simulated", description="Voice/message provider adapter.")
+    provider: str = Field(
+        default="simulated",
+        description="Voice/message adapters: simulated (in-process) or http (seed 004 API).",
+    )
+    provider_base_url: str = Field(
+        default="http://127.0.0.1:8700",
+        description="Base URL of the seed 004 voice API (the sandbox server by default).",
+    )
+    provider_api_key: SecretStr = Field(
+        default=SecretStr("sk_sandbox"), description="API key (sk_...) sent as Bearer token."
+    )
+    provider_connect_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="Connect timeout of provider HTTP requests."
+    )
+    provider_read_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Read timeout of provider HTTP requests."
+    )
+    provider_calls_per_second: float = Field(
+        default=20.0,
+        gt=0,
+        description="Calls per second the provider accepts (token bucket shared in Redis).",
+    )
+    webhook_secret: SecretStr = Field(
+        default=SecretStr("whsec_sandbox"),
+        description="HMAC-SHA256 secret of provider webhooks (call and WhatsApp events).",
+    )
+    webhook_tolerance_seconds: int = Field(
+        default=300, ge=1, description="Oldest webhook timestamp accepted (replay protection)."
+    )
+    public_webhook_base_url: str = Field(
+        default="http://127.0.0.1:8600",
+        description="Where providers reach the ingress (`dialer api`), e.g. https://hooks.example.",
+    )
+    api_host: str = Field(default="127.0.0.1", description="`dialer api` listen address.")
+    api_port: int = Field(default=8600, ge=1, le=65535, description="`dialer api` listen port.")
+    sandbox_port: int = Field(
+        default=8700, ge=1, le=65535, description="`dialer sandbox` listen port."
+    )
+    whatsapp_base_url: str = Field(
+        default="http://127.0.0.1:8700",
+        description="Base URL of the WhatsApp Cloud-style API (the sandbox server by default).",
+    )
+    whatsapp_token: SecretStr = Field(
+        default=SecretStr("wa_sandbox"), description="WhatsApp API access token (Bearer)."
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server for email.")
+    smtp_port: int = Field(default=8025, ge=1, le=65535, description="SMTP server port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login, if required.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Use STARTTLS on the SMTP connection.")
+    email_from: str = Field(
+        default="dialer@example.com", description="Sender address of campaign emails."
+    )
     simulation: dict[str, Any] = Field(
         default_factory=dict,
         description='Simulated provider profile as JSON, e.g. {"seed": 7, "answer_rate": 0.5}.',
@@ -108,8 +160,8 @@ class Settings(BaseSettings):
     @field_validator("provider")
     @classmethod
     def _known_provider(cls, value: str) -> str:
-        if value not in {"simulated"}:
-            raise ValueError("must be 'simulated' (HTTP adapters come with the channels issue)")
+        if value not in {"simulated", "http"}:
+            raise ValueError("must be 'simulated' or 'http'")
         return value
 
     @field_validator("log_format")
