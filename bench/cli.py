@@ -29,7 +29,7 @@ class Config:
     pg_seconds: float = 3.0
     pgbench_seconds: int = 5
     customers: int = 5000
-    concurrency: int = 100
+    concurrency: int = 1000  # the campaign maximum: the pipeline, not the cap, is measured
     workers: tuple[int, ...] = (1, 2)
     scan_interval_s: float = 0.2
     call_seconds: float = 0.2
@@ -44,7 +44,7 @@ class Config:
             quick=True,
             pg_seconds=1.0,
             pgbench_seconds=2,
-            customers=1000,
+            customers=3000,
             run_seconds=10.0,
             scan_levels=(10_000, 100_000),
             scan_reps=7,

@@ -106,7 +106,7 @@ class CampaignSpec(_Strict):
     )
     call_working_hours: CallWindowIn = Field(default_factory=CallWindowIn)
     timezone: str = "UTC"
-    concurrency: int = Field(default=10, ge=1, le=100)
+    concurrency: int = Field(default=10, ge=1, le=1000)
     max_calls_per_day: int | None = Field(default=None, ge=1)
     schedule_type: Literal["immediate", "scheduled"] = "immediate"
     scheduled_at: datetime | None = None

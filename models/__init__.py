@@ -3,7 +3,7 @@
 from models.accounts import Account, Agent, ApiKey, Channel, PhoneNumber
 from models.attempts import CallAttempt
 from models.base import Base
-from models.campaigns import Campaign, Enrollment
+from models.campaigns import Campaign, Enrollment, RotationCursor
 from models.customers import Customer
 from models.events import OutboxEvent, ProviderEvent
 from models.messages import ContactEvent, Message
@@ -23,4 +23,5 @@ __all__ = [
     "OutboxEvent",
     "PhoneNumber",
     "ProviderEvent",
+    "RotationCursor",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -44,7 +45,6 @@ class Campaign(IdMixin, TimestampMixin, Base):
         ARRAY(UUID(as_uuid=True)), server_default=text("'{}'")
     )
     phone_rotation_strategy: Mapped[str] = mapped_column(String(16), server_default="round_robin")
-    rotation_cursor: Mapped[int] = mapped_column(Integer, server_default="0")
     email_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
     whatsapp_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
     goal: Mapped[str | None] = mapped_column(Text)
@@ -82,7 +82,7 @@ class Campaign(IdMixin, TimestampMixin, Base):
         ),
         CheckConstraint(one_of("phone_rotation_strategy", ROTATION_STRATEGIES), name="rotation"),
         CheckConstraint(one_of("schedule_type", SCHEDULE_TYPES), name="schedule_type"),
-        CheckConstraint("concurrency BETWEEN 1 AND 100", name="concurrency"),
+        CheckConstraint("concurrency BETWEEN 1 AND 1000", name="concurrency"),
         CheckConstraint("max_calls_per_day IS NULL OR max_calls_per_day > 0", name="daily_cap"),
         CheckConstraint("whatsapp_after_attempts >= 1", name="whatsapp_after"),
         CheckConstraint("window_start < window_end", name="window_order"),
@@ -122,3 +122,18 @@ class Enrollment(IdMixin, TimestampMixin, Base):
         Index("ix_enrollments_campaign_state", "campaign_id", "state"),
         Index("ix_enrollments_customer", "customer_id"),
     )
+
+
+class RotationCursor(Base):
+    """Where round-robin caller-ID rotation stands, per campaign.
+
+    Its own row, not a column of campaigns: dispatch advances it on every batch,
+    and a lock on the campaign row would make the scan skip the campaign.
+    """
+
+    __tablename__ = "rotation_cursors"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(BigInteger, server_default="0")

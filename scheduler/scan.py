@@ -24,6 +24,7 @@ from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
 from models import CallAttempt, Campaign, Customer, Enrollment
+from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
 
 
@@ -147,7 +148,7 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
     if s.claim:
         session.execute(
             update(CallAttempt)
-            .where(CallAttempt.id.in_(s.claim))
+            .where(among(CallAttempt.id, s.claim))
             .values(status="queued", queued_at=now)
         )
     if s.move_ids:
@@ -157,7 +158,7 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
         # to zones half a day apart): never call, and say why.
         session.execute(
             update(CallAttempt)
-            .where(CallAttempt.id.in_(s.never))
+            .where(among(CallAttempt.id, s.never))
             .values(
                 status="canceled",
                 outcome="canceled",
@@ -165,7 +166,7 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
                 last_error="no_common_window",
             )
         )
-        enrollments = select(CallAttempt.enrollment_id).where(CallAttempt.id.in_(s.never))
+        enrollments = select(CallAttempt.enrollment_id).where(among(CallAttempt.id, s.never))
         session.execute(
             update(Enrollment)
             .where(Enrollment.id.in_(enrollments))

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from dialer.policies.window import LegalBound
 from dialer.providers.base import MessageProvider, VoiceProvider
 from dialer.services.attempts import materialize_first_contacts
-from dialer.services.dispatch import DispatchLimits, UnitOfWork, Verdict, dispatch_attempt
-from dialer.services.inbox import Parser, ingest, unapplied_events
+from dialer.services.dispatch import DispatchLimits, UnitOfWork, Verdict, dispatch_batch
+from dialer.services.inbox import Parser, ingest_many, unapplied_events
 from dialer.services.lifecycle import finish_if_done, lock_campaign
 from dialer.services.messages import claim_due_messages, send_message
 from dialer.services.outbox import CAMPAIGN_RESUMED, CAMPAIGN_STARTED
@@ -63,11 +63,10 @@ def dispatch_many(
     limits: DispatchLimits,
 ) -> DispatchBatch:
     out = DispatchBatch()
-    for attempt_id in ids:
-        report = dispatch_attempt(uow, provider, attempt_id, clock(), limits)
+    for report in dispatch_batch(uow, provider, ids, clock, limits):
         out.verdicts[report.verdict.value] += 1
         if report.verdict is Verdict.RETRY:
-            out.retry.append(attempt_id)
+            out.retry.append(report.attempt_id)
             out.retry_after_seconds = max(
                 out.retry_after_seconds, report.retry_after_seconds or 0.0
             )
@@ -81,8 +80,8 @@ def pump_events(
     payloads: list[dict[str, object]],
     now: datetime,
 ) -> Counter[str]:
-    """Provider events (simulator pops, webhook batches) through the inbox path."""
-    return Counter(ingest(uow, provider_name, parse, payload, now) for payload in payloads)
+    """Provider events (simulator pops, webhook batches) through the inbox path, in bulk."""
+    return ingest_many(uow, provider_name, parse, payloads, now)
 
 
 def send_due(uow: UnitOfWork, provider: MessageProvider, now: datetime) -> Counter[str]:

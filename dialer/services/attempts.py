@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
+from models.sql import among
 
 MATERIALIZE_BATCH = 5000
 
@@ -196,22 +197,26 @@ def cancel_open_work(
     cond = (
         CallAttempt.campaign_id == campaign_id
         if campaign_id
-        else CallAttempt.enrollment_id.in_(enrollment_ids or [])
+        else among(CallAttempt.enrollment_id, enrollment_ids or [])
     )
     canceled = session.execute(
         update(CallAttempt)
         .where(cond, CallAttempt.status.in_(("pending", "queued")))
         .values(status="canceled", outcome="canceled", finished_at=at, last_error=reason)
         .returning(CallAttempt.id)
+        # fetch: refresh only the rows changed; the default evaluates the WHERE against
+        # every object in the session, quadratic in a batch of thousands of results.
+        .execution_options(synchronize_session="fetch")
     ).all()
     msg_cond = (
         Message.campaign_id == campaign_id
         if campaign_id
-        else Message.enrollment_id.in_(enrollment_ids or [])
+        else among(Message.enrollment_id, enrollment_ids or [])
     )
     session.execute(
         update(Message)
         .where(msg_cond, Message.status == "pending")
         .values(status="canceled", error=reason)
+        .execution_options(synchronize_session="fetch")
     )
     return len(canceled)

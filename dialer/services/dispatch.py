@@ -1,43 +1,57 @@
 """Dispatch one claimed attempt: re-check under lock, place the call, record the answer.
 
-Three short transactions around the provider request, so no row lock is held
-while the network is slow: (1) lock and re-check, mark `dispatching`; (2) call the
-provider with the attempt's idempotency key; (3) record what it said. A crash
-between (1) and (3) leaves `dispatching`, which the reaper re-sends with the same
-key: the provider returns the same call, never a second one.
+A batch of attempts goes through two short transactions around the provider
+requests, so no row lock is held while the network is slow: (1) lock all, re-check
+each, mark the accepted ones `dispatching`; then each call is placed with the
+attempt's idempotency key; (2) record what the provider said, for all at once. A
+crash between (1) and (2) leaves `dispatching`, which the reaper re-sends with the
+same key: the provider returns the same call, never a second one.
 """
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dialer.policies.rotation import pick_caller_id
 from dialer.policies.templates import render
 from dialer.policies.vocabulary import RotationStrategy
-from dialer.policies.window import LegalBound, is_open, next_opening
+from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening
 from dialer.policies.zones import contact_zones
 from dialer.providers.base import (
+    CallRecord,
     PermanentProviderError,
     PlaceCallRequest,
     TransientProviderError,
     VoiceProvider,
 )
 from dialer.services.campaigns import window_of
-from dialer.services.results import apply_call_record, finish_call
-from models import Agent, CallAttempt, Campaign, Customer, Enrollment, PhoneNumber
+from dialer.services.results import ResultBatch, finish_call
+from models import (
+    Agent,
+    CallAttempt,
+    Campaign,
+    Customer,
+    Enrollment,
+    PhoneNumber,
+    RotationCursor,
+)
+from models.sql import among
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
 NEVER_OPENS_RETRY = timedelta(days=1)
+DISPATCHABLE = ("queued", "dispatching")  # dispatching: a re-send after a crash
 
 
 class Verdict(StrEnum):
@@ -70,78 +84,138 @@ def dispatch_attempt(
     now: datetime,
     limits: DispatchLimits,
 ) -> DispatchReport:
-    with uow() as session:
-        prepared = _prepare(session, attempt_id, now, limits)
-    if isinstance(prepared, DispatchReport):
-        return prepared
-    try:
-        record = provider.place_call(prepared)
-    except TransientProviderError as exc:
-        return _transient(uow, attempt_id, now, limits, exc)
-    except PermanentProviderError as exc:
-        return _permanent(uow, attempt_id, now, exc)
-    with uow() as session:
-        attempt = session.scalars(
-            select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
-        ).one()
-        attempt.conv_id = record.id
-        if attempt.status == "dispatching":
-            attempt.status = "in_progress"  # the provider has it; its events move it on
-        apply_call_record(session, attempt, record, now)
-    return DispatchReport(attempt_id, Verdict.PLACED, record.id)
+    return dispatch_batch(uow, provider, [attempt_id], lambda: now, limits)[0]
 
 
-def _prepare(
-    session: Session, attempt_id: uuid.UUID, now: datetime, limits: DispatchLimits
-) -> PlaceCallRequest | DispatchReport:
-    row = session.execute(
-        select(CallAttempt, Enrollment, Customer, Campaign)
+def dispatch_batch(
+    uow: UnitOfWork,
+    provider: VoiceProvider,
+    attempt_ids: Sequence[uuid.UUID],
+    clock: Callable[[], datetime],
+    limits: DispatchLimits,
+) -> list[DispatchReport]:
+    """Dispatch many claimed attempts: one locking transaction, the calls, one recording one."""
+    with uow() as session:
+        requests, reports = _prepare_batch(session, attempt_ids, clock(), limits)
+    placed: list[tuple[uuid.UUID, CallRecord]] = []
+    for attempt_id, request in requests:
+        try:
+            placed.append((attempt_id, provider.place_call(request)))
+        except TransientProviderError as exc:
+            reports.append(_transient(uow, attempt_id, clock(), limits, exc))
+        except PermanentProviderError as exc:
+            reports.append(_permanent(uow, attempt_id, clock(), exc))
+    if placed:
+        with uow() as session:
+            _record_placed(session, placed, clock())
+        reports += [DispatchReport(a, Verdict.PLACED, record.id) for a, record in placed]
+    return reports
+
+
+@dataclass
+class _CampaignContext:
+    """What dispatch needs of one campaign, read once per batch."""
+
+    campaign: Campaign
+    window: CallWindow
+    agent: Agent
+    numbers: list[str]
+    in_flight: int
+    cursor: int = 0
+
+
+def _prepare_batch(
+    session: Session, attempt_ids: Sequence[uuid.UUID], now: datetime, limits: DispatchLimits
+) -> tuple[list[tuple[uuid.UUID, PlaceCallRequest]], list[DispatchReport]]:
+    """Lock, re-check and mark `dispatching`; returns the requests to send and the refusals."""
+    rows = session.execute(
+        select(CallAttempt, Enrollment.state, Customer)
         .join(Enrollment, Enrollment.id == CallAttempt.enrollment_id)
         .join(Customer, Customer.id == CallAttempt.customer_id)
-        .join(Campaign, Campaign.id == CallAttempt.campaign_id)
-        .where(CallAttempt.id == attempt_id)
-        .with_for_update(of=CallAttempt)
-    ).first()
-    if row is None or row[0].status not in ("queued", "dispatching"):
-        return DispatchReport(attempt_id, Verdict.NOT_QUEUED)
-    attempt, enrollment, customer, campaign = row
-    refusal = _recheck(session, attempt, enrollment, customer, campaign, now, limits)
-    if refusal is not None:
-        return refusal
-    attempt.status = "dispatching"
-    attempt.delivery_attempts += 1
-    attempt.dispatched_at = now
-    attempt.external_to = customer.phone
-    attempt.external_from = _caller_id(session, campaign, attempt)
-    return _request(session, attempt, customer, campaign)
+        .where(among(CallAttempt.id, attempt_ids), CallAttempt.status.in_(DISPATCHABLE))
+        .order_by(CallAttempt.id)
+        .with_for_update(of=CallAttempt, skip_locked=True)  # locked: another delivery has it
+    ).all()
+    found = {attempt.id for attempt, _, _ in rows}
+    reports = [DispatchReport(i, Verdict.NOT_QUEUED) for i in attempt_ids if i not in found]
+    contexts = _campaign_contexts(session, {attempt.campaign_id for attempt, _, _ in rows}, limits)
+    accepted: list[tuple[CallAttempt, Customer]] = []
+    for attempt, enrollment_state, customer in rows:
+        context = contexts[attempt.campaign_id]
+        refusal = _recheck(attempt, enrollment_state, customer, context, now, limits)
+        if refusal is not None:
+            reports.append(refusal)
+            continue
+        if attempt.status == "queued":
+            context.in_flight += 1
+        accepted.append((attempt, customer))
+    _advance_cursors(session, contexts, accepted)
+    requests = [_start(a, customer, contexts[a.campaign_id], now) for a, customer in accepted]
+    return requests, reports
+
+
+def _campaign_contexts(
+    session: Session, campaign_ids: set[uuid.UUID], limits: DispatchLimits
+) -> dict[uuid.UUID, _CampaignContext]:
+    if not campaign_ids:
+        return {}
+    campaigns = session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))).all()
+    agents = {
+        agent.id: agent
+        for agent in session.scalars(
+            select(Agent).where(Agent.id.in_({c.agent_id for c in campaigns}))
+        )
+    }
+    numbers = dict(
+        session.execute(
+            select(PhoneNumber.id, PhoneNumber.e164).where(
+                PhoneNumber.id.in_({n for c in campaigns for n in c.phone_number_ids})
+            )
+        ).all()
+    )
+    in_flight = dict(
+        session.execute(
+            select(CallAttempt.campaign_id, func.count())
+            .where(
+                CallAttempt.campaign_id.in_(campaign_ids),
+                CallAttempt.status.in_(("dispatching", "in_progress")),
+            )
+            .group_by(CallAttempt.campaign_id)
+        ).all()
+    )
+    return {
+        c.id: _CampaignContext(
+            campaign=c,
+            window=window_of(c, limits.legal),
+            agent=agents[c.agent_id],
+            numbers=[numbers[i] for i in c.phone_number_ids if i in numbers],
+            in_flight=in_flight.get(c.id, 0),
+        )
+        for c in campaigns
+    }
 
 
 def _recheck(
-    session: Session,
     attempt: CallAttempt,
-    enrollment: Enrollment,
+    enrollment_state: str,
     customer: Customer,
-    campaign: Campaign,
+    context: _CampaignContext,
     now: datetime,
     limits: DispatchLimits,
 ) -> DispatchReport | None:
     """GUIDE rule 5: campaign running, window open, not opted out, caps not exceeded."""
-    if customer.opted_out or enrollment.state != "active":
-        _cancel(
-            attempt,
-            now,
-            "customer opted out" if customer.opted_out else f"enrollment {enrollment.state}",
-        )
-        return DispatchReport(attempt.id, Verdict.CANCELED, attempt.last_error or "")
+    campaign = context.campaign
+    if customer.opted_out or enrollment_state != "active":
+        why = "customer opted out" if customer.opted_out else f"enrollment {enrollment_state}"
+        _cancel(attempt, now, why)
+        return DispatchReport(attempt.id, Verdict.CANCELED, why)
     if campaign.status != "running":
         return _defer(attempt, now, f"campaign {campaign.status}")
-    window = window_of(campaign, limits.legal)
     zones = contact_zones(customer.timezone, customer.phone, campaign.timezone)
-    if not is_open(window, zones, now):
-        return _defer(
-            attempt, next_opening(window, zones, now) or now + NEVER_OPENS_RETRY, "window closed"
-        )
-    if attempt.status == "queued" and _in_flight(session, campaign.id) >= campaign.concurrency:
+    if not is_open(context.window, zones, now):
+        reopens = next_opening(context.window, zones, now) or now + NEVER_OPENS_RETRY
+        return _defer(attempt, reopens, "window closed")
+    if attempt.status == "queued" and context.in_flight >= campaign.concurrency:
         return _defer(attempt, now, "concurrency reached")
     return None
 
@@ -160,64 +234,87 @@ def _cancel(attempt: CallAttempt, now: datetime, why: str) -> None:
     attempt.last_error = why
 
 
-def _in_flight(session: Session, campaign_id: uuid.UUID) -> int:
-    q = select(func.count()).where(
-        CallAttempt.campaign_id == campaign_id,
-        CallAttempt.status.in_(("dispatching", "in_progress")),
+def _advance_cursors(
+    session: Session,
+    contexts: dict[uuid.UUID, _CampaignContext],
+    accepted: list[tuple[CallAttempt, Customer]],
+) -> None:
+    """Reserve one round-robin position per new call, one statement per campaign."""
+    needed = Counter(
+        attempt.campaign_id
+        for attempt, _ in accepted
+        if attempt.external_from is None
+        and contexts[attempt.campaign_id].campaign.phone_rotation_strategy
+        == RotationStrategy.ROUND_ROBIN
     )
-    return session.scalar(q) or 0
+    for campaign_id, count in needed.items():
+        upsert = insert(RotationCursor).values(campaign_id=campaign_id, position=count)
+        stmt = upsert.on_conflict_do_update(
+            index_elements=[RotationCursor.campaign_id],
+            set_={"position": RotationCursor.position + count},
+        ).returning(RotationCursor.position)
+        contexts[campaign_id].cursor = session.execute(stmt).scalar_one() - count
 
 
-def _caller_id(session: Session, campaign: Campaign, attempt: CallAttempt) -> str | None:
-    numbers = dict(
-        session.execute(
-            select(PhoneNumber.id, PhoneNumber.e164).where(
-                PhoneNumber.id.in_(campaign.phone_number_ids)
-            )
-        ).all()
-    )
-    ordered = [numbers[i] for i in campaign.phone_number_ids if i in numbers]
-    if not ordered:
+def _start(
+    attempt: CallAttempt, customer: Customer, context: _CampaignContext, now: datetime
+) -> tuple[uuid.UUID, PlaceCallRequest]:
+    attempt.status = "dispatching"
+    attempt.delivery_attempts += 1
+    attempt.dispatched_at = now
+    attempt.external_to = customer.phone
+    if attempt.external_from is None:  # a re-dispatch keeps its number
+        attempt.external_from = _caller_id(context, attempt)
+    return attempt.id, _request(attempt, customer, context)
+
+
+def _caller_id(context: _CampaignContext, attempt: CallAttempt) -> str | None:
+    if not context.numbers:
         return None
-    strategy = RotationStrategy(campaign.phone_rotation_strategy)
-    cursor = (
-        _advance_cursor(session, campaign.id) if strategy is RotationStrategy.ROUND_ROBIN else 0
-    )
-    rng = random.Random(attempt.idempotency_key)  # a re-dispatch picks the same number
+    strategy = RotationStrategy(context.campaign.phone_rotation_strategy)
+    cursor = context.cursor
+    if strategy is RotationStrategy.ROUND_ROBIN:
+        context.cursor += 1
+    rng = random.Random(attempt.idempotency_key)
     return pick_caller_id(
-        strategy, ordered, campaign_cursor=cursor, attempt_no=attempt.attempt_no, rng=rng
+        strategy, context.numbers, campaign_cursor=cursor, attempt_no=attempt.attempt_no, rng=rng
     ).number
 
 
-def _advance_cursor(session: Session, campaign_id: uuid.UUID) -> int:
-    """Atomic, without locking the campaign row for the rest of the transaction's reads."""
-    return session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id)
-        .values(rotation_cursor=Campaign.rotation_cursor + 1)
-        .returning(Campaign.rotation_cursor - 1)
-    ).scalar_one()
-
-
 def _request(
-    session: Session, attempt: CallAttempt, customer: Customer, campaign: Campaign
+    attempt: CallAttempt, customer: Customer, context: _CampaignContext
 ) -> PlaceCallRequest:
-    agent = session.get_one(Agent, campaign.agent_id)
+    campaign, agent = context.campaign, context.agent
     values = template_values(customer, campaign, agent.name)
-    context: dict[str, Any] = {
+    call_context: dict[str, Any] = {
         "customer": values,
         "campaign": {"name": campaign.name, **campaign.variables},
     }
     if campaign.call_opening_message:
-        context["opening_message"] = render(campaign.call_opening_message, values)
+        call_context["opening_message"] = render(campaign.call_opening_message, values)
     return PlaceCallRequest(
         idempotency_key=attempt.idempotency_key,
         agent_id=agent.provider_agent_id,
         to=customer.phone or "",
         from_number=attempt.external_from,
-        context=context,
+        context=call_context,
         metadata={"attempt_id": str(attempt.id), "campaign_id": str(campaign.id)},
     )
+
+
+def _record_placed(
+    session: Session, placed: list[tuple[uuid.UUID, CallRecord]], now: datetime
+) -> None:
+    """The provider has the calls: `in_progress` until their events move them on."""
+    batch = ResultBatch(session, now)
+    attempts = batch.lock([attempt_id for attempt_id, _ in placed])
+    for attempt_id, record in placed:
+        attempt = attempts[attempt_id]
+        attempt.conv_id = record.id
+        if attempt.status == "dispatching":
+            attempt.status = "in_progress"
+        batch.apply(attempt, record)
+    batch.flush()
 
 
 def template_values(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dialer.policies.goals import (
@@ -18,8 +18,9 @@ from dialer.policies.goals import (
     evaluate_goal,
 )
 from dialer.policies.vocabulary import AiLabel, Channel
+from dialer.services import batch_reads
 from dialer.services.attempts import cancel_open_work
-from models import Campaign, ContactEvent, Enrollment
+from models import Campaign, Enrollment
 
 # A goal met late (a WhatsApp reply after the calls ran out) still counts.
 REOPENABLE_FOR_GOAL = ("active", "unresolved", "not_answered")
@@ -41,27 +42,8 @@ def objectives_of(goal_spec: dict[str, Any]) -> list[Objective]:
     return out
 
 
-def goal_facts(session: Session, enrollment_id: Any) -> GoalFacts:
-    counts = dict(
-        session.execute(
-            select(ContactEvent.kind, func.count())
-            .where(ContactEvent.enrollment_id == enrollment_id)
-            .group_by(ContactEvent.kind)
-        ).all()
-    )
-    latest = session.execute(
-        select(ContactEvent.data)
-        .where(ContactEvent.enrollment_id == enrollment_id, ContactEvent.kind == "ai_evaluation")
-        .order_by(ContactEvent.occurred_at.desc(), ContactEvent.id.desc())
-        .limit(1)
-    ).scalar()
-    return GoalFacts(
-        answered_calls=counts.get("answered_call", 0),
-        whatsapp_replies=counts.get("whatsapp_reply", 0),
-        emails_delivered=counts.get("email_delivered", 0),
-        latest_ai_label=(latest or {}).get("label"),
-        latest_ai_score=(latest or {}).get("score"),
-    )
+def goal_facts(session: Session, enrollment_id: uuid.UUID) -> GoalFacts:
+    return batch_reads.goal_facts_of(session, [enrollment_id])[enrollment_id].frozen()
 
 
 def evaluate_enrollment(session: Session, enrollment: Enrollment, campaign: Campaign) -> GoalResult:

@@ -7,22 +7,27 @@ lost; if applying fails it stays `received` and the reaper applies it again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dialer.logging import get_logger
 from dialer.providers.base import ProviderEvent
+from dialer.services import batch_reads
 from dialer.services.dispatch import UnitOfWork
 from dialer.services.messages import apply_inbound, apply_message_status
-from dialer.services.results import apply_call_record, find_attempt_for_call, store_event
+from dialer.services.results import ResultBatch, store_event, store_events
 from models import ProviderEvent as InboxRow
+from models.sql import among
 
+log = get_logger("dialer.inbox")
 Parser = Callable[[Mapping[str, Any]], ProviderEvent]
 
 
@@ -52,6 +57,25 @@ def take_in(
     return IntakeResult(Intake.STORED, inbox_id) if inbox_id else IntakeResult(Intake.DUPLICATE)
 
 
+def take_in_many(
+    session: Session, provider: str, parse: Parser, payloads: Sequence[Mapping[str, Any]]
+) -> tuple[list[uuid.UUID], Counter[str]]:
+    """Store many raw events with one insert; returns the new inbox ids in payload order."""
+    counts: Counter[str] = Counter()
+    parsed: list[tuple[ProviderEvent, dict[str, Any]]] = []
+    for payload in payloads:
+        try:
+            parsed.append((parse(payload), dict(payload)))
+        except ValueError as exc:
+            _keep_rejected(session, provider, payload, str(exc))
+            counts[Intake.REJECTED.value] += 1
+    new = store_events(session, parsed)
+    # pop: the same event twice in one batch is stored once and counted a duplicate
+    stored = [new.pop(event.event_id) for event, _ in parsed if event.event_id in new]
+    counts[Intake.DUPLICATE.value] += len(parsed) - len(stored)
+    return stored, counts
+
+
 def _keep_rejected(session: Session, provider: str, payload: Mapping[str, Any], error: str) -> None:
     raw_id = str(payload.get("event_id") or uuid.uuid4())
     session.execute(
@@ -70,46 +94,151 @@ def _keep_rejected(session: Session, provider: str, payload: Mapping[str, Any], 
 
 def apply_stored(session: Session, inbox_id: uuid.UUID, parse: Parser, now: datetime) -> str:
     """Apply one stored event exactly once (the row lock and its status make it so)."""
-    row = session.scalars(
-        select(InboxRow)
-        .where(InboxRow.id == inbox_id, InboxRow.status == "received")
+    applied = +apply_stored_many(session, [inbox_id], parse, now)
+    return next(iter(applied), "not_pending")
+
+
+class _Stored(NamedTuple):
+    id: uuid.UUID
+    payload: dict[str, Any]
+    attempt_id: uuid.UUID | None
+
+
+def apply_stored_many(
+    session: Session, inbox_ids: Sequence[uuid.UUID], parse: Parser, now: datetime
+) -> Counter[str]:
+    """Apply stored events in the given order, in this transaction; counts per outcome.
+
+    Consecutive call events are applied as one ResultBatch (set-based reads and
+    writes); a message event ends the run, so it sees every earlier call's facts.
+    Rows another transaction holds are skipped: that one is applying them.
+    """
+    outcomes: dict[uuid.UUID, str] = {}
+    run: list[tuple[_Stored, ProviderEvent]] = []
+    for row in _lock_received(session, inbox_ids):
+        event = parse(row.payload)
+        if event.call is not None:
+            run.append((row, event))
+            continue
+        outcomes |= _apply_call_run(session, run, now)
+        run = []
+        outcomes[row.id] = _apply_message_event(session, event, now)
+    outcomes |= _apply_call_run(session, run, now)
+    _mark_handled(session, outcomes, now)
+    return Counter(outcomes.values())
+
+
+def _lock_received(session: Session, inbox_ids: Sequence[uuid.UUID]) -> list[_Stored]:
+    found = session.execute(
+        select(InboxRow.id, InboxRow.payload, InboxRow.attempt_id)
+        .where(among(InboxRow.id, inbox_ids), InboxRow.status == "received")
         .with_for_update(skip_locked=True)
-    ).first()
-    if row is None:
-        return "not_pending"
-    outcome = _dispatch(session, parse(row.payload), row.attempt_id, now)
-    row.status = "applied" if outcome != "ignored" else "ignored"
-    row.processed_at = now
-    return outcome
+    )
+    order = {inbox_id: index for index, inbox_id in enumerate(inbox_ids)}
+    return sorted((_Stored(*row) for row in found), key=lambda row: order[row.id])
 
 
-def _dispatch(
-    session: Session, event: ProviderEvent, attempt_hint: uuid.UUID | None, now: datetime
-) -> str:
-    if event.call is not None:
-        attempt = find_attempt_for_call(session, event.call, attempt_hint)
+def _apply_call_run(
+    session: Session, run: list[tuple[_Stored, ProviderEvent]], now: datetime
+) -> dict[uuid.UUID, str]:
+    if not run:
+        return {}
+    hints = _attempt_hints(session, run)
+    batch = ResultBatch(session, now)
+    attempts = batch.lock({attempt_id for attempt_id in hints.values() if attempt_id})
+    outcomes: dict[uuid.UUID, str] = {}
+    for row, event in run:
+        attempt_id = hints[row.id]
+        attempt = attempts.get(attempt_id) if attempt_id else None
+        assert event.call is not None
         if attempt is None:
-            return "ignored"
-        return "applied" if apply_call_record(session, attempt, event.call, now) else "unchanged"
+            outcomes[row.id] = "ignored"
+        else:
+            outcomes[row.id] = "applied" if batch.apply(attempt, event.call) else "unchanged"
+    batch.flush()
+    return outcomes
+
+
+def _attempt_hints(
+    session: Session, run: list[tuple[_Stored, ProviderEvent]]
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """The attempt of each event: its own reference, else found by the provider call id."""
+    unknown = {event.call.id for row, event in run if event.call and row.attempt_id is None}
+    by_call = batch_reads.attempt_ids_for_calls(session, unknown)
+    return {
+        row.id: row.attempt_id or (by_call.get(event.call.id) if event.call else None)
+        for row, event in run
+    }
+
+
+def _apply_message_event(session: Session, event: ProviderEvent, now: datetime) -> str:
     if event.message_status is not None:
-        return (
-            "applied" if apply_message_status(session, event.message_status, now) else "unchanged"
-        )
+        changed = apply_message_status(session, event.message_status, now)
+        return "applied" if changed else "unchanged"
     if event.inbound is not None:
         return apply_inbound(session, event.inbound, now)
     return "ignored"
 
 
+def _mark_handled(session: Session, outcomes: dict[uuid.UUID, str], now: datetime) -> None:
+    """One UPDATE per final status; the outcome's detail (unchanged...) is only counted."""
+    by_status: dict[str, list[uuid.UUID]] = {}
+    for inbox_id, outcome in outcomes.items():
+        by_status.setdefault("ignored" if outcome == "ignored" else "applied", []).append(inbox_id)
+    for status, ids in by_status.items():
+        session.execute(
+            update(InboxRow)
+            .where(among(InboxRow.id, ids))
+            .values(status=status, processed_at=now)
+            .execution_options(synchronize_session=False)  # the rows were never loaded
+        )
+
+
 def ingest(
     uow: UnitOfWork, provider: str, parse: Parser, payload: Mapping[str, Any], now: datetime
 ) -> str:
-    """Store, commit, then apply: the path for the simulator and (later) webhooks."""
+    """Store, commit, then apply: the path for one webhook."""
+    counts = +ingest_many(uow, provider, parse, [payload], now)  # + drops zero counts
+    return next(iter(counts))
+
+
+def ingest_many(
+    uow: UnitOfWork,
+    provider: str,
+    parse: Parser,
+    payloads: Sequence[Mapping[str, Any]],
+    now: datetime,
+) -> Counter[str]:
+    """Store every payload in one transaction, then apply the new ones in a second.
+
+    Once stored, an event is never lost: when the apply transaction fails, each
+    event is applied alone, and one that still fails stays `received` for the reaper.
+    """
     with uow() as session:
-        result = take_in(session, provider, parse, payload)
-    if result.inbox_id is None:
-        return result.intake.value
-    with uow() as session:
-        return apply_stored(session, result.inbox_id, parse, now)
+        stored, counts = take_in_many(session, provider, parse, payloads)
+    if not stored:
+        return counts
+    try:
+        with uow() as session:
+            counts.update(apply_stored_many(session, stored, parse, now))
+    except Exception:  # one bad event must not hold back the others
+        log.warning("batch_apply_failed", events=len(stored), exc_info=True)
+        counts.update(_apply_one_by_one(uow, stored, parse, now))
+    return counts
+
+
+def _apply_one_by_one(
+    uow: UnitOfWork, stored: Sequence[uuid.UUID], parse: Parser, now: datetime
+) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for inbox_id in stored:
+        try:
+            with uow() as session:
+                counts[apply_stored(session, inbox_id, parse, now)] += 1
+        except Exception:  # left `received`; the reaper tries again
+            log.exception("event_apply_failed", inbox_id=str(inbox_id))
+            counts["failed"] += 1
+    return counts
 
 
 def unapplied_events(session: Session, older_than_seconds: float, limit: int) -> list[uuid.UUID]:

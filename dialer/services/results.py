@@ -3,63 +3,315 @@
 A call event moves its attempt forward only (terminal states absorb); when the
 attempt ends, the enrollment's next step is decided by the retry policy and the
 goal: close it, plan the next call, and/or queue the WhatsApp fallback.
+
+`ResultBatch` does this for many attempts in one transaction: it locks them and
+their enrollments, reads every fact a decision needs with one query per kind,
+decides in memory, and writes new contact events, attempts and messages with one
+statement each. One result is a batch of one; there is no second code path.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dialer.policies.goals import evaluate_goal
 from dialer.policies.retry import NextStep, RetryPlan, decide_after_call
 from dialer.policies.status import apply_provider_status, is_terminal
 from dialer.policies.vocabulary import AttemptStatus, EnrollmentState, Outcome, ProviderCallStatus
 from dialer.providers.base import CallRecord, ProviderEvent
-from dialer.services.attempts import cancel_open_work, queue_message, schedule_call
-from dialer.services.goals import evaluate_enrollment
-from models import (
-    CallAttempt,
-    Campaign,
-    ContactEvent,
-    Enrollment,
-    Message,
-)
-from models import (
-    ProviderEvent as InboxRow,
-)
+from dialer.services import batch_reads
+from dialer.services.attempts import cancel_open_work, idempotency_key
+from dialer.services.goals import objectives_of
+from models import Base, CallAttempt, Campaign, ContactEvent, Enrollment, Message
+from models import ProviderEvent as InboxRow
 
 
 def store_event(
     session: Session, event: ProviderEvent, payload: dict[str, Any]
 ) -> uuid.UUID | None:
     """Put the event in the inbox; None when this provider event id was seen before."""
+    return store_events(session, [(event, payload)]).get(event.event_id)
+
+
+def store_events(
+    session: Session, events: Iterable[tuple[ProviderEvent, dict[str, Any]]]
+) -> dict[str, uuid.UUID]:
+    """Store many events with one statement; returns event id -> inbox id of the new ones."""
+    rows = [
+        {
+            "provider": event.provider,
+            "event_id": event.event_id,
+            "kind": event.kind,
+            "payload": payload,
+            "attempt_id": attempt_ref(event),
+        }
+        for event, payload in events
+    ]
+    if not rows:
+        return {}
+    # executemany: SQLAlchemy batches the rows into multi-row INSERTs with a cached
+    # statement, where one literal VALUES list of N rows is compiled anew every time.
+    table = cast(Table, InboxRow.__table__)
     stmt = (
-        insert(InboxRow)
-        .values(
-            provider=event.provider,
-            event_id=event.event_id,
-            kind=event.kind,
-            payload=payload,
-            attempt_id=_attempt_ref(event),
-        )
+        insert(table)
         .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(InboxRow.id)
+        .returning(table.c.event_id, table.c.id)
     )
-    return session.execute(stmt).scalar()
+    return dict(session.execute(stmt, rows).all())
 
 
-def _attempt_ref(event: ProviderEvent) -> uuid.UUID | None:
+def attempt_ref(event: ProviderEvent) -> uuid.UUID | None:
     raw = event.call.metadata.get("attempt_id") if event.call else None
     try:
         return uuid.UUID(raw) if raw else None
     except ValueError:
         return None
+
+
+def apply_call_record(
+    session: Session, attempt: CallAttempt, record: CallRecord, now: datetime
+) -> bool:
+    """Apply a call record to its (locked) attempt; True when the attempt changed."""
+    batch = ResultBatch(session, now)
+    batch.lock([attempt.id])
+    changed = batch.apply(attempt, record)
+    batch.flush()
+    return changed
+
+
+def finish_call(
+    session: Session, attempt: CallAttempt, now: datetime, *, permanent_failure: bool
+) -> NextStep | None:
+    """The (locked) attempt just became terminal: count it, record facts, decide what next."""
+    batch = ResultBatch(session, now)
+    batch.lock([attempt.id])
+    step = batch.finish(attempt, permanent_failure=permanent_failure)
+    batch.flush()
+    return step
+
+
+@dataclass
+class _Writes:
+    """What a batch's decisions add, written with one statement each at flush."""
+
+    contact_events: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    cancel_for: list[uuid.UUID] = field(default_factory=list)
+    cancel_reasons: dict[uuid.UUID, str] = field(default_factory=dict)
+
+
+class ResultBatch:
+    """Call results for many attempts, applied in one transaction (see the module doc)."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session = session
+        self.now = now
+        self.attempts: dict[uuid.UUID, CallAttempt] = {}
+        self.enrollments: dict[uuid.UUID, Enrollment] = {}
+        # Held here: the session's identity map is weak, and a campaign re-read per
+        # result would also autoflush every pending change each time.
+        self.campaigns: dict[uuid.UUID, Campaign] = {}
+        self._facts: dict[uuid.UUID, batch_reads.FactCounts] | None = None
+        self._whatsapp_sent: set[uuid.UUID] = set()
+        self._last_no: dict[uuid.UUID, int] = {}
+        self._writes = _Writes()
+
+    def lock(self, attempt_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, CallAttempt]:
+        """Lock the attempts. Their enrollments are locked after, when a call ends."""
+        self.attempts.update(batch_reads.lock_attempts(self.session, attempt_ids))
+        return self.attempts
+
+    def _enrollment_of(self, attempt: CallAttempt) -> Enrollment:
+        """Lock every enrollment of the batch at once, in id order, after the attempts."""
+        if attempt.enrollment_id not in self.enrollments:
+            wanted = {a.enrollment_id for a in self.attempts.values()} | {attempt.enrollment_id}
+            self.enrollments.update(
+                batch_reads.lock_enrollments(self.session, wanted - set(self.enrollments))
+            )
+            self._facts = None  # new enrollments: read facts again when first needed
+        return self.enrollments[attempt.enrollment_id]
+
+    def _campaign_of(self, attempt: CallAttempt) -> Campaign:
+        if attempt.campaign_id not in self.campaigns:
+            wanted = {a.campaign_id for a in self.attempts.values()} | {attempt.campaign_id}
+            found = self.session.scalars(select(Campaign).where(Campaign.id.in_(wanted)))
+            self.campaigns.update((campaign.id, campaign) for campaign in found)
+        return self.campaigns[attempt.campaign_id]
+
+    def apply(self, attempt: CallAttempt, record: CallRecord) -> bool:
+        """Move the attempt forward by the record; True when it changed."""
+        change = apply_provider_status(
+            AttemptStatus(attempt.status),
+            Outcome(attempt.outcome) if attempt.outcome else None,
+            ProviderCallStatus(record.status),
+            voicemail=record.voicemail,
+        )
+        if not change.changed:
+            return False
+        was_terminal = is_terminal(AttemptStatus(attempt.status))
+        attempt.status = change.status.value
+        attempt.outcome = change.outcome.value if change.outcome else None
+        copy_record(attempt, record)
+        if is_terminal(change.status) and not was_terminal:
+            attempt.finished_at = record.ended_at or self.now
+            self.finish(attempt, permanent_failure=False)
+        return True
+
+    def finish(self, attempt: CallAttempt, *, permanent_failure: bool) -> NextStep | None:
+        """The attempt just became terminal: count it, record facts, decide the next step."""
+        enrollment = self._enrollment_of(attempt)
+        campaign = self._campaign_of(attempt)
+        outcome = Outcome(attempt.outcome or "failed")
+        _count_call(enrollment, outcome, self.now)
+        self._record_call_facts(attempt, enrollment)
+        goal = evaluate_goal(
+            objectives_of(campaign.goal_spec),
+            campaign.goal_logic,
+            self._facts_of(enrollment.id).frozen(),
+        )
+        enrollment.goal_result = goal.to_dict()
+        if enrollment.state != "active":
+            return None  # closed meanwhile (opted out, goal met by a reply)
+        step = decide_after_call(
+            _retry_plan(campaign),
+            outcome=Outcome.FAILED if outcome is Outcome.CANCELED else outcome,
+            attempts_made=enrollment.calls_made - enrollment.round_base,
+            unanswered_calls=enrollment.unanswered_calls,
+            whatsapp_sent=enrollment.id in self._whatsapp_sent,
+            goal_met=goal.met,
+            permanent_failure=permanent_failure,
+            finished_at=self.now,
+        )
+        if campaign.status == "done":
+            step = _closing_only(step)
+        self._apply_next_step(enrollment, campaign, step)
+        return step
+
+    def flush(self) -> None:
+        """Write the ORM changes, then everything the decisions added."""
+        self.session.flush()
+        writes, self._writes = self._writes, _Writes()
+        for reason in set(writes.cancel_reasons.values()):
+            ids = [e for e in writes.cancel_for if writes.cancel_reasons[e] == reason]
+            cancel_open_work(self.session, self.now, enrollment_ids=ids, reason=reason)
+        _insert_all(self.session, ContactEvent, writes.contact_events)
+        _insert_all(self.session, CallAttempt, writes.attempts)
+        if writes.messages:
+            self._insert_messages(writes.messages)
+
+    # ------------------------------------------------------------------ decisions
+
+    def _facts_of(self, enrollment_id: uuid.UUID) -> batch_reads.FactCounts:
+        if self._facts is None:
+            self._read_facts()
+        assert self._facts is not None
+        return self._facts[enrollment_id]
+
+    def _read_facts(self) -> None:
+        """Facts for every enrollment of the batch at once; kept current in memory after."""
+        ids = list(self.enrollments)
+        self._facts = batch_reads.goal_facts_of(self.session, ids)
+        for pending in self._writes.contact_events:  # added but not yet written
+            self._facts[pending["enrollment_id"]].add(
+                pending["kind"], pending["data"], pending["occurred_at"]
+            )
+        self._whatsapp_sent |= batch_reads.whatsapp_sent_among(self.session, ids)
+        for enrollment_id, last in batch_reads.last_attempt_numbers(self.session, ids).items():
+            self._last_no[enrollment_id] = max(self._last_no.get(enrollment_id, 0), last)
+
+    def _record_call_facts(self, attempt: CallAttempt, enrollment: Enrollment) -> None:
+        if attempt.outcome != Outcome.ANSWERED:
+            return
+        at = attempt.finished_at or self.now
+        facts = self._facts_of(enrollment.id)
+        base = {
+            "enrollment_id": enrollment.id,
+            "customer_id": enrollment.customer_id,
+            "campaign_id": enrollment.campaign_id,
+            "channel": "call",
+            "source_id": attempt.id,
+            "occurred_at": at,
+        }
+        kinds: list[tuple[str, dict[str, object]]] = [("answered_call", {})]
+        if attempt.customer_sentiment:
+            data: dict[str, object] = {
+                "label": attempt.customer_sentiment,
+                "score": attempt.agent_goal_score,
+            }
+            kinds.append(("ai_evaluation", data))
+        for kind, data in kinds:
+            facts.add(kind, data, at)
+            self._writes.contact_events.append(base | {"kind": kind, "data": data})
+
+    def _apply_next_step(self, enrollment: Enrollment, campaign: Campaign, step: NextStep) -> None:
+        if step.close_as in (EnrollmentState.GOAL_MET, EnrollmentState.FAILED):
+            self._writes.cancel_for.append(enrollment.id)
+            self._writes.cancel_reasons[enrollment.id] = step.reason
+        if step.send_whatsapp and campaign.whatsapp_channel_id and campaign.whatsapp_first_message:
+            self._queue_whatsapp(enrollment, campaign)
+        if step.close_as is not None:
+            enrollment.state = step.close_as.value
+            enrollment.closed_at = self.now
+            enrollment.close_reason = step.reason
+        elif step.next_call_at is not None:
+            self._schedule_call(enrollment, step.next_call_at)
+
+    def _schedule_call(self, enrollment: Enrollment, at: datetime) -> None:
+        self._facts_of(enrollment.id)  # makes sure the last attempt numbers were read
+        attempt_no = self._last_no.get(enrollment.id, 0) + 1
+        self._last_no[enrollment.id] = attempt_no
+        self._writes.attempts.append(
+            {
+                "id": uuid.uuid4(),
+                "enrollment_id": enrollment.id,
+                "campaign_id": enrollment.campaign_id,
+                "customer_id": enrollment.customer_id,
+                "attempt_no": attempt_no,
+                "idempotency_key": idempotency_key(enrollment.id, attempt_no),
+                "scheduled_at": at,
+            }
+        )
+
+    def _queue_whatsapp(self, enrollment: Enrollment, campaign: Campaign) -> None:
+        self._whatsapp_sent.add(enrollment.id)
+        self._writes.messages.append(
+            {
+                "id": uuid.uuid4(),
+                "customer_id": enrollment.customer_id,
+                "enrollment_id": enrollment.id,
+                "campaign_id": enrollment.campaign_id,
+                "channel_id": campaign.whatsapp_channel_id,
+                "channel": "whatsapp",
+                "direction": "outbound",
+                "purpose": "fallback",
+                "status": "pending",
+                "body": campaign.whatsapp_first_message,
+                "idempotency_key": f"msg:{enrollment.id}:fallback",
+                "scheduled_at": self.now,
+            }
+        )
+
+    def _insert_messages(self, rows: list[dict[str, Any]]) -> None:
+        phones = batch_reads.phones_of(self.session, {row["enrollment_id"] for row in rows})
+        for row in rows:
+            row["to_address"] = phones.get(row["enrollment_id"])
+        _insert_all(self.session, Message, rows)
+
+
+def _insert_all(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """New rows, one executemany (see store_events); a row that exists already is kept."""
+    if rows:
+        session.execute(insert(cast(Table, model.__table__)).on_conflict_do_nothing(), rows)
 
 
 def find_attempt_for_call(
@@ -74,30 +326,7 @@ def find_attempt_for_call(
     return session.scalars(query).first()
 
 
-def apply_call_record(
-    session: Session, attempt: CallAttempt, record: CallRecord, now: datetime
-) -> bool:
-    """Apply a call record to its (locked) attempt; True when the attempt changed."""
-    status = ProviderCallStatus(record.status)
-    change = apply_provider_status(
-        AttemptStatus(attempt.status),
-        Outcome(attempt.outcome) if attempt.outcome else None,
-        status,
-        voicemail=record.voicemail,
-    )
-    if not change.changed:
-        return False
-    was_terminal = is_terminal(AttemptStatus(attempt.status))
-    attempt.status = change.status.value
-    attempt.outcome = change.outcome.value if change.outcome else None
-    _copy_record(attempt, record)
-    if is_terminal(change.status) and not was_terminal:
-        attempt.finished_at = record.ended_at or now
-        finish_call(session, attempt, now, permanent_failure=False)
-    return True
-
-
-def _copy_record(attempt: CallAttempt, record: CallRecord) -> None:
+def copy_record(attempt: CallAttempt, record: CallRecord) -> None:
     attempt.provider_status = record.status
     attempt.conv_id = attempt.conv_id or record.id
     for name in (
@@ -142,36 +371,6 @@ def _copy_analysis(attempt: CallAttempt, record: CallRecord) -> None:
     attempt.messages_count = a.messages_count
 
 
-def finish_call(
-    session: Session, attempt: CallAttempt, now: datetime, *, permanent_failure: bool
-) -> NextStep | None:
-    """The attempt just became terminal: count it, record facts, decide the next step."""
-    enrollment = session.scalars(
-        select(Enrollment).where(Enrollment.id == attempt.enrollment_id).with_for_update()
-    ).one()
-    campaign = session.get_one(Campaign, attempt.campaign_id)
-    outcome = Outcome(attempt.outcome or "failed")
-    _count_call(enrollment, outcome, now)
-    _record_call_facts(session, attempt, enrollment, now)
-    goal = evaluate_enrollment(session, enrollment, campaign)
-    if enrollment.state != "active":
-        return None  # closed meanwhile (opted out, goal met by a reply)
-    step = decide_after_call(
-        _retry_plan(campaign),
-        outcome=Outcome.FAILED if outcome is Outcome.CANCELED else outcome,
-        attempts_made=enrollment.calls_made - enrollment.round_base,
-        unanswered_calls=enrollment.unanswered_calls,
-        whatsapp_sent=_whatsapp_sent(session, enrollment.id),
-        goal_met=goal.met,
-        permanent_failure=permanent_failure,
-        finished_at=now,
-    )
-    if campaign.status == "done":
-        step = _closing_only(step)
-    apply_next_step(session, enrollment, campaign, step, now)
-    return step
-
-
 def _closing_only(step: NextStep) -> NextStep:
     """The campaign was completed while this call was on the line: record the verdict
     (goal_met, unresolved...), plan nothing. Left active, the enrollment would hold a
@@ -189,59 +388,8 @@ def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> None
         enrollment.last_contact_at = now
 
 
-def _record_call_facts(
-    session: Session, attempt: CallAttempt, enrollment: Enrollment, now: datetime
-) -> None:
-    if attempt.outcome != Outcome.ANSWERED:
-        return
-    base = {
-        "enrollment_id": enrollment.id,
-        "customer_id": enrollment.customer_id,
-        "campaign_id": enrollment.campaign_id,
-        "channel": "call",
-        "source_id": attempt.id,
-        "occurred_at": attempt.finished_at or now,
-    }
-    rows = [base | {"kind": "answered_call", "data": {}}]
-    if attempt.customer_sentiment:
-        data = {"label": attempt.customer_sentiment, "score": attempt.agent_goal_score}
-        rows.append(base | {"kind": "ai_evaluation", "data": data})
-    session.execute(insert(ContactEvent).values(rows).on_conflict_do_nothing())
-
-
 def _retry_plan(campaign: Campaign) -> RetryPlan:
     whatsapp = campaign.whatsapp_channel_id is not None and bool(campaign.whatsapp_first_message)
     return RetryPlan(
         tuple(campaign.call_attempt_delays), campaign.whatsapp_after_attempts, whatsapp
     )
-
-
-def _whatsapp_sent(session: Session, enrollment_id: uuid.UUID) -> bool:
-    q = select(Message.id).where(
-        Message.enrollment_id == enrollment_id,
-        Message.channel == "whatsapp",
-        Message.direction == "outbound",
-    )
-    return session.scalar(q.limit(1)) is not None
-
-
-def apply_next_step(
-    session: Session, enrollment: Enrollment, campaign: Campaign, step: NextStep, now: datetime
-) -> None:
-    if step.close_as in (EnrollmentState.GOAL_MET, EnrollmentState.FAILED):
-        cancel_open_work(session, now, enrollment_ids=[enrollment.id], reason=step.reason)
-    if step.send_whatsapp and campaign.whatsapp_channel_id and campaign.whatsapp_first_message:
-        queue_message(
-            session,
-            enrollment,
-            campaign.whatsapp_channel_id,
-            "fallback",
-            campaign.whatsapp_first_message,
-            now,
-        )
-    if step.close_as is not None:
-        enrollment.state = step.close_as.value
-        enrollment.closed_at = now
-        enrollment.close_reason = step.reason
-    elif step.next_call_at is not None:
-        schedule_call(session, enrollment, step.next_call_at)

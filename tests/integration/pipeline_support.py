@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
 from dialer.customers_csv import parse_customers
@@ -28,7 +28,7 @@ from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign
 from dialer.services.imports import import_customers
 from dialer.services.lifecycle import lock_campaign, start_campaign
-from models import CallAttempt, Campaign, Enrollment, Message
+from models import CallAttempt, Campaign, Enrollment, Message, RotationCursor
 from models.session import transaction
 from scheduler import ticks
 from scheduler.driver import InProcessPipeline, ManualClock
@@ -220,5 +220,6 @@ def reset_campaign(url: str, campaign_id: uuid.UUID) -> None:
         session.execute(
             update(Campaign)
             .where(Campaign.id == campaign_id)
-            .values(status="draft", started_at=None, completed_at=None, rotation_cursor=0)
+            .values(status="draft", started_at=None, completed_at=None)
         )
+        session.execute(delete(RotationCursor).where(RotationCursor.campaign_id == campaign_id))

@@ -53,7 +53,7 @@ def test_create_import_plan(cli: CliRunner, tmp_path: Path) -> None:
 def test_invalid_campaign_file_names_the_field(cli: CliRunner, tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
     spec.write_text(
-        CAMPAIGN_YAML + "concurrency: 500\ncall_working_hours: {start: '22:00', end: '23:00'}\n"
+        CAMPAIGN_YAML + "concurrency: 5000\ncall_working_hours: {start: '22:00', end: '23:00'}\n"
     )
     code, out = run(cli, "campaign", "create", str(spec))
     assert code == 1

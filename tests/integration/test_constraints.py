@@ -103,6 +103,6 @@ def test_campaign_status_and_concurrency_are_checked(session: Session) -> None:
     e = _enrollment(session)
     campaign = session.get(Campaign, e.campaign_id)
     assert campaign is not None
-    campaign.concurrency = 101
+    campaign.concurrency = 1001
     with pytest.raises(IntegrityError, match="ck_campaigns_concurrency"):
         session.flush()

@@ -37,14 +37,22 @@ def test_models_and_migration_have_no_drift(database_url: str) -> None:
     assert diff == []
 
 
+HEAD = "0002"
+
+
 def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
     migrate.upgrade(scratch_url)
-    assert migrate.current_revision(scratch_url) == "0001"
+    assert migrate.current_revision(scratch_url) == HEAD
     engine = create_engine(scratch_url)
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    migrate.downgrade(scratch_url, "0001")  # the rotation cursor goes back on campaigns
+    columns = {c["name"] for c in inspect(engine).get_columns("campaigns")}
+    assert "rotation_cursor" in columns
+    assert "rotation_cursors" not in inspect(engine).get_table_names()
+    migrate.upgrade(scratch_url)
     migrate.downgrade(scratch_url, "base")
     assert migrate.current_revision(scratch_url) is None
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     migrate.upgrade(scratch_url)
-    assert migrate.current_revision(scratch_url) == "0001"
+    assert migrate.current_revision(scratch_url) == HEAD
     engine.dispose()

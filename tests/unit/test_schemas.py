@@ -43,7 +43,7 @@ def test_objectives_are_discriminated_by_type() -> None:
     ("changes", "field", "reason"),
     [
         ({"timezone": "Mars/Base"}, "timezone", "unknown IANA time zone"),
-        ({"concurrency": 101}, "concurrency", "less than or equal to 100"),
+        ({"concurrency": 1001}, "concurrency", "less than or equal to 1000"),
         ({"concurrency": 0}, "concurrency", "greater than or equal to 1"),
         ({"whatsapp_after_attempts": 0}, "whatsapp_after_attempts", "greater than or equal to 1"),
         ({"call_attempt_delays": [60, -5]}, "call_attempt_delays.1", "greater than or equal to 0"),

@@ -1,0 +1,165 @@
+"""Set-based reads for applying many results in one transaction: one query per kind of fact.
+
+Applying a thousand call results must not mean a thousand round trips per fact, so
+everything a decision needs (locked attempts and enrollments, goal facts, WhatsApp
+history, the last attempt number) is read for the whole batch at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.orm import Session
+
+from dialer.policies.goals import GoalFacts
+from models import CallAttempt, ContactEvent, Customer, Enrollment, Message
+from models.sql import among
+
+
+def lock_attempts(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, CallAttempt]:
+    """Row locks in id order, so two batches over the same attempts cannot deadlock."""
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(CallAttempt)
+        .where(among(CallAttempt.id, ids))
+        .order_by(CallAttempt.id)
+        .with_for_update()
+    )
+    return {attempt.id: attempt for attempt in rows}
+
+
+def lock_enrollments(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Enrollment]:
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(Enrollment)
+        .where(among(Enrollment.id, ids))
+        .order_by(Enrollment.id)
+        .with_for_update()
+    )
+    return {enrollment.id: enrollment for enrollment in rows}
+
+
+def attempt_ids_for_calls(session: Session, conv_ids: Collection[str]) -> dict[str, uuid.UUID]:
+    """Provider call id -> attempt, for events that carry no attempt id of ours."""
+    if not conv_ids:
+        return {}
+    rows = session.execute(
+        select(CallAttempt.conv_id, CallAttempt.id).where(among(CallAttempt.conv_id, conv_ids))
+    )
+    return {str(conv_id): attempt_id for conv_id, attempt_id in rows}
+
+
+@dataclass
+class FactCounts:
+    """Mutable goal facts of one enrollment: loaded once, then kept current in memory."""
+
+    answered_calls: int = 0
+    whatsapp_replies: int = 0
+    emails_delivered: int = 0
+    latest_ai_label: str | None = None
+    latest_ai_score: float | None = None
+    latest_ai_at: datetime | None = None
+
+    def count(self, kind: str, times: int = 1) -> None:
+        if kind == "answered_call":
+            self.answered_calls += times
+        elif kind == "whatsapp_reply":
+            self.whatsapp_replies += times
+        elif kind == "email_delivered":
+            self.emails_delivered += times
+
+    def add(self, kind: str, data: dict[str, object], at: datetime) -> None:
+        """One new contact event; an AI evaluation replaces an older one."""
+        if kind != "ai_evaluation":
+            self.count(kind)
+        elif self.latest_ai_at is None or at >= self.latest_ai_at:
+            label, score = data.get("label"), data.get("score")
+            self.latest_ai_label = label if isinstance(label, str) else None
+            self.latest_ai_score = float(score) if isinstance(score, int | float) else None
+            self.latest_ai_at = at
+
+    def frozen(self) -> GoalFacts:
+        return GoalFacts(
+            answered_calls=self.answered_calls,
+            whatsapp_replies=self.whatsapp_replies,
+            emails_delivered=self.emails_delivered,
+            latest_ai_label=self.latest_ai_label,
+            latest_ai_score=self.latest_ai_score,
+        )
+
+
+def goal_facts_of(
+    session: Session, enrollment_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, FactCounts]:
+    """Counts per kind and the latest AI evaluation, for every enrollment given."""
+    facts = {enrollment_id: FactCounts() for enrollment_id in enrollment_ids}
+    if not facts:
+        return facts
+    counts = session.execute(
+        select(ContactEvent.enrollment_id, ContactEvent.kind, func.count())
+        .where(among(ContactEvent.enrollment_id, facts), ContactEvent.kind != "ai_evaluation")
+        .group_by(ContactEvent.enrollment_id, ContactEvent.kind)
+    )
+    for enrollment_id, kind, count in counts:
+        facts[enrollment_id].count(kind, count)
+    latest = session.execute(
+        select(ContactEvent.enrollment_id, ContactEvent.data, ContactEvent.occurred_at)
+        .where(among(ContactEvent.enrollment_id, facts), ContactEvent.kind == "ai_evaluation")
+        .ext(distinct_on(ContactEvent.enrollment_id))
+        .order_by(
+            ContactEvent.enrollment_id, ContactEvent.occurred_at.desc(), ContactEvent.id.desc()
+        )
+    )
+    for enrollment_id, data, occurred_at in latest:
+        facts[enrollment_id].add("ai_evaluation", data or {}, occurred_at)
+    return facts
+
+
+def whatsapp_sent_among(session: Session, enrollment_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Enrollments that already have an outbound WhatsApp message (the fallback fires once)."""
+    if not enrollment_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(Message.enrollment_id)
+            .where(
+                among(Message.enrollment_id, enrollment_ids),
+                Message.channel == "whatsapp",
+                Message.direction == "outbound",
+            )
+            .distinct()
+        )
+    )
+
+
+def last_attempt_numbers(
+    session: Session, enrollment_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    # Not calls_made: a canceled attempt keeps its number without counting as a call,
+    # and reusing that number would make the next insert a silent no-op.
+    if not enrollment_ids:
+        return {}
+    rows = session.execute(
+        select(CallAttempt.enrollment_id, func.max(CallAttempt.attempt_no))
+        .where(among(CallAttempt.enrollment_id, enrollment_ids))
+        .group_by(CallAttempt.enrollment_id)
+    )
+    return {enrollment_id: int(last) for enrollment_id, last in rows}
+
+
+def phones_of(session: Session, enrollment_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not enrollment_ids:
+        return {}
+    rows = session.execute(
+        select(Enrollment.id, Customer.phone)
+        .join(Customer, Customer.id == Enrollment.customer_id)
+        .where(among(Enrollment.id, enrollment_ids))
+    )
+    return {enrollment_id: phone for enrollment_id, phone in rows if phone}
