@@ -29,8 +29,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: $(STAMP) ## run the demo campaign on the embedded default
-	$(BIN)/dialer demo
+demo: $(STAMP) ## run the demo campaign on the embedded default (VIA_SANDBOX=1: real HTTP channels)
+	$(BIN)/dialer demo $(if $(VIA_SANDBOX),--via-sandbox)
 
 migrate: $(STAMP) ## apply database migrations
 	$(BIN)/dialer db upgrade

@@ -196,6 +196,44 @@ def beat_cmd() -> None:
     celery_app.start(["beat", "--loglevel", "INFO", "-s", str(schedule)])
 
 
+@app.command("api")
+def api_cmd() -> None:
+    """Serve the webhook ingress (call and WhatsApp events) on api_host:api_port."""
+    from dialer.api import serve_api
+    from dialer.providers.http_voice import PROVIDER_NAME as HTTP_VOICE
+    from dialer.providers.http_voice import parse_call_event
+    from dialer.providers.simulated import PROVIDER_NAME as SIMULATED
+    from dialer.providers.simulated import parse_event_payload
+    from tasks.pipeline import apply_event
+
+    runtime = _runtime()
+    serve_api(
+        runtime.settings,
+        uow=runtime.session,
+        enqueue_apply=lambda inbox_id: apply_event.delay(str(inbox_id)),
+        call_parsers={HTTP_VOICE: parse_call_event, SIMULATED: parse_event_payload},
+    )
+
+
+@app.command("sandbox")
+def sandbox_cmd(
+    faults: Annotated[
+        str | None,
+        typer.Option(help='Fault knobs as JSON, e.g. \'{"rate_5xx": 0.1, "rate_429": 0.05}\'.'),
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: settings.sandbox_port).")] = None,
+) -> None:
+    """Serve the sandbox provider (seed 004 voice API + WhatsApp Cloud-style) for tests/demos."""
+    from dialer.sandbox import run_sandbox
+
+    settings = get_settings()
+    try:
+        overrides = {"faults": json.loads(faults)} if faults else None
+    except json.JSONDecodeError as exc:
+        raise _fail(f"--faults is not JSON: {exc}") from None
+    run_sandbox(settings, port=port, overrides=overrides)
+
+
 @customers_app.command("import")
 def customers_import(
     campaign: Annotated[str, typer.Argument(help="Campaign name or id.")],
@@ -276,8 +314,15 @@ def services_stop() -> None:
 @app.command("demo")
 def demo(
     keep_running: Annotated[bool, typer.Option(help="Leave the embedded servers running.")] = False,
+    via_sandbox: Annotated[
+        bool,
+        typer.Option(
+            help="Run through the real channels: HTTP adapters, `dialer sandbox` (with some "
+            "5xx/429/dropped webhooks) and signed webhooks into `dialer api`."
+        ),
+    ] = False,
 ) -> None:
-    """Start the embedded servers, load the example campaign and print its contact plan."""
+    """Run the example campaign on the embedded servers with real worker and beat processes."""
     from dialer.demo import run_demo
 
-    sys.exit(run_demo(console, keep_running=keep_running))
+    sys.exit(run_demo(console, keep_running=keep_running, via_sandbox=via_sandbox))

@@ -1,6 +1,8 @@
 """`make demo`: a real campaign on the embedded PostgreSQL and Redis, in about a minute.
 
-Real Celery worker and beat processes, the simulated provider, and a clock that
+Real Celery worker and beat processes, the simulated provider (or, with
+--via-sandbox, the HTTP adapters against `dialer sandbox` with results coming back
+as signed webhooks through `dialer api`), and a clock that
 runs fast (DEMO_SPEED simulated seconds per real second, shared by every process
 through the environment), so a multi-day campaign with working hours in a dozen
 countries, retries, the WhatsApp fallback and goals plays out while you watch.
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,6 +32,7 @@ from dialer.bootstrap import Runtime, bootstrap
 from dialer.clock import utcnow
 from dialer.customers_csv import parse_customers
 from dialer.embedded import stop_services
+from dialer.errors import DialerError
 from dialer.processes import ProcessGroup, fast_clock_env
 from dialer.render import print_import_report, print_plan
 from dialer.schemas import CampaignSpec
@@ -44,6 +49,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_ACCOUNT = "demo"
 DEMO_SPEED = 10800.0  # three simulated hours per real second
 DEMO_TIMEOUT_SECONDS = 240
+# --via-sandbox: the provider misbehaves a little, as real ones do.
+SANDBOX_FAULTS = {"rate_5xx": 0.05, "rate_429": 0.02, "drop_webhook_rate": 0.02}
 
 
 def _stop_on_sigterm() -> None:
@@ -55,7 +62,13 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, _raise)
 
 
-def run_demo(console: Console, *, keep_running: bool = False, examples: Path = EXAMPLES) -> int:
+def run_demo(
+    console: Console,
+    *,
+    keep_running: bool = False,
+    via_sandbox: bool = False,
+    examples: Path = EXAMPLES,
+) -> int:
     _stop_on_sigterm()
     runtime = bootstrap()
     group: ProcessGroup | None = None
@@ -71,8 +84,12 @@ def run_demo(console: Console, *, keep_running: bool = False, examples: Path = E
             )
         print_plan(console, plan)
         env = _demo_env(runtime, sim_start)
+        if via_sandbox:
+            env |= _sandbox_env()
         settings = runtime.settings.model_copy(update=_clock_fields(env))
         group = ProcessGroup(env=env, log_dir=Path(runtime.settings.home) / "demo-logs")
+        if via_sandbox:
+            _start_channels(console, group, env)
         group.worker(concurrency=2)
         group.beat()
         console.print(
@@ -128,6 +145,56 @@ def _demo_env(runtime: Runtime, sim_start: datetime) -> dict[str, str]:
         "DIALER_LOG_FORMAT": "json",
         **fast_clock_env(sim_start, DEMO_SPEED, datetime.now(UTC)),
     }
+
+
+def _sandbox_env() -> dict[str, str]:
+    """Real channels: the HTTP adapters talk to `dialer sandbox`, events come back signed
+    through `dialer api`. Faults on: the run shows retries and reconciliation at work."""
+    sandbox, api = _free_port(), _free_port()
+    return {
+        "DIALER_PROVIDER": "http",
+        "DIALER_PROVIDER_BASE_URL": f"http://127.0.0.1:{sandbox}",
+        "DIALER_WHATSAPP_BASE_URL": f"http://127.0.0.1:{sandbox}",
+        "DIALER_SANDBOX_PORT": str(sandbox),
+        "DIALER_API_PORT": str(api),
+        "DIALER_PUBLIC_WEBHOOK_BASE_URL": f"http://127.0.0.1:{api}",
+        "DIALER_PROVIDER_CALLS_PER_SECOND": "40",
+        "DIALER_MAX_CALL_SECONDS": "5",  # real seconds: a dropped final webhook is reconciled
+    }
+
+
+def _start_channels(console: Console, group: ProcessGroup, env: dict[str, str]) -> None:
+    group.dialer("sandbox", ["sandbox", "--faults", json.dumps(SANDBOX_FAULTS)])
+    group.dialer("api", ["api"])
+    for name, url in (
+        ("sandbox", f"{env['DIALER_PROVIDER_BASE_URL']}/sandbox/health"),
+        ("api", f"{env['DIALER_PUBLIC_WEBHOOK_BASE_URL']}/healthz"),
+    ):
+        _wait_until_up(url, name, group)
+    console.print(
+        f"sandbox provider on {env['DIALER_PROVIDER_BASE_URL']} (faults {SANDBOX_FAULTS}), "
+        f"webhook ingress on {env['DIALER_PUBLIC_WEBHOOK_BASE_URL']}"
+    )
+
+
+def _wait_until_up(url: str, name: str, group: ProcessGroup, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=0.5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if not all(group.alive()):
+            break
+        time.sleep(0.2)
+    raise DialerError(f"`dialer {name}` did not start; see {group.log_dir / (name + '.log')}")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _clock_fields(env: dict[str, str]) -> dict[str, object]:

@@ -93,7 +93,9 @@ def configure_logging(settings: Settings | None = None, *, force: bool = False) 
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
     # Migration chatter is not news to an operator.
-    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # Libraries that log every request or migration step at INFO: warnings only.
+    for noisy in ("alembic", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     _configured = True
 
 

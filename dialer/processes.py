@@ -39,11 +39,18 @@ class ProcessGroup:
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        return self._start(name, [sys.executable, "-m", "celery", "-A", "tasks.app", *args])
+
+    def dialer(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        """A `dialer` command (api, sandbox) as a child process."""
+        return self._start(name, [sys.executable, "-m", "dialer", *args])
+
+    def _start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = (self.log_dir / f"{name}.log").open("wb")
         self._logs.append(log)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks.app", *args],
+            argv,
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -134,6 +134,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8700",
         description="Base URL of the WhatsApp Cloud-style API (the sandbox server by default).",
     )
+    whatsapp_phone_number_id: str = Field(
+        default="sandbox-sender",
+        description="WhatsApp Cloud API sender (phone number id) messages are sent from.",
+    )
+    whatsapp_api_version: str = Field(default="v21.0", description="WhatsApp Cloud API version.")
     whatsapp_token: SecretStr = Field(
         default=SecretStr("wa_sandbox"), description="WhatsApp API access token (Bearer)."
     )

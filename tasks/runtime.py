@@ -6,16 +6,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from dialer.bootstrap import Runtime, bootstrap
-from dialer.clock import utcnow
 from dialer.providers.base import MessageProvider, VoiceProvider
-from dialer.providers.simulated import (
-    SimulatedMessageProvider,
-    SimulatedVoiceProvider,
-    SimulationProfile,
-    build_simulated_providers,
-)
+from dialer.providers.simulated import SimulatedMessageProvider, SimulatedVoiceProvider
+from dialer.providers.whatsapp import whatsapp_aware
 from dialer.services.campaigns import legal_bound
 from dialer.services.dispatch import DispatchLimits
+from dialer.services.inbox import Parser
+from dialer.wiring import build_providers
 
 
 @dataclass(frozen=True)
@@ -27,14 +24,23 @@ class Worker:
     message_simulator: SimulatedMessageProvider | None
     limits: DispatchLimits
 
+    @property
+    def parse_event(self) -> Parser:
+        """Any stored inbox row: WhatsApp Cloud bodies, else the voice provider's events."""
+        return whatsapp_aware(self.voice.parse_event)
+
 
 @lru_cache(maxsize=1)
 def worker() -> Worker:
     runtime = bootstrap()
     cfg = runtime.settings
-    profile = SimulationProfile.from_mapping(cfg.simulation)
-    voice, messages = build_simulated_providers(
-        runtime.redis_url, lambda: utcnow(cfg), profile, cfg.simulation_namespace
-    )
+    providers = build_providers(cfg, runtime.redis_url, runtime.session)
     limits = DispatchLimits(legal=legal_bound(cfg), max_tries=cfg.dispatch_max_tries)
-    return Worker(runtime, voice, messages, voice, messages, limits)
+    return Worker(
+        runtime,
+        providers.voice,
+        providers.messages,
+        providers.simulator,
+        providers.message_simulator,
+        limits,
+    )

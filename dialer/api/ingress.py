@@ -1,0 +1,253 @@
+"""The webhook ingress: verify, store in the inbox, answer, then enqueue the apply.
+
+Every webhook is checked against the shared HMAC secret (dialer.providers.signing)
+before anything else; a forged, stale or unsigned one gets 401 and touches nothing.
+A verified body is stored in the inbox (dialer.services.inbox.take_in) in one
+transaction before the answer, so a 200 means the event cannot be lost. Only after
+the commit is ``enqueue_apply(inbox_id)`` called; if the broker is down the event
+waits in the inbox for the reaper, and the provider is still told 200 (resending
+would not help). Applying is never done here, to answer fast.
+
+Answers: 200 ``{"status": "stored" | "duplicate" | "ignored", "stored": n,
+"duplicates": n}``; 401/404/413/422/500 ``{"error": {"code", "message"[, "details"]}}``.
+Logs never carry the body or phone numbers: providers, counts, field names only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, NoReturn
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from dialer.logging import get_logger
+from dialer.providers import whatsapp
+from dialer.providers.signing import SignatureError, verify
+from dialer.services.dispatch import UnitOfWork
+from dialer.services.inbox import Intake, IntakeResult, Parser, take_in
+from dialer.settings import Settings
+
+MAX_BODY_BYTES: Final = 1024 * 1024
+RAW_BODY_KEPT_CHARS: Final = 10_000  # of a body that is not JSON, kept for inspection
+_FIELD_IN_ERROR: Final = re.compile(r"field '([^']+)'")
+
+EnqueueApply = Callable[[uuid.UUID], None]
+Clock = Callable[[], float]
+Job = tuple[Mapping[str, Any], Parser]  # one payload for the inbox, and how to read it
+
+log = get_logger("dialer.api.ingress")
+
+
+def create_ingress_app(
+    settings: Settings,
+    uow: UnitOfWork,
+    enqueue_apply: EnqueueApply,
+    call_parsers: Mapping[str, Parser],
+    *,
+    clock: Clock = time.time,
+) -> FastAPI:
+    """The ingress app. ``call_parsers`` maps the ``{provider}`` of the call URL to its parser."""
+    secret = settings.webhook_secret.get_secret_value()
+    guard = _SignatureGuard(secret, settings.webhook_tolerance_seconds, clock)
+    intake = _Intake(uow, enqueue_apply)
+    app = FastAPI(title="Dialer webhook ingress", docs_url=None, redoc_url=None)
+    app.add_exception_handler(Exception, _internal_error)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/webhooks/calls/{provider}")
+    async def call_event(provider: str, request: Request) -> JSONResponse:
+        """One seed-004 call event per body."""
+        body, refusal = await guard.read_verified(request, provider)
+        if refusal is not None:
+            return refusal
+        parse = call_parsers.get(provider)
+        if parse is None:
+            return error_response(404, "unknown_provider", f"no call provider {provider!r}")
+        return await run_in_threadpool(intake.store, provider, call_jobs(parse, body))
+
+    @app.post("/webhooks/whatsapp")
+    async def whatsapp_events(request: Request) -> JSONResponse:
+        """A WhatsApp Cloud body: any number of statuses and inbound messages."""
+        body, refusal = await guard.read_verified(request, whatsapp.PROVIDER_NAME)
+        if refusal is not None:
+            return refusal
+        return await run_in_threadpool(intake.store, whatsapp.PROVIDER_NAME, whatsapp_jobs(body))
+
+    return app
+
+
+def serve_api(
+    settings: Settings,
+    *,
+    uow: UnitOfWork,
+    enqueue_apply: EnqueueApply,
+    call_parsers: Mapping[str, Parser],
+) -> None:
+    """Run the ingress with uvicorn on settings.api_host:api_port until stopped."""
+    app = create_ingress_app(settings, uow, enqueue_apply, call_parsers)
+    log.info("api_listening", host=settings.api_host, port=settings.api_port)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
+
+
+# --------------------------------------------------------------------------- verification
+
+
+class _SignatureGuard:
+    """Reads a bounded body and checks its signature; answers the refusal when it fails."""
+
+    def __init__(self, secret: str, tolerance_seconds: int, clock: Clock) -> None:
+        self._secret = secret
+        self._tolerance_seconds = tolerance_seconds
+        self._clock = clock
+
+    async def read_verified(
+        self, request: Request, provider: str
+    ) -> tuple[bytes, JSONResponse | None]:
+        body = await _read_bounded(request)
+        if body is None:
+            log.warning("webhook_too_large", provider=provider)
+            message = f"body larger than {MAX_BODY_BYTES} bytes"
+            return b"", error_response(413, "payload_too_large", message)
+        try:
+            verify(
+                self._secret,
+                request.headers,
+                body,
+                now=self._clock(),
+                tolerance_seconds=self._tolerance_seconds,
+            )
+        except SignatureError as exc:
+            log.warning("webhook_signature_rejected", provider=provider, reason=str(exc))
+            return body, error_response(401, "invalid_signature", str(exc))
+        return body, None
+
+
+async def _read_bounded(request: Request) -> bytes | None:
+    """The body, or None once it grows past MAX_BODY_BYTES (read no further)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------- intake
+
+
+def call_jobs(parse: Parser, body: bytes) -> list[Job]:
+    """A call webhook is one event: the body itself, or a rejection when it is not JSON."""
+    try:
+        return [(decode_object(body), parse)]
+    except ValueError as exc:
+        return [_rejection({"raw": _raw_text(body)}, exc)]
+
+
+def whatsapp_jobs(body: bytes) -> list[Job]:
+    """One job per event of a Cloud body; the whole body is rejected if any part is bad."""
+    try:
+        payload = decode_object(body)
+    except ValueError as exc:
+        return [_rejection({"raw": _raw_text(body)}, exc)]
+    try:
+        singles = whatsapp.split_webhook(payload)
+    except ValueError as exc:
+        return [_rejection(payload, exc)]
+    return [(single, whatsapp.parse_single_event) for single in singles]
+
+
+def decode_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"body is not valid JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise ValueError("body is not a JSON object")
+    return payload
+
+
+def _rejection(payload: Mapping[str, Any], error: ValueError) -> Job:
+    """A job whose parser raises ``error``: take_in keeps the payload as rejected."""
+
+    def refuse(_payload: Mapping[str, Any]) -> NoReturn:
+        raise error
+
+    return payload, refuse
+
+
+def _raw_text(body: bytes) -> str:
+    return body[:RAW_BODY_KEPT_CHARS].decode("utf-8", errors="replace")
+
+
+class _Intake:
+    """Stores jobs in one transaction, then enqueues what was new."""
+
+    def __init__(self, uow: UnitOfWork, enqueue_apply: EnqueueApply) -> None:
+        self._uow = uow
+        self._enqueue_apply = enqueue_apply
+
+    def store(self, provider: str, jobs: Sequence[Job]) -> JSONResponse:
+        with self._uow() as session:
+            results = [take_in(session, provider, parse, payload) for payload, parse in jobs]
+        for result in results:
+            if result.inbox_id is not None:
+                self._enqueue(provider, result.inbox_id)
+        return _answer(provider, results)
+
+    def _enqueue(self, provider: str, inbox_id: uuid.UUID) -> None:
+        try:
+            self._enqueue_apply(inbox_id)
+        except Exception:  # stored is safe: the reaper applies what was never enqueued
+            log.exception("webhook_enqueue_failed", provider=provider, inbox_id=str(inbox_id))
+
+
+def _answer(provider: str, results: Sequence[IntakeResult]) -> JSONResponse:
+    rejected = [result for result in results if result.intake is Intake.REJECTED]
+    if rejected:
+        return _validation_error(provider, rejected[0].error or "invalid payload")
+    stored = sum(result.intake is Intake.STORED for result in results)
+    duplicates = len(results) - stored
+    status = "stored" if stored else "duplicate" if duplicates else "ignored"
+    log.info("webhook_stored", provider=provider, stored=stored, duplicates=duplicates)
+    return JSONResponse({"status": status, "stored": stored, "duplicates": duplicates})
+
+
+def _validation_error(provider: str, error: str) -> JSONResponse:
+    field = error_field(error)
+    log.warning("webhook_invalid", provider=provider, field=field)
+    reason = error.split(": ", 1)[1] if ": " in error else error
+    details = [{"field": field, "reason": reason}]
+    return error_response(422, "validation_error", error, details=details)
+
+
+def error_field(error: str) -> str:
+    """The field a parser's error names ("... field 'call.id' ..."), else "body"."""
+    match = _FIELD_IN_ERROR.search(error)
+    return match.group(1) if match else "body"
+
+
+def error_response(
+    status: int, code: str, message: str, *, details: list[dict[str, str]] | None = None
+) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status)
+
+
+async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Storing failed (database down): 500 so the provider delivers the webhook again."""
+    log.error("webhook_store_failed", error=type(exc).__name__)
+    return error_response(500, "internal_error", "the event was not stored; send it again")
