@@ -101,7 +101,8 @@ def test_a_campaign_through_a_faulty_provider_closes_everyone_with_one_call_per_
                 Message.campaign_id == campaign_id, Message.provider_message_id.is_not(None)
             )
         )
-    assert states["active"] == 0 and sum(states.values()) == 30  # everyone closed
+    assert states["active"] == 0  # everyone closed
+    assert sum(states.values()) == 30
     assert calls_outside_window(clean_db, campaign_id) == []
     by_key = ledger["calls_by_key"]
     assert set(by_key) == keys  # every call the sandbox placed is an attempt of ours...
