@@ -181,6 +181,7 @@ def apply_inbound(session: Session, inbound: InboundMessage, now: datetime) -> s
         ours = session.scalars(
             select(Message).where(Message.provider_message_id == inbound.in_reply_to)
         ).first()
+    ours = ours or _last_sent_to(session, inbound.from_address)
     customer = _reply_customer(session, ours, inbound)
     if customer is None:
         return "unmatched"
@@ -198,6 +199,22 @@ def apply_inbound(session: Session, inbound: InboundMessage, now: datetime) -> s
     _record_fact(session, reply, "whatsapp_reply", "whatsapp", reply.id, now)
     close_if_goal_met(session, enrollment, session.get_one(Campaign, enrollment.campaign_id), now)
     return "recorded"
+
+
+def _last_sent_to(session: Session, address: str) -> Message | None:
+    """The conversation a reply without a quote belongs to: our latest message to that
+    number (WhatsApp fills `context.id` only when the customer swipes to reply)."""
+    return session.scalars(
+        select(Message)
+        .where(
+            Message.to_address == address,
+            Message.channel == "whatsapp",
+            Message.direction == "outbound",
+            Message.sent_at.is_not(None),
+        )
+        .order_by(Message.sent_at.desc())
+        .limit(1)
+    ).first()
 
 
 def _reply_customer(

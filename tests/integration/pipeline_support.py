@@ -65,6 +65,10 @@ BASE_SPEC: dict[str, Any] = {
 }
 
 
+def rome_csv(count: int, *extra: str | None) -> str:
+    return customers_csv([rome_phone(n) for n in range(count)] + list(extra))
+
+
 def uow_for(url: str) -> Callable[[], AbstractContextManager[Session]]:
     return lambda: transaction(url)
 

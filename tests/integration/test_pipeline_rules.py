@@ -21,7 +21,8 @@ from sqlalchemy import select, update
 
 from dialer.policies.status import map_provider_status
 from dialer.policies.vocabulary import ProviderCallStatus, Segment
-from dialer.providers.simulated import call_status_event, event_payload
+from dialer.providers.base import InboundMessage
+from dialer.providers.simulated import call_status_event, event_payload, inbound_message_event
 from dialer.services.attempts import queue_message
 from dialer.services.dispatch import Verdict, dispatch_attempt
 from dialer.services.inbox import ingest, take_in
@@ -50,6 +51,7 @@ from tests.integration.pipeline_support import (
     messages_of,
     relay,
     reset_campaign,
+    rome_csv,
     rome_phone,
     run_to_done,
     setup_campaign,
@@ -94,10 +96,6 @@ REAP_NOTHING = ReapLimits(
     inbox_retry_seconds=86_400.0,
 )
 OPEN_STATUSES = ("pending", "queued", "dispatching", "in_progress")
-
-
-def rome_csv(count: int, *extra: str | None) -> str:
-    return customers_csv([rome_phone(n) for n in range(count)] + list(extra))
 
 
 def resume(url: str, campaign_id: uuid.UUID, segment: str, now: datetime) -> dict[str, object]:
@@ -250,6 +248,28 @@ def test_goal_met_by_a_whatsapp_reply_cancels_the_pending_call(
     for tries in by_enrollment(attempts_of(clean_db, campaign_id)).values():
         assert [a.attempt_no for a in dispatched(tries)] == [1]
         assert [(a.status, a.last_error) for a in tries[1:]] == [("canceled", "goal met")]
+
+
+def test_a_reply_that_quotes_nothing_still_counts_for_the_conversation_we_started(
+    clean_db: str, redis_url: str
+) -> None:
+    """WhatsApp sets context.id only on a swipe-reply: our last message to the number decides."""
+    spec = {"goal_spec": WHATSAPP_REPLY_GOAL, "whatsapp_after_attempts": 1}
+    campaign_id = setup_campaign(clean_db, spec, rome_csv(1))
+    driver = make_driver(clean_db, redis_url, {**NOBODY_ANSWERS, "whatsapp_reply_rate": 0.0})
+    start(clean_db, campaign_id, MONDAY_8_UTC)
+    for _ in range(40):
+        driver.tick()
+        driver.clock.advance(TEN_MINUTES)
+        if any(m.sent_at for m in messages_of(clean_db, campaign_id)):
+            break
+    (sent,) = [m for m in messages_of(clean_db, campaign_id) if m.sent_at]
+    assert sent.to_address is not None
+    reply = InboundMessage("whatsapp", sent.to_address, "yes, call me", "wamid.unquoted")
+    payload = event_payload(inbound_message_event(reply, driver.clock()))
+    ingest(driver.uow, "simulated", driver.voice.parse_event, payload, driver.clock())
+
+    assert set(states(clean_db, campaign_id).values()) == {"goal_met"}
 
 
 # --------------------------------------------------------------------------- 2. fallback
