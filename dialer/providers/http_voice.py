@@ -36,13 +36,11 @@ not attached to the agent) is refused here, before any request is made.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -59,6 +57,7 @@ from dialer.providers.base import (
     TransientProviderError,
 )
 from dialer.providers.ratelimit import CallRateLimiter, RateLimited
+from dialer.providers.retry_after import parse_retry_after
 from dialer.providers.simulated import (
     CALL_STATUS_EVENT,
     call_record_from_payload,
@@ -343,23 +342,3 @@ def _permanent_code(status: int, detail: ErrorDetail) -> str:
     if status == httpx.codes.NOT_FOUND:
         return "not_found"
     return detail.code or "validation_error"
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds from ``now``: delay-seconds or an HTTP date; None if unreadable."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)  # HTTP dates are GMT
-    return max(0.0, (when - now).total_seconds())

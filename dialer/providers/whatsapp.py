@@ -27,7 +27,6 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import httpx
@@ -43,6 +42,7 @@ from dialer.providers.base import (
     SendResult,
     TransientProviderError,
 )
+from dialer.providers.retry_after import parse_retry_after
 from dialer.providers.send_guard import SendOnceGuard
 from dialer.providers.simulated import MESSAGE_INBOUND_EVENT, MESSAGE_STATUS_EVENT, MESSAGE_STATUSES
 from dialer.settings import Settings
@@ -200,7 +200,7 @@ def _raise_for_error(response: httpx.Response) -> None:
     text = f"whatsapp {response.status_code}: {message}"
     status = response.status_code
     if status == 429 or status >= 500 or code in TRANSIENT_CLOUD_CODES:
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
         raise TransientProviderError(text, retry_after_seconds=retry_after)
     raise PermanentProviderError(text, code=f"whatsapp_{code}" if code else f"http_{status}")
 
@@ -227,21 +227,6 @@ def _sent_message_id(response: httpx.Response) -> str:
     if not isinstance(wamid, str) or not wamid:
         raise PermanentProviderError("whatsapp answered without a message id", code="bad_response")
     return wamid
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """A Retry-After header in seconds (delta-seconds or an HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
 
 
 # --------------------------------------------------------------------------- webhooks

@@ -314,18 +314,6 @@ def _insert_all(session: Session, model: type[Base], rows: list[dict[str, Any]])
         session.execute(insert(cast(Table, model.__table__)).on_conflict_do_nothing(), rows)
 
 
-def find_attempt_for_call(
-    session: Session, record: CallRecord, hint: uuid.UUID | None
-) -> CallAttempt | None:
-    query = select(CallAttempt).with_for_update()
-    query = (
-        query.where(CallAttempt.id == hint)
-        if hint
-        else query.where(CallAttempt.conv_id == record.id)
-    )
-    return session.scalars(query).first()
-
-
 def copy_record(attempt: CallAttempt, record: CallRecord) -> None:
     attempt.provider_status = record.status
     attempt.conv_id = attempt.conv_id or record.id

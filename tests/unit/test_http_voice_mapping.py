@@ -26,9 +26,9 @@ from dialer.providers.base import (
 from dialer.providers.http_voice import (
     HttpVoiceProvider,
     error_for_response,
-    parse_retry_after,
 )
 from dialer.providers.ratelimit import RateLimited
+from dialer.providers.retry_after import parse_retry_after
 from dialer.settings import Settings
 
 NOW = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)

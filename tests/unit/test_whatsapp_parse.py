@@ -20,7 +20,6 @@ from dialer.providers.whatsapp import (
     message_body,
     parse_single_event,
     parse_webhook,
-    retry_after_seconds,
     split_webhook,
     status_webhook,
     whatsapp_aware,
@@ -285,24 +284,6 @@ def test_requests_that_can_never_be_sent_are_permanent_errors(
     with pytest.raises(PermanentProviderError) as raised:
         message_body(request(**overrides))
     assert raised.value.code == code
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [
-        (None, None),
-        ("", None),
-        ("7", 7.0),
-        ("1.5", 1.5),
-        ("-3", 0.0),
-        ("Mon, 23 Nov 2026 09:30:30 GMT", 30.0),
-        ("soon", None),
-    ],
-)
-def test_retry_after_reads_seconds_and_http_dates(
-    header: str | None, seconds: float | None
-) -> None:
-    assert retry_after_seconds(header, now=AT) == seconds
 
 
 def _escape(field: str) -> str:
