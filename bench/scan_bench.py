@@ -15,7 +15,7 @@ server) is not paid 3M times; what the scan reads is the same either way (the he
 Each measurement is one ``scan_campaign`` transaction (lock, count slots, lock due,
 claim, commit); between repetitions the 100 are put back to pending. Variant
 ``daily_cap`` sets ``max_calls_per_day`` (high enough never to bind), which makes the
-scan count what was claimed today (``_claimed_today``).
+scan read today's claim counter (``_claimed_today``) and add to it.
 """
 
 from __future__ import annotations
@@ -194,8 +194,10 @@ def _label(statement: str) -> str:
         return "lock_due (SELECT ... FOR UPDATE SKIP LOCKED)"
     if flat.startswith("SELECT campaigns."):
         return "lock_campaign (FOR UPDATE SKIP LOCKED)"
-    if "count(*)" in flat and "queued_at >=" in flat:
+    if flat.startswith("SELECT campaign_daily_claims.claimed"):
         return "claimed_today count (daily cap)"
+    if flat.startswith("INSERT INTO campaign_daily_claims"):
+        return "count_claims upsert (daily cap)"
     if "count(*)" in flat:
         return "free_slots count (in flight)"
     if flat.startswith("UPDATE call_attempts"):

@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dialer.errors import SettingsError
 
+# The HTTP adapter's connection pool size (dialer.providers.http_voice).
+_MAX_PROVIDER_CONNECTIONS = 20
+
 
 class Settings(BaseSettings):
     """Deployment settings. Every field is documented; docs/OPERATIONS.md is generated from them."""
@@ -54,6 +57,13 @@ class Settings(BaseSettings):
     )
     scan_interval_seconds: float = Field(
         default=2.0, gt=0, le=60, description="How often beat runs the due-scan (real seconds)."
+    )
+    beat_lock_timeout_seconds: int = Field(
+        default=10,
+        ge=2,
+        le=600,
+        description="How long beat's leader lock outlives a beat that died: a standby beat "
+        "takes over within about this time.",
     )
     scan_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Most attempts one campaign claims per tick."
@@ -109,6 +119,12 @@ class Settings(BaseSettings):
     provider_read_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Read timeout of provider HTTP requests."
     )
+    provider_parallel_requests: int = Field(
+        default=8,
+        ge=1,
+        le=_MAX_PROVIDER_CONNECTIONS,
+        description="Call requests one worker process keeps in flight while placing a chunk.",
+    )
     provider_calls_per_second: float = Field(
         default=20.0,
         gt=0,
@@ -161,6 +177,16 @@ class Settings(BaseSettings):
         default="auto", description="auto (pretty on a terminal, JSON otherwise), json or console."
     )
     log_level: str = Field(default="INFO", description="Minimum log level.")
+    flower_host: str = Field(default="127.0.0.1", description="`dialer flower` listen address.")
+    flower_port: int = Field(
+        default=5555, ge=1, le=65535, description="`dialer flower` listen port."
+    )
+    flower_user: str = Field(default="flower", description="User name of Flower's HTTP basic auth.")
+    flower_password: SecretStr | None = Field(
+        default=None,
+        description="Password of Flower's HTTP basic auth; `dialer flower` refuses to start "
+        "without one.",
+    )
 
     @field_validator("provider")
     @classmethod

@@ -3,7 +3,7 @@
 from models.accounts import Account, Agent, ApiKey, Channel, PhoneNumber
 from models.attempts import CallAttempt
 from models.base import Base
-from models.campaigns import Campaign, Enrollment, RotationCursor
+from models.campaigns import Campaign, DailyClaims, Enrollment, RotationCursor
 from models.customers import Customer
 from models.events import OutboxEvent, ProviderEvent
 from models.messages import ContactEvent, Message
@@ -18,6 +18,7 @@ __all__ = [
     "Channel",
     "ContactEvent",
     "Customer",
+    "DailyClaims",
     "Enrollment",
     "Message",
     "OutboxEvent",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     BigInteger,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -137,3 +138,20 @@ class RotationCursor(Base):
         ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
     )
     position: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class DailyClaims(Base):
+    """How many attempts the scan claimed for a campaign on one local day.
+
+    The daily cap (seed 003 ``max_calls_per_day``) is read from here in one lookup,
+    so the scan's cost does not grow with the rows a campaign has accumulated.
+    ``day`` is the date in the campaign's time zone.
+    """
+
+    __tablename__ = "campaign_daily_claims"
+
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    claimed: Mapped[int] = mapped_column(Integer, server_default="0")

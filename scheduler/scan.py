@@ -2,8 +2,9 @@
 
 Per running campaign, in one transaction: lock the campaign row (SKIP LOCKED, so
 a second beat skips it instead of double-claiming), count free concurrency slots
-and what is left of today's cap, lock due pending attempts (FOR UPDATE SKIP
-LOCKED) and claim the ones whose contact's window is open with one UPDATE.
+and what is left of today's cap (one counter row per campaign and local day), lock
+due pending attempts (FOR UPDATE SKIP LOCKED) and claim the ones whose contact's
+window is open with one UPDATE.
 Attempts due but outside their window move to their next opening in one UPDATE,
 so the next tick does not read them again. The caller enqueues dispatch only
 after this transaction commits.
@@ -13,17 +14,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID, insert
 from sqlalchemy.orm import Session
 
 from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
-from models import CallAttempt, Campaign, Customer, Enrollment
+from models import CallAttempt, Campaign, Customer, DailyClaims, Enrollment
 from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
 
@@ -69,6 +70,8 @@ def scan_campaign(
     due = _lock_due(session, campaign.id, now, batch_size)
     sorted_ = _sort(due, window_of(campaign, legal), campaign.timezone, now, slots)
     _apply(session, sorted_, now)
+    if sorted_.claim:
+        _count_claims(session, campaign, now, len(sorted_.claim))
     result.claimed, result.moved, result.unreachable = (
         sorted_.claim,
         len(sorted_.move_ids),
@@ -95,12 +98,28 @@ def _free_slots(session: Session, campaign: Campaign, now: datetime) -> int:
 
 def _claimed_today(session: Session, campaign: Campaign, now: datetime) -> int:
     """Calls claimed since midnight in the campaign's time zone (seed 003 max_calls_per_day)."""
-    zone = ZoneInfo(campaign.timezone)
-    midnight = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
-    q = select(func.count()).where(
-        CallAttempt.campaign_id == campaign.id, CallAttempt.queued_at >= midnight
+    q = select(DailyClaims.claimed).where(
+        DailyClaims.campaign_id == campaign.id, DailyClaims.day == _local_day(campaign, now)
     )
     return session.scalar(q) or 0
+
+
+def _count_claims(session: Session, campaign: Campaign, now: datetime, claimed: int) -> None:
+    """Add to today's counter, in the claiming transaction (the campaign row is locked)."""
+    stmt = insert(DailyClaims).values(
+        campaign_id=campaign.id, day=_local_day(campaign, now), claimed=claimed
+    )
+    excluded = stmt.excluded.claimed
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[DailyClaims.campaign_id, DailyClaims.day],
+            set_={"claimed": DailyClaims.claimed + excluded},
+        )
+    )
+
+
+def _local_day(campaign: Campaign, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(campaign.timezone)).date()
 
 
 def _lock_due(

@@ -7,10 +7,10 @@ ProviderEvent and enters through the same inbox (dialer.services.results).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from dialer.errors import DialerError
 
@@ -160,6 +160,29 @@ class VoiceProvider(Protocol):
     def parse_event(self, payload: Mapping[str, Any]) -> ProviderEvent:
         """Turn a webhook body into a ProviderEvent; raise ValueError naming the bad field."""
         ...
+
+
+Placement = CallRecord | TransientProviderError | PermanentProviderError
+
+
+def place_calls(provider: VoiceProvider, requests: Sequence[PlaceCallRequest]) -> list[Placement]:
+    """Place many calls; each answer is the record or the refusal, in request order.
+
+    A provider may offer ``place_calls`` itself, to send a batch faster than one
+    request at a time (the simulator pipelines its Redis work; the HTTP adapter
+    overlaps its requests). Otherwise the calls are placed one by one.
+    """
+    batch = getattr(provider, "place_calls", None)
+    if batch is not None:
+        return cast(list[Placement], batch(requests))
+    return [place_one(provider, request) for request in requests]
+
+
+def place_one(provider: VoiceProvider, request: PlaceCallRequest) -> Placement:
+    try:
+        return provider.place_call(request)
+    except (TransientProviderError, PermanentProviderError) as exc:
+        return exc
 
 
 class MessageProvider(Protocol):

@@ -35,6 +35,7 @@ from dialer.providers.base import (
     PlaceCallRequest,
     TransientProviderError,
     VoiceProvider,
+    place_calls,
 )
 from dialer.services.campaigns import window_of
 from dialer.services.results import ResultBatch, finish_call
@@ -47,7 +48,7 @@ from models import (
     PhoneNumber,
     RotationCursor,
 )
-from models.sql import among
+from models.sql import among, write_changes
 
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
 NEVER_OPENS_RETRY = timedelta(days=1)
@@ -98,13 +99,14 @@ def dispatch_batch(
     with uow() as session:
         requests, reports = _prepare_batch(session, attempt_ids, clock(), limits)
     placed: list[tuple[uuid.UUID, CallRecord]] = []
-    for attempt_id, request in requests:
-        try:
-            placed.append((attempt_id, provider.place_call(request)))
-        except TransientProviderError as exc:
-            reports.append(_transient(uow, attempt_id, clock(), limits, exc))
-        except PermanentProviderError as exc:
-            reports.append(_permanent(uow, attempt_id, clock(), exc))
+    answers = place_calls(provider, [request for _, request in requests])
+    for (attempt_id, _), answer in zip(requests, answers, strict=True):
+        if isinstance(answer, TransientProviderError):
+            reports.append(_transient(uow, attempt_id, clock(), limits, answer))
+        elif isinstance(answer, PermanentProviderError):
+            reports.append(_permanent(uow, attempt_id, clock(), answer))
+        else:
+            placed.append((attempt_id, answer))
     if placed:
         with uow() as session:
             _record_placed(session, placed, clock())
@@ -151,6 +153,7 @@ def _prepare_batch(
         accepted.append((attempt, customer))
     _advance_cursors(session, contexts, accepted)
     requests = [_start(a, customer, contexts[a.campaign_id], now) for a, customer in accepted]
+    write_changes(session, [attempt for attempt, _, _ in rows])
     return requests, reports
 
 

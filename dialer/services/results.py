@@ -33,6 +33,7 @@ from dialer.services.attempts import cancel_open_work, idempotency_key
 from dialer.services.goals import objectives_of
 from models import Base, CallAttempt, Campaign, ContactEvent, Enrollment, Message
 from models import ProviderEvent as InboxRow
+from models.sql import write_changes
 
 
 def store_event(
@@ -199,6 +200,7 @@ class ResultBatch:
 
     def flush(self) -> None:
         """Write the ORM changes, then everything the decisions added."""
+        write_changes(self.session, [*self.attempts.values(), *self.enrollments.values()])
         self.session.flush()
         writes, self._writes = self._writes, _Writes()
         for reason in set(writes.cancel_reasons.values()):

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dialer.customers_csv import parse_customers
 from dialer.policies.window import LegalBound
-from dialer.providers.base import CallRecord, PlaceCallRequest
+from dialer.providers.base import CallRecord, PlaceCallRequest, Placement
 from dialer.providers.simulated import (
     SimulatedVoiceProvider,
     SimulationProfile,
@@ -190,13 +190,18 @@ def by_enrollment(attempts: Sequence[CallAttempt]) -> dict[uuid.UUID, list[CallA
 def count_place_calls(voice: SimulatedVoiceProvider) -> Counter[str]:
     """Count every place_call request per idempotency key, transient refusals included."""
     requests: Counter[str] = Counter()
-    place = voice.place_call
+    place, place_many = voice.place_call, voice.place_calls
 
     def counting(request: PlaceCallRequest) -> CallRecord:
         requests[request.idempotency_key] += 1
         return place(request)
 
+    def counting_many(batch: Sequence[PlaceCallRequest]) -> list[Placement]:
+        requests.update(request.idempotency_key for request in batch)
+        return place_many(batch)
+
     voice.place_call = counting  # type: ignore[method-assign]
+    voice.place_calls = counting_many  # type: ignore[method-assign]
     return requests
 
 

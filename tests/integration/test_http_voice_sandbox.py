@@ -442,3 +442,62 @@ def test_dropped_webhooks_leave_get_call_as_the_way_to_learn_the_result(
     final = wait_for(lambda: adapter.get_call(placed.id), lambda r: r.status == "completed")
     assert final.analysis is not None
     assert receiver[0].for_call(placed.id) == []
+
+
+def test_a_batch_is_placed_once_per_key_with_requests_overlapping(
+    adapter: HttpVoiceProvider, admin: httpx.Client
+) -> None:
+    requests = [call_request() for _ in range(6)]
+    requests[3] = call_request(to="12345")  # refused before any HTTP, in its place
+
+    answers = adapter.place_calls(requests)
+
+    assert [type(answer).__name__ for answer in answers] == [
+        "CallRecord",
+        "CallRecord",
+        "CallRecord",
+        "PermanentProviderError",
+        "CallRecord",
+        "CallRecord",
+    ]
+    calls = ledger(admin)["calls_by_key"]
+    for request, answer in zip(requests, answers, strict=True):
+        if request.to == CUSTOMER:
+            assert calls[request.idempotency_key] == 1
+            assert getattr(answer, "to", None) == CUSTOMER
+    assert requests[3].idempotency_key not in calls
+
+
+class Gate:
+    """A provider stand-in whose answers wait until ``parties`` requests are in at once."""
+
+    def __init__(self, parties: int) -> None:
+        self.barrier = threading.Barrier(parties, timeout=WAIT_SECONDS)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/calls")
+        def create(body: dict[str, Any]) -> dict[str, Any]:
+            self.barrier.wait()  # raises (500) unless the others arrive meanwhile
+            return {
+                "id": f"call_{uuid.uuid4().hex}",
+                "status": "queued",
+                "to": body["to"],
+                "from_number": body.get("from_number"),
+                "agent_id": body["agent_id"],
+                "created_at": "2026-11-23T12:00:00Z",
+            }
+
+        return app
+
+
+def test_batch_requests_are_in_flight_together() -> None:
+    gate = Gate(parties=4)
+    with serve_in_thread(gate.app()) as url:
+        voice = make_adapter(url)
+        try:
+            answers = voice.place_calls([call_request() for _ in range(4)])
+        finally:
+            voice.close()
+    assert all(getattr(answer, "status", None) == "queued" for answer in answers), answers

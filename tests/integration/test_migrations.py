@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 
 from dialer import migrate
 from models import Base
+from tests.integration.pipeline_support import rome_csv, setup_campaign
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +38,7 @@ def test_models_and_migration_have_no_drift(database_url: str) -> None:
     assert diff == []
 
 
-HEAD = "0002"
+HEAD = "0003"
 
 
 def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
@@ -56,3 +57,23 @@ def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
     migrate.upgrade(scratch_url)
     assert migrate.current_revision(scratch_url) == HEAD
     engine.dispose()
+
+
+def test_the_daily_claim_counters_start_from_the_attempts_claimed_lately(scratch_url: str) -> None:
+    migrate.upgrade(scratch_url, "0002")
+    campaign_id = setup_campaign(scratch_url, csv_text=rome_csv(3))
+    engine = create_engine(scratch_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO call_attempts (id, enrollment_id, campaign_id, customer_id,"
+                " attempt_no, idempotency_key, status, scheduled_at, queued_at)"
+                " SELECT gen_random_uuid(), id, campaign_id, customer_id, 1, 'k-' || id,"
+                " 'queued', now(), now() FROM enrollments"
+            )
+        )
+    migrate.upgrade(scratch_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT campaign_id, claimed FROM campaign_daily_claims")).all()
+    engine.dispose()
+    assert [(row.campaign_id, row.claimed) for row in rows] == [(campaign_id, 3)]

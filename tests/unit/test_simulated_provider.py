@@ -830,3 +830,18 @@ def test_providers_satisfy_the_interfaces(redis_client: redis.Redis, clock: Fake
     messages: MessageProvider = SimulatedMessageProvider(redis_client, clock, SimulationProfile())
 
     assert voice.name == messages.name == "simulated"
+
+
+def test_a_batch_places_each_key_once_and_answers_in_request_order(
+    make_voice: VoiceFactory,
+) -> None:
+    voice = make_voice()
+    first = voice.place_calls([call_request("k1"), call_request("k2", to="not a number")])
+    again = voice.place_calls([call_request("k3"), call_request("k1")])
+
+    assert isinstance(first[0], CallRecord)
+    assert isinstance(first[1], PermanentProviderError)
+    assert first[1].code == "invalid_number"
+    assert isinstance(again[1], CallRecord)
+    assert again[1].id == first[0].id  # the key's earlier call, not a new one
+    assert voice.ledger_count_by_key() == {"k1": 1, "k3": 1}
