@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import redis
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dialer.embedded import ensure_services
@@ -27,6 +29,21 @@ class Runtime:
         """One unit of work: committed when the block ends, rolled back on error."""
         with transaction(self.database_url) as session:
             yield session
+
+    def readiness_checks(self) -> dict[str, Callable[[], None]]:
+        """What /readyz asks: each check raises when its server does not answer."""
+        return {"database": self._ping_database, "redis": self._ping_redis}
+
+    def _ping_database(self) -> None:
+        with engine_for(self.database_url).connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def _ping_redis(self) -> None:
+        client = redis.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
 
     def dispose(self) -> None:
         engine_for(self.database_url).dispose()

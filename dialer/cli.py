@@ -12,11 +12,16 @@ from typing import Annotated, Any
 import typer
 import yaml
 from pydantic import ValidationError
-from rich.console import Console
 from sqlalchemy.orm import Session
 
 from dialer import migrate
-from dialer.bootstrap import Runtime, bootstrap
+from dialer.cli_calls import calls_app
+from dialer.cli_keys import keys_app
+from dialer.cli_ops import register_ops_commands
+from dialer.cli_reports import campaign_export, campaign_status
+from dialer.cli_support import AccountOpt, console, err_console
+from dialer.cli_support import fail as _fail
+from dialer.cli_support import runtime as _runtime
 from dialer.clock import utcnow
 from dialer.customers_csv import parse_customers
 from dialer.embedded import services_status, stop_services
@@ -51,23 +56,11 @@ app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(customers_app, name="customers")
 app.add_typer(services_app, name="services")
-
-# Wide enough for the plan table when output is piped (rich defaults to 80 columns then).
-console = Console(width=None if sys.stdout.isatty() else 150)
-err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
-AccountOpt = Annotated[str, typer.Option("--account", help="Account (tenant) name.")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _runtime() -> Runtime:
-    try:
-        return bootstrap()
-    except DialerError as exc:
-        raise _fail(str(exc)) from None
+app.add_typer(calls_app, name="calls")
+app.add_typer(keys_app, name="keys")
+campaign_app.command("status")(campaign_status)
+campaign_app.command("export")(campaign_export)
+register_ops_commands(app)
 
 
 @db_app.command("upgrade")
@@ -198,8 +191,8 @@ def beat_cmd() -> None:
 
 @app.command("api")
 def api_cmd() -> None:
-    """Serve the webhook ingress (call and WhatsApp events) on api_host:api_port."""
-    from dialer.api import serve_api
+    """Serve the control API and the webhook ingress on api_host:api_port."""
+    from dialer.api import create_app, serve_app
     from dialer.providers.http_voice import PROVIDER_NAME as HTTP_VOICE
     from dialer.providers.http_voice import parse_call_event
     from dialer.providers.simulated import PROVIDER_NAME as SIMULATED
@@ -207,12 +200,14 @@ def api_cmd() -> None:
     from tasks.pipeline import apply_event
 
     runtime = _runtime()
-    serve_api(
+    app_ = create_app(
         runtime.settings,
-        uow=runtime.session,
+        runtime.session,
         enqueue_apply=lambda inbox_id: apply_event.delay(str(inbox_id)),
         call_parsers={HTTP_VOICE: parse_call_event, SIMULATED: parse_event_payload},
+        readiness=runtime.readiness_checks(),
     )
+    serve_app(app_, runtime.settings)
 
 
 @app.command("sandbox")

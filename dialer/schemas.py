@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime, time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -29,6 +29,14 @@ DEFAULT_ATTEMPT_DELAYS_MINUTES = [120, 1440]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        """PostgreSQL text cannot hold NUL: refuse it here, naming the field, not at insert."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class CallWindowIn(_Strict):
@@ -100,14 +108,14 @@ class CampaignSpec(_Strict):
     first_contact_channel: Literal["call", "whatsapp"] = "call"
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
-    whatsapp_after_attempts: int = Field(default=3, ge=1)
+    whatsapp_after_attempts: int = Field(default=3, ge=1, le=100)
     call_attempt_delays: list[Annotated[int, Field(ge=0, le=60 * 24 * 30)]] = Field(
         default_factory=lambda: list(DEFAULT_ATTEMPT_DELAYS_MINUTES), max_length=20
     )
     call_working_hours: CallWindowIn = Field(default_factory=CallWindowIn)
     timezone: str = "UTC"
     concurrency: int = Field(default=10, ge=1, le=1000)
-    max_calls_per_day: int | None = Field(default=None, ge=1)
+    max_calls_per_day: int | None = Field(default=None, ge=1, le=10_000_000)
     schedule_type: Literal["immediate", "scheduled"] = "immediate"
     scheduled_at: datetime | None = None
     variables: dict[str, str] = Field(default_factory=dict)

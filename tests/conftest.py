@@ -25,6 +25,8 @@ from models.session import engine_for, session_factory
 REPO = Path(__file__).resolve().parent.parent
 # One database per test session, so two runs on one server (a developer and CI) never collide.
 TEST_DATABASE = f"dialer_test_{os.getpid()}"
+# The control API fixtures (`api`, `api_server`), for every test module that asks for them.
+pytest_plugins = ["tests.integration.api_support"]
 
 
 def in_ci() -> bool:
@@ -72,8 +74,13 @@ def database_url(service_urls: ServiceUrls) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url(service_urls: ServiceUrls) -> str:
-    """Redis database 15 of the test server, so a developer's db 0 is left alone."""
-    return str(make_url(service_urls.redis_url).set(database="15"))
+    """Redis database 15 of the test server, so a developer's db 0 is left alone.
+
+    DIALER_TEST_REDIS_DB picks another one: test runs that share a server at the same
+    time need one each, since tests flush their database.
+    """
+    database = os.environ.get("DIALER_TEST_REDIS_DB", "15")
+    return str(make_url(service_urls.redis_url).set(database=database))
 
 
 @pytest.fixture

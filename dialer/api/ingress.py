@@ -22,8 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NoReturn
 
-import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -53,18 +52,33 @@ def create_ingress_app(
     *,
     clock: Clock = time.time,
 ) -> FastAPI:
-    """The ingress app. ``call_parsers`` maps the ``{provider}`` of the call URL to its parser."""
-    secret = settings.webhook_secret.get_secret_value()
-    guard = _SignatureGuard(secret, settings.webhook_tolerance_seconds, clock)
-    intake = _Intake(uow, enqueue_apply)
+    """The ingress alone (no control API), answering errors in its own short shape."""
     app = FastAPI(title="Dialer webhook ingress", docs_url=None, redoc_url=None)
     app.add_exception_handler(Exception, _internal_error)
+    app.include_router(ingress_router(settings, uow, enqueue_apply, call_parsers, clock=clock))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/webhooks/calls/{provider}")
+    return app
+
+
+def ingress_router(
+    settings: Settings,
+    uow: UnitOfWork,
+    enqueue_apply: EnqueueApply,
+    call_parsers: Mapping[str, Parser],
+    *,
+    clock: Clock = time.time,
+) -> APIRouter:
+    """The webhook routes; ``call_parsers`` maps a call URL's ``{provider}`` to its parser."""
+    secret = settings.webhook_secret.get_secret_value()
+    guard = _SignatureGuard(secret, settings.webhook_tolerance_seconds, clock)
+    intake = _Intake(uow, enqueue_apply)
+    router = APIRouter(include_in_schema=False)
+
+    @router.post("/webhooks/calls/{provider}")
     async def call_event(provider: str, request: Request) -> JSONResponse:
         """One seed-004 call event per body."""
         body, refusal = await guard.read_verified(request, provider)
@@ -75,7 +89,7 @@ def create_ingress_app(
             return error_response(404, "unknown_provider", f"no call provider {provider!r}")
         return await run_in_threadpool(intake.store, provider, call_jobs(parse, body))
 
-    @app.post("/webhooks/whatsapp")
+    @router.post("/webhooks/whatsapp")
     async def whatsapp_events(request: Request) -> JSONResponse:
         """A WhatsApp Cloud body: any number of statuses and inbound messages."""
         body, refusal = await guard.read_verified(request, whatsapp.PROVIDER_NAME)
@@ -83,20 +97,7 @@ def create_ingress_app(
             return refusal
         return await run_in_threadpool(intake.store, whatsapp.PROVIDER_NAME, whatsapp_jobs(body))
 
-    return app
-
-
-def serve_api(
-    settings: Settings,
-    *,
-    uow: UnitOfWork,
-    enqueue_apply: EnqueueApply,
-    call_parsers: Mapping[str, Parser],
-) -> None:
-    """Run the ingress with uvicorn on settings.api_host:api_port until stopped."""
-    app = create_ingress_app(settings, uow, enqueue_apply, call_parsers)
-    log.info("api_listening", host=settings.api_host, port=settings.api_port)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
+    return router
 
 
 # --------------------------------------------------------------------------- verification

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from dialer.policies.window import LegalBound, is_open
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
+from models.sql import among
 
 MILLICENTS_PER_USD = 100_000
 
@@ -36,24 +38,52 @@ def campaign_counters(session: Session, campaign_id: uuid.UUID) -> dict[str, Any
     completed = contacts whose plan has ended; successful = goal met; voicemail = contacts
     whose calls reached voicemail at least once.
     """
+    return counters_by_campaign(session, [campaign_id])[campaign_id]
+
+
+def counters_by_campaign(
+    session: Session, campaign_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """campaign_counters of many campaigns (a listing page) in two grouped queries."""
+    if not campaign_ids:
+        return {}
     e = Enrollment
-    total, completed, successful, failed, no_answer = session.execute(
+    contacts = session.execute(
         select(
+            e.campaign_id,
             func.count(),
             func.count().filter(e.state != "active"),
             func.count().filter(e.state == "goal_met"),
             func.count().filter(e.state == "failed"),
             func.count().filter(e.state == "not_answered"),
-        ).where(e.campaign_id == campaign_id)
-    ).one()
+        )
+        .where(among(e.campaign_id, campaign_ids))
+        .group_by(e.campaign_id)
+    ).all()
     a = CallAttempt
-    voicemail, cost, avg = session.execute(
+    calls = session.execute(
         select(
+            a.campaign_id,
             func.count(func.distinct(case((a.outcome == "voicemail", a.enrollment_id)))),
             func.coalesce(func.sum(a.cost_millicents), 0),
             func.avg(a.duration_seconds).filter(a.outcome == "answered"),
-        ).where(a.campaign_id == campaign_id)
-    ).one()
+        )
+        .where(among(a.campaign_id, campaign_ids))
+        .group_by(a.campaign_id)
+    ).all()
+    by_contacts = {row[0]: row[1:] for row in contacts}
+    by_calls = {row[0]: row[1:] for row in calls}
+    return {
+        campaign_id: _counters(
+            by_contacts.get(campaign_id, (0, 0, 0, 0, 0)), by_calls.get(campaign_id, (0, 0, None))
+        )
+        for campaign_id in campaign_ids
+    }
+
+
+def _counters(contacts: Sequence[Any], calls: Sequence[Any]) -> dict[str, Any]:
+    total, completed, successful, failed, no_answer = contacts
+    voicemail, cost, avg = calls
     return {
         "total_contacts": total,
         "completed_contacts": completed,

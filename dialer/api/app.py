@@ -1,0 +1,89 @@
+"""The HTTP app of ``dialer api``: the control API of the seeds plus the webhook ingress.
+
+One FastAPI app serves both, so one process, one port and one deployment unit
+answer providers and users. Control routes need an API key (dialer.api.auth) and
+answer errors in seed 001's envelope (dialer.api.errors); webhook routes are
+verified by their HMAC signature instead and are left out of the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Final
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from dialer.api.context import ApiContext, ReadinessCheck
+from dialer.api.errors import envelope, install_error_handling
+from dialer.api.ingress import Clock, EnqueueApply, ingress_router
+from dialer.api.routes import CONTROL_ROUTERS
+from dialer.api.routes.health import health_router
+from dialer.clock import utcnow
+from dialer.logging import get_logger
+from dialer.services.dispatch import UnitOfWork
+from dialer.services.inbox import Parser
+from dialer.settings import Settings
+
+log = get_logger("dialer.api")
+
+API_TITLE = "Campaign dialer API"
+MAX_JSON_BODY_BYTES: Final = 1024 * 1024
+
+
+def create_app(
+    settings: Settings,
+    uow: UnitOfWork,
+    *,
+    enqueue_apply: EnqueueApply,
+    call_parsers: Mapping[str, Parser],
+    readiness: Mapping[str, ReadinessCheck] | None = None,
+    clock: Clock = time.time,
+) -> FastAPI:
+    """The whole app. ``readiness`` names the checks /readyz runs (database, redis)."""
+    app = FastAPI(title=API_TITLE, version=_version())
+    app.state.context = ApiContext(
+        settings=settings,
+        uow=uow,
+        now=lambda: utcnow(settings),
+        readiness=dict(readiness or {}),
+    )
+    app.middleware("http")(_refuse_large_bodies)
+    install_error_handling(app)  # added last, so it runs first: a 413 has a request id too
+    app.include_router(health_router)
+    for router in CONTROL_ROUTERS:
+        app.include_router(router)
+    app.include_router(ingress_router(settings, uow, enqueue_apply, call_parsers, clock=clock))
+    return app
+
+
+async def _refuse_large_bodies(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    """A declared body over MAX_JSON_BODY_BYTES is refused before it is read.
+
+    CSV uploads and webhooks have their own limits, counted while they stream in.
+    """
+    path = request.url.path
+    own_limit = path.endswith("/csv") or path.startswith("/webhooks/")
+    declared = request.headers.get("content-length", "")
+    if not own_limit and declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
+        message = f"body larger than {MAX_JSON_BODY_BYTES} bytes"
+        return envelope(request, 413, "payload_too_large", message)
+    return await call_next(request)
+
+
+def serve_app(app: FastAPI, settings: Settings) -> None:
+    """Run ``app`` with uvicorn on settings.api_host:api_port until stopped."""
+    log.info("api_listening", host=settings.api_host, port=settings.api_port)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("campaign-dialer")
+    except PackageNotFoundError:
+        return "0.0.0"

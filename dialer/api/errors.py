@@ -1,0 +1,154 @@
+"""Seed 001's error envelope for every control-API answer that is not a success.
+
+``{"message", "error", "code", "statusCode", "request_id"}``, plus ``details``
+(``[{"field", "reason"}]``) on a 422. Every request gets a request id (the caller's
+``X-Request-ID`` when it sends a sane one, else a new UUID), echoed in the
+``X-Request-ID`` header and bound to the request's logs.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any, Final
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from dialer.errors import CampaignStateError, Conflict, DialerError, NotFound, ValidationFailed
+from dialer.logging import get_logger
+
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+_SANE_REQUEST_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+log = get_logger("dialer.api")
+
+
+class ApiError(Exception):
+    """An answer other than success, raised anywhere below a route."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def not_found(what: str) -> ApiError:
+    """Another account's object is 'not found' too: existence is never disclosed."""
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def validation_error(field: str, reason: str) -> ApiError:
+    details = [{"field": field, "reason": reason}]
+    return ApiError(422, "validation_error", f"{field}: {reason}", details=details)
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "")) or str(uuid.uuid4())
+
+
+def envelope(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "message": message,
+        "error": HTTPStatus(status).phrase,
+        "code": code,
+        "statusCode": status,
+        "request_id": request_id_of(request),
+    }
+    if details is not None:
+        body["details"] = details
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def install_error_handling(app: FastAPI) -> None:
+    """Request ids, and one envelope for every way a request can fail."""
+    app.middleware("http")(_request_id_middleware)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _request_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(DialerError, _dialer_error)
+    app.add_exception_handler(Exception, _internal_error)
+
+
+async def _request_id_middleware(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if _SANE_REQUEST_ID.match(given) else str(uuid.uuid4())
+    request.state.request_id = request_id
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        response = await call_next(request)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return envelope(
+        request, exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
+    )
+
+
+async def _request_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [_detail(err) for err in exc.errors()]
+    message = "; ".join(f"{d['field']}: {d['reason']}" for d in details) or "invalid request"
+    return envelope(request, 422, "validation_error", message, details=details)
+
+
+def _detail(err: Any) -> dict[str, str]:
+    loc = [str(part) for part in err.get("loc", ())]
+    if loc and loc[0] in {"body", "query", "path", "header"} and len(loc) > 1:
+        loc = loc[1:]
+    reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return {"field": ".".join(loc) or "body", "reason": reason}
+
+
+async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return envelope(request, exc.status_code, code, str(exc.detail))
+
+
+async def _dialer_error(request: Request, exc: Exception) -> JSONResponse:
+    """A service refusal: the domain's exception decides the answer."""
+    assert isinstance(exc, DialerError)
+    if isinstance(exc, ValidationFailed):
+        details = [{"field": exc.field, "reason": exc.reason}]
+        return envelope(request, 422, "validation_error", str(exc), details=details)
+    if isinstance(exc, NotFound):
+        return envelope(request, 404, "not_found", str(exc))
+    if isinstance(exc, CampaignStateError):
+        return envelope(request, 400, "invalid_state", str(exc))
+    if isinstance(exc, Conflict):
+        return envelope(request, 409, "conflict", str(exc))
+    return await _internal_error(request, exc)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("api_internal_error", error=type(exc).__name__, path=request.url.path)
+    return envelope(request, 500, "internal_error", "internal error")

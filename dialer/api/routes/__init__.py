@@ -1,0 +1,7 @@
+"""Control-API routers, one module per resource, all mounted by dialer.api.app."""
+
+from fastapi import APIRouter
+
+from dialer.api.routes import calls, campaigns, customers
+
+CONTROL_ROUTERS: list[APIRouter] = [campaigns.router, customers.router, calls.router]

@@ -1,0 +1,102 @@
+"""The control API's shared core: health, readiness, keys, request ids, the envelope."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from dialer.errors import ValidationFailed
+from dialer.services.api_keys import authenticate, issue_key, list_keys, revoke_key
+from models import ApiKey
+from models.session import transaction
+from tests.integration.api_support import Api
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def test_liveness_needs_no_key(api: Api) -> None:
+    with api.client() as http:
+        answer = http.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ok"}
+
+
+def test_readiness_names_the_server_that_does_not_answer(api: Api) -> None:
+    with api.client() as http:
+        assert http.get("/readyz").json() == {
+            "status": "ready",
+            "checks": {"database": "ok", "redis": "ok"},
+        }
+        api.ready["redis"] = False
+        answer = http.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"] == {"database": "ok", "redis": "failed: ConnectionError"}
+
+
+def test_a_key_is_stored_only_as_a_hash_and_authenticates_until_revoked(api: Api) -> None:
+    account_id = api.account()
+    with transaction(api.database_url) as session:
+        issued = issue_key(session, account_id, "ops", ["calls:read"])
+    assert issued.secret.startswith(issued.key.prefix + "_")
+    with transaction(api.database_url) as session:
+        row = session.scalars(select(ApiKey)).one()
+        assert issued.secret not in (row.secret_hash, row.prefix, row.name)
+        principal = authenticate(session, issued.secret)
+        assert principal is not None
+        assert principal.account_id == account_id
+        assert principal.scopes == frozenset({"calls:read"})
+        assert authenticate(session, issued.secret[:-1] + "x") is None
+        assert [key.prefix for key in list_keys(session, account_id)] == [issued.key.prefix]
+        revoke_key(session, account_id, issued.key.prefix, NOW)
+    with transaction(api.database_url) as session:
+        assert authenticate(session, issued.secret) is None
+
+
+def test_unknown_scopes_are_refused_by_name(api: Api) -> None:
+    account_id = api.account()
+    with transaction(api.database_url) as session, pytest.raises(ValidationFailed) as refused:
+        issue_key(session, account_id, "bad", ["calls:read", "everything"])
+    assert refused.value.field == "scopes"
+    assert "everything" in refused.value.reason
+
+
+def test_a_sane_request_id_is_echoed_and_a_bad_one_replaced(api: Api) -> None:
+    with api.client() as http:
+        given = http.get("/healthz", headers={"X-Request-ID": "req-123"})
+        bad = http.get("/healthz", headers={"X-Request-ID": "no spaces allowed"})
+    assert given.headers["X-Request-ID"] == "req-123"
+    assert bad.headers["X-Request-ID"] != "no spaces allowed"
+    assert len(bad.headers["X-Request-ID"]) == 36
+
+
+def test_an_unknown_path_answers_in_the_envelope(api: Api) -> None:
+    with api.client() as http:
+        answer = http.get("/no/such/path", headers={"X-Request-ID": "r-1"})
+    assert answer.status_code == 404
+    assert answer.json() == {
+        "message": "Not Found",
+        "error": "Not Found",
+        "code": "not_found",
+        "statusCode": 404,
+        "request_id": "r-1",
+    }
+
+
+def test_the_openapi_document_leaves_the_webhooks_out(api: Api) -> None:
+    with api.client() as http:
+        document = http.get("/openapi.json").json()
+    assert document["info"]["title"] == "Campaign dialer API"
+    assert "/healthz" in document["paths"]
+    assert not any(path.startswith("/webhooks") for path in document["paths"])
+
+
+def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(api: Api) -> None:
+    secret = api.key(api.account())
+    body = b'{"name": "' + b"x" * (1024 * 1024) + b'"}'
+    with api.client(secret) as http:
+        answer = http.post("/customers", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "payload_too_large"
+    assert answer.json()["request_id"] == answer.headers["X-Request-ID"]
