@@ -38,6 +38,14 @@ migrate: $(STAMP) ## apply database migrations
 bench: $(STAMP) ## benchmarks: figures and ratios, written as JSON to bench/results/
 	$(BIN)/python -m bench
 
+.PHONY: docs flower
+
+docs: $(STAMP) ## regenerate the settings reference in docs/OPERATIONS.md from dialer.settings
+	$(BIN)/python -m dialer.opsdoc docs/OPERATIONS.md
+
+flower: $(STAMP) ## Flower on DIALER_FLOWER_PORT (needs DIALER_FLOWER_PASSWORD); Prometheus metrics on /metrics
+	$(BIN)/dialer flower
+
 all: lint test
 
 services-stop: $(STAMP)

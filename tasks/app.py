@@ -14,6 +14,10 @@ from kombu.entity import Queue
 from dialer.settings import Settings
 from tasks.runtime import worker
 
+BEAT_KEY_PREFIX = "dialer:beat"
+BEAT_LOCK_KEY = f"{BEAT_KEY_PREFIX}:lock"
+# A standby beat retries the lock, and the leader renews it, at least this often.
+BEAT_MAX_LOOP_SECONDS = 1.0
 QUEUES = ("scan", "dispatch", "results", "messages", "events")
 ROUTES = {
     "dialer.scan": "scan",
@@ -68,6 +72,17 @@ def configure(app: Celery, cfg: Settings, broker_url: str) -> None:
         task_send_sent_event=True,
         worker_concurrency=cfg.worker_concurrency,
         beat_schedule=beat_schedule(cfg),
+        # Beat high availability: any number of beats may run; the one holding the
+        # lock in Redis schedules, the others wait for it. A killed leader's lock
+        # expires after beat_lock_timeout_seconds and a standby takes over. The claim
+        # is safe with two beats anyway (GUIDE rule 1): the lock saves duplicate work.
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=broker_url,
+        redbeat_key_prefix=BEAT_KEY_PREFIX,
+        redbeat_lock_key=BEAT_LOCK_KEY,
+        redbeat_redis_options={"socket_timeout": 10},
+        redbeat_lock_timeout=cfg.beat_lock_timeout_seconds,
+        beat_max_loop_interval=BEAT_MAX_LOOP_SECONDS,
         timezone="UTC",
         enable_utc=True,
     )
