@@ -160,7 +160,10 @@ def dispatch_times(attempts: list[CallAttempt]) -> list[datetime]:
 def test_ai_goal_met_stops_calls_and_negative_answer_ends_unresolved(
     clean_db: str, redis_url: str
 ) -> None:
-    campaign_id = setup_campaign(clean_db, {"goal_spec": AI_GOAL, **NO_WHATSAPP}, rome_csv(24))
+    # Outcomes are drawn per attempt id (a fresh uuid each run): with 60 contacts each
+    # branch below occurs ~17 times on average, and missing one is ~1e-9 (24 contacts
+    # once missed "positive but scored low" in CI, ~4e-4).
+    campaign_id = setup_campaign(clean_db, {"goal_spec": AI_GOAL, **NO_WHATSAPP}, rome_csv(60))
     driver = make_driver(
         clean_db,
         redis_url,
@@ -312,7 +315,8 @@ def test_whatsapp_first_contact_then_calls_after_first_delay_and_reply_meets_goa
     clean_db: str, redis_url: str
 ) -> None:
     spec = {"first_contact_channel": "whatsapp", "goal_spec": WHATSAPP_REPLY_GOAL}
-    campaign_id = setup_campaign(clean_db, spec, rome_csv(16))
+    # Half reply, drawn per message id: with 30 contacts both ends occur (miss ~2e-9).
+    campaign_id = setup_campaign(clean_db, spec, rome_csv(30))
     driver = make_driver(
         clean_db,
         redis_url,
