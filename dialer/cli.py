@@ -192,7 +192,7 @@ def beat_cmd() -> None:
 @app.command("api")
 def api_cmd() -> None:
     """Serve the control API and the webhook ingress on api_host:api_port."""
-    from dialer.api import create_app, serve_app
+    from dialer.api import create_app, serve_app, serve_metrics
     from dialer.providers.http_voice import PROVIDER_NAME as HTTP_VOICE
     from dialer.providers.http_voice import parse_call_event
     from dialer.providers.simulated import PROVIDER_NAME as SIMULATED
@@ -207,6 +207,7 @@ def api_cmd() -> None:
         call_parsers={HTTP_VOICE: parse_call_event, SIMULATED: parse_event_payload},
         readiness=runtime.readiness_checks(),
     )
+    serve_metrics(runtime.settings, runtime.session, lambda: utcnow(runtime.settings))
     serve_app(app_, runtime.settings)
 
 

@@ -1,7 +1,13 @@
 """structlog, configured once: JSON when not a terminal, pretty in one.
 
-Phone numbers are masked in every event (keep the country prefix and the last two
-digits), so logs can be shared without leaking whom we called.
+Personal data is masked in every event, so logs can be shared without leaking whom
+we called: phone numbers keep the country prefix and the last two digits, e-mail
+addresses their first letter and domain, and people's names (fields such as
+``customer_name`` or ``surname``) their first letter.
+
+Context is bound, not repeated: the API binds ``request_id`` per request, a worker
+``task_id`` and ``task`` per task (tasks.observability); services name the
+``campaign_id`` and ``attempt_id`` they act on. One event name per action.
 """
 
 from __future__ import annotations
@@ -17,6 +23,11 @@ import structlog
 from dialer.settings import Settings, get_settings
 
 _PHONE = re.compile(r"\+?\d[\d \-().]{6,}\d")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+\-]+)@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+# Fields that hold a person's name, wherever they appear in an event (nested too).
+PERSON_NAME_FIELDS = frozenset({"customer_name", "surname", "first_name", "last_name", "full_name"})
+# ...and "name" inside these (a customer record logged whole).
+PERSON_RECORDS = frozenset({"customer", "contact", "recipient"})
 _configured = False
 
 
@@ -34,23 +45,40 @@ def mask_phone(text: str) -> str:
     return _PHONE.sub(_mask, text)
 
 
-def _mask_value(value: Any) -> Any:
+def mask_email(text: str) -> str:
+    """'maria.rossi@example.com' -> 'm***@example.com'."""
+    return _EMAIL.sub(lambda m: f"{m.group(1)[:1]}***@{m.group(2)}", text)
+
+
+def mask_name(value: str) -> str:
+    """'Maria Rossi' -> 'M***': enough to tell two log lines apart, not to identify."""
+    return f"{value[:1]}***" if value else value
+
+
+def _is_person_name(key: str, parent: str) -> bool:
+    key, parent = key.lower(), parent.lower()
+    return key in PERSON_NAME_FIELDS or (key == "name" and parent in PERSON_RECORDS)
+
+
+def _mask_value(value: Any, key: str = "", parent: str = "") -> Any:
     if isinstance(value, str):
-        return mask_phone(value)
+        if _is_person_name(key, parent):
+            return mask_name(value)
+        return mask_email(mask_phone(value))
     if isinstance(value, Mapping):
-        return {k: _mask_value(v) for k, v in value.items()}
+        return {k: _mask_value(v, str(k), key) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_mask_value(v) for v in value]
+        return [_mask_value(v, key, parent) for v in value]
     return value
 
 
 def mask_phone_numbers(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """structlog processor: mask phone-number-looking strings in every field."""
+    """structlog processor: mask phone numbers, e-mail addresses and names in every field."""
     for key, value in list(event_dict.items()):
         if key not in {"timestamp", "level"}:
-            event_dict[key] = _mask_value(value)
+            event_dict[key] = _mask_value(value, key)
     return event_dict
 
 

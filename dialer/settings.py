@@ -177,6 +177,24 @@ class Settings(BaseSettings):
         default="auto", description="auto (pretty on a terminal, JSON otherwise), json or console."
     )
     log_level: str = Field(default="INFO", description="Minimum log level.")
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Listen address of the Prometheus endpoints of `dialer api` and workers.",
+    )
+    api_metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Port of `dialer api`'s Prometheus endpoint (its own samples and the "
+        "campaign gauges); 0 turns it off.",
+    )
+    worker_metrics_port: int = Field(
+        default=9465,
+        ge=0,
+        le=65535,
+        description="Port of a worker's Prometheus endpoint (the sum of its pool "
+        "processes); 0 turns it off. Two workers on one host need two ports.",
+    )
     flower_host: str = Field(default="127.0.0.1", description="`dialer flower` listen address.")
     flower_port: int = Field(
         default=5555, ge=1, le=65535, description="`dialer flower` listen port."

@@ -11,11 +11,19 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from time import perf_counter
 
+from dialer import metrics
 from dialer.policies.window import LegalBound
 from dialer.providers.base import MessageProvider, VoiceProvider
 from dialer.services.attempts import materialize_first_contacts
-from dialer.services.dispatch import DispatchLimits, UnitOfWork, Verdict, dispatch_batch
+from dialer.services.dispatch import (
+    DispatchLimits,
+    DispatchReport,
+    UnitOfWork,
+    Verdict,
+    dispatch_batch,
+)
 from dialer.services.inbox import Parser, ingest_many, unapplied_events
 from dialer.services.lifecycle import finish_if_done, lock_campaign
 from dialer.services.messages import claim_due_messages, send_message
@@ -31,6 +39,7 @@ MESSAGE_BATCH = 200
 def scan_all(
     uow: UnitOfWork, now: datetime, legal: LegalBound, batch: int, enqueue: Enqueue
 ) -> Counter[str]:
+    started = perf_counter()
     totals: Counter[str] = Counter()
     with uow() as session:
         campaign_ids = running_campaign_ids(session)
@@ -45,6 +54,7 @@ def scan_all(
             moved=result.moved,
             unreachable=result.unreachable,
         )
+    metrics.scan_finished(perf_counter() - started, totals["claimed"])
     return totals
 
 
@@ -63,7 +73,9 @@ def dispatch_many(
     limits: DispatchLimits,
 ) -> DispatchBatch:
     out = DispatchBatch()
-    for report in dispatch_batch(uow, provider, ids, clock, limits):
+    reports = dispatch_batch(uow, provider, ids, clock, limits)
+    _record_dispatch_metrics(reports)
+    for report in reports:
         out.verdicts[report.verdict.value] += 1
         if report.verdict is Verdict.RETRY:
             out.retry.append(report.attempt_id)
@@ -71,6 +83,13 @@ def dispatch_many(
                 out.retry_after_seconds, report.retry_after_seconds or 0.0
             )
     return out
+
+
+def _record_dispatch_metrics(reports: list[DispatchReport]) -> None:
+    placed = Counter(r.campaign_id for r in reports if r.verdict is Verdict.PLACED)
+    errors = Counter(r.error for r in reports if r.error is not None)
+    tries = sum(placed.values()) + sum(errors.values())
+    metrics.dispatch_finished(tries, {str(c): n for c, n in placed.items()}, errors)
 
 
 def pump_events(

@@ -91,3 +91,6 @@ def configure(app: Celery, cfg: Settings, broker_url: str) -> None:
 app = Celery("dialer", include=["tasks.pipeline"])
 _worker = worker()
 configure(app, _worker.runtime.settings, _worker.runtime.redis_url)
+
+# Signal handlers: worker metrics and per-task log context (after the app exists).
+import tasks.observability  # noqa: E402,F401

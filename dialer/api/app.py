@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Final
+from wsgiref.simple_server import WSGIServer
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
+from dialer import metrics
 from dialer.api.context import ApiContext, ReadinessCheck
 from dialer.api.errors import envelope, install_error_handling
 from dialer.api.ingress import Clock, EnqueueApply, ingress_router
@@ -24,6 +27,7 @@ from dialer.clock import utcnow
 from dialer.logging import get_logger
 from dialer.services.dispatch import UnitOfWork
 from dialer.services.inbox import Parser
+from dialer.services.reports import campaign_loads
 from dialer.settings import Settings
 
 log = get_logger("dialer.api")
@@ -78,6 +82,25 @@ def serve_app(app: FastAPI, settings: Settings) -> None:
     """Run ``app`` with uvicorn on settings.api_host:api_port until stopped."""
     log.info("api_listening", host=settings.api_host, port=settings.api_port)
     uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
+
+
+def serve_metrics(
+    settings: Settings, uow: UnitOfWork, clock: Callable[[], datetime]
+) -> WSGIServer | None:
+    """The API process's Prometheus endpoint: its samples and the campaign gauges.
+
+    On its own port (api_metrics_port), not on the API's: the API faces providers'
+    webhooks, the metrics are for the cluster. Returns None when turned off (port 0).
+    """
+    if settings.api_metrics_port == 0:
+        return None
+
+    def read_loads() -> list[metrics.CampaignLoad]:
+        with uow() as session:
+            return campaign_loads(session, clock())
+
+    registry = metrics.exposition_registry(metrics.CampaignGauges(read_loads))
+    return metrics.serve(settings.metrics_host, settings.api_metrics_port, registry)
 
 
 def _version() -> str:

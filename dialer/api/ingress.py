@@ -26,6 +26,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from dialer import metrics
 from dialer.logging import get_logger
 from dialer.providers import whatsapp
 from dialer.providers.signing import SignatureError, verify
@@ -117,6 +118,7 @@ class _SignatureGuard:
         body = await _read_bounded(request)
         if body is None:
             log.warning("webhook_too_large", provider=provider)
+            metrics.webhook_events("too_large")
             message = f"body larger than {MAX_BODY_BYTES} bytes"
             return b"", error_response(413, "payload_too_large", message)
         try:
@@ -129,6 +131,7 @@ class _SignatureGuard:
             )
         except SignatureError as exc:
             log.warning("webhook_signature_rejected", provider=provider, reason=str(exc))
+            metrics.webhook_events("forged")
             return body, error_response(401, "invalid_signature", str(exc))
         return body, None
 

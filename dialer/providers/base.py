@@ -22,9 +22,12 @@ class ProviderError(DialerError):
 class TransientProviderError(ProviderError):
     """A temporary failure (timeout, 5xx, 429): the same request may be sent again."""
 
-    def __init__(self, message: str, *, retry_after_seconds: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after_seconds: float | None = None, kind: str = "transient"
+    ) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+        self.kind = kind  # timeout, network, server_error, rate_limited: the metrics' reason
 
 
 class PermanentProviderError(ProviderError):

@@ -49,6 +49,7 @@ from urllib.parse import quote
 import httpx
 import structlog
 
+from dialer import metrics
 from dialer.clock import real_utcnow
 from dialer.providers.base import (
     CallRecord,
@@ -150,7 +151,9 @@ class HttpVoiceProvider:
             request = replace(request, webhook_url=self._webhook_url)
         self._take_token()
         headers = {IDEMPOTENCY_HEADER: request.idempotency_key}
-        response = self._send("POST", CALLS_PATH, json=call_request_body(request), headers=headers)
+        response = self._send(
+            "POST", CALLS_PATH, "place_call", json=call_request_body(request), headers=headers
+        )
         return _record_from(response)
 
     def place_calls(self, requests: Sequence[PlaceCallRequest]) -> list[Placement]:
@@ -168,7 +171,8 @@ class HttpVoiceProvider:
 
     def get_call(self, call_id: str) -> CallRecord:
         """The call record as the provider has it now (reconciliation)."""
-        return _record_from(self._send("GET", f"{CALLS_PATH}/{quote(call_id, safe='')}"))
+        path = f"{CALLS_PATH}/{quote(call_id, safe='')}"
+        return _record_from(self._send("GET", path, "get_call"))
 
     def parse_event(self, payload: Mapping[str, Any]) -> ProviderEvent:
         """Turn a webhook body into a ProviderEvent; raise ValueError naming the bad field."""
@@ -191,18 +195,24 @@ class HttpVoiceProvider:
                 raise RateLimited(
                     f"provider call budget spent; next token in {wait:.2f} s",
                     retry_after_seconds=wait,
+                    kind="call_budget",
                 )
             self._sleep(wait)
             waited += wait
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, operation: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = self._client.request(method, path, **kwargs)
+            with metrics.provider_request(PROVIDER_NAME, operation):
+                response = self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             # The request may have reached the provider: retry with the same key.
-            raise TransientProviderError(f"{method} {path}: timed out ({_kind(exc)})") from exc
+            raise TransientProviderError(
+                f"{method} {path}: timed out ({_kind(exc)})", kind="timeout"
+            ) from exc
         except httpx.TransportError as exc:
-            raise TransientProviderError(f"{method} {path}: {_kind(exc)}: {exc}") from exc
+            raise TransientProviderError(
+                f"{method} {path}: {_kind(exc)}: {exc}", kind="network"
+            ) from exc
         error = error_for_response(response, self._clock())
         if error is None:
             return response
@@ -298,7 +308,9 @@ def error_for_response(response: httpx.Response, now: datetime) -> ProviderError
     if status == httpx.codes.TOO_MANY_REQUESTS or status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now)
         return TransientProviderError(
-            f"provider answered {status}: {detail.message}", retry_after_seconds=retry_after
+            f"provider answered {status}: {detail.message}",
+            retry_after_seconds=retry_after,
+            kind="rate_limited" if status == httpx.codes.TOO_MANY_REQUESTS else "server_error",
         )
     return PermanentProviderError(
         f"provider refused the request ({status}): {detail.message}",

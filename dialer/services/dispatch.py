@@ -15,7 +15,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dialer.logging import get_logger
 from dialer.policies.rotation import pick_caller_id
 from dialer.policies.templates import render
 from dialer.policies.vocabulary import RotationStrategy
@@ -50,6 +51,7 @@ from models import (
 )
 from models.sql import among, write_changes
 
+log = get_logger("dialer.dispatch")
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
 NEVER_OPENS_RETRY = timedelta(days=1)
 DISPATCHABLE = ("queued", "dispatching")  # dispatching: a re-send after a crash
@@ -70,6 +72,9 @@ class DispatchReport:
     verdict: Verdict
     detail: str = ""
     retry_after_seconds: float | None = None
+    # Set when the provider was asked: the campaign (placed) or the error's reason.
+    campaign_id: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -102,15 +107,21 @@ def dispatch_batch(
     answers = place_calls(provider, [request for _, request in requests])
     for (attempt_id, _), answer in zip(requests, answers, strict=True):
         if isinstance(answer, TransientProviderError):
-            reports.append(_transient(uow, attempt_id, clock(), limits, answer))
+            report = _transient(uow, attempt_id, clock(), limits, answer)
+            reports.append(replace(report, error=answer.kind))
         elif isinstance(answer, PermanentProviderError):
-            reports.append(_permanent(uow, attempt_id, clock(), answer))
+            report = _permanent(uow, attempt_id, clock(), answer)
+            reports.append(replace(report, error=answer.code))
         else:
             placed.append((attempt_id, answer))
     if placed:
         with uow() as session:
             _record_placed(session, placed, clock())
-        reports += [DispatchReport(a, Verdict.PLACED, record.id) for a, record in placed]
+        campaign_of = {a: request.metadata.get("campaign_id") for a, request in requests}
+        reports += [
+            DispatchReport(a, Verdict.PLACED, record.id, campaign_id=campaign_of[a])
+            for a, record in placed
+        ]
     return reports
 
 
@@ -349,6 +360,15 @@ def _transient(
         attempt.last_error = f"transient: {exc}"
         if attempt.status != "dispatching":
             return DispatchReport(attempt_id, Verdict.NOT_QUEUED)
+        log.warning(
+            "call_dispatch_failed",
+            attempt_id=str(attempt_id),
+            campaign_id=str(attempt.campaign_id),
+            reason=exc.kind,
+            tries=attempt.delivery_attempts,
+            permanent=False,
+            error=str(exc),
+        )
         if attempt.delivery_attempts >= limits.max_tries:
             _fail(
                 session,
@@ -372,6 +392,15 @@ def _permanent(
         ).one()
         if attempt.status != "dispatching":
             return DispatchReport(attempt_id, Verdict.NOT_QUEUED)
+        log.warning(
+            "call_dispatch_failed",
+            attempt_id=str(attempt_id),
+            campaign_id=str(attempt.campaign_id),
+            reason=exc.code,
+            tries=attempt.delivery_attempts,
+            permanent=True,
+            error=str(exc),
+        )
         attempt.provider_error_code = exc.code
         _fail(session, attempt, now, f"{exc.code}: {exc}", permanent=exc.code == "invalid_number")
     return DispatchReport(attempt_id, Verdict.FAILED, str(exc))

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dialer import metrics
 from dialer.logging import get_logger
 from dialer.providers.base import ProviderEvent
 from dialer.services import batch_reads
@@ -52,9 +53,12 @@ def take_in(
         event = parse(payload)
     except ValueError as exc:
         _keep_rejected(session, provider, payload, str(exc))
+        metrics.webhook_events(Intake.REJECTED.value)
         return IntakeResult(Intake.REJECTED, error=str(exc))
     inbox_id = store_event(session, event, dict(payload))
-    return IntakeResult(Intake.STORED, inbox_id) if inbox_id else IntakeResult(Intake.DUPLICATE)
+    result = IntakeResult(Intake.STORED, inbox_id) if inbox_id else IntakeResult(Intake.DUPLICATE)
+    metrics.webhook_events(result.intake.value)
+    return result
 
 
 def take_in_many(
@@ -73,6 +77,8 @@ def take_in_many(
     # pop: the same event twice in one batch is stored once and counted a duplicate
     stored = [new.pop(event.event_id) for event, _ in parsed if event.event_id in new]
     counts[Intake.DUPLICATE.value] += len(parsed) - len(stored)
+    for result, count in (*counts.items(), (Intake.STORED.value, len(stored))):
+        metrics.webhook_events(result, count)
     return stored, counts
 
 
@@ -125,7 +131,10 @@ def apply_stored_many(
         outcomes[row.id] = _apply_message_event(session, event, now)
     outcomes |= _apply_call_run(session, run, now)
     _mark_handled(session, outcomes, now)
-    return Counter(outcomes.values())
+    counts = Counter(outcomes.values())
+    for result, count in counts.items():
+        metrics.webhook_events(result, count)
+    return counts
 
 
 def _lock_received(session: Session, inbox_ids: Sequence[uuid.UUID]) -> list[_Stored]:

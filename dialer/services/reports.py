@@ -6,11 +6,13 @@ import uuid
 from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
+from dialer.metrics import CampaignLoad
 from dialer.policies.window import LegalBound, is_open
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
@@ -160,3 +162,39 @@ def calls_outside_window(
         for attempt_id, at, tz, phone in rows
         if at is not None and not is_open(window, contact_zones(tz, phone, campaign.timezone), at)
     ]
+
+
+IN_FLIGHT_STATUSES = ("queued", "dispatching", "in_progress")
+
+
+def campaign_loads(session: Session, now: datetime) -> list[CampaignLoad]:
+    """Backlog, calls in flight and concurrency of every running campaign (the gauges).
+
+    Three grouped reads, each on a partial index (running campaigns, due pending
+    attempts, in-flight attempts): the cost follows what is due and live, not history.
+    """
+    running = {
+        row[0]: row[1]
+        for row in session.execute(
+            select(Campaign.id, Campaign.concurrency).where(Campaign.status == "running")
+        )
+    }
+    if not running:
+        return []
+    a = CallAttempt
+    due = _count_by_campaign(
+        session, a.status == "pending", a.scheduled_at <= now, among(a.campaign_id, running)
+    )
+    live = _count_by_campaign(
+        session, a.status.in_(IN_FLIGHT_STATUSES), among(a.campaign_id, running)
+    )
+    return [
+        CampaignLoad(str(campaign_id), due.get(campaign_id, 0), live.get(campaign_id, 0), limit)
+        for campaign_id, limit in running.items()
+    ]
+
+
+def _count_by_campaign(session: Session, *where: ColumnElement[bool]) -> dict[uuid.UUID, int]:
+    query = select(CallAttempt.campaign_id, func.count()).where(*where)
+    rows = session.execute(query.group_by(CallAttempt.campaign_id))
+    return {row[0]: row[1] for row in rows}

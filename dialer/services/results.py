@@ -23,6 +23,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dialer import metrics
 from dialer.policies.goals import evaluate_goal
 from dialer.policies.retry import NextStep, RetryPlan, decide_after_call
 from dialer.policies.status import apply_provider_status, is_terminal
@@ -173,6 +174,7 @@ class ResultBatch:
         enrollment = self._enrollment_of(attempt)
         campaign = self._campaign_of(attempt)
         outcome = Outcome(attempt.outcome or "failed")
+        metrics.attempt_finished(outcome.value)
         _count_call(enrollment, outcome, self.now)
         self._record_call_facts(attempt, enrollment)
         goal = evaluate_goal(

@@ -21,6 +21,7 @@ import pytest
 from fastapi import FastAPI, Request, Response
 from starlette.datastructures import Headers
 
+from dialer import metrics
 from dialer.providers.base import (
     PermanentProviderError,
     PlaceCallRequest,
@@ -159,6 +160,11 @@ def impatient(sandbox_url: str) -> Iterator[HttpVoiceProvider]:
     voice.close()
 
 
+def latency_count(operation: str) -> float:
+    labels = {"provider": "http", "operation": operation}
+    return metrics.sample("dialer_provider_request_seconds_count", labels)
+
+
 def call_request(key: str | None = None, **changes: Any) -> PlaceCallRequest:
     values: dict[str, Any] = {
         "idempotency_key": key or f"attempt-{uuid.uuid4().hex}",
@@ -194,7 +200,9 @@ def test_a_call_is_placed_once_and_plays_out(
     adapter: HttpVoiceProvider, admin: httpx.Client
 ) -> None:
     request = call_request()
+    timed = latency_count("place_call")
     placed = adapter.place_call(request)
+    assert latency_count("place_call") == timed + 1
     assert (placed.status, placed.to, placed.from_number) == ("queued", CUSTOMER, AGENT_NUMBERS[1])
     assert placed.metadata == {"attempt_id": "a-1"}
     entries = [e for e in ledger(admin)["calls"] if e["idempotency_key"] == request.idempotency_key]
@@ -311,6 +319,7 @@ def test_429_is_transient_with_its_retry_after(
     request = call_request()
     with pytest.raises(TransientProviderError, match="answered 429") as err:
         adapter.place_call(request)
+    assert err.value.kind == "rate_limited"
     assert err.value.retry_after_seconds is not None
     assert low <= err.value.retry_after_seconds <= high
     assert request.idempotency_key not in ledger(admin)["calls_by_key"]
@@ -321,16 +330,20 @@ def test_5xx_is_transient_and_places_nothing(
 ) -> None:
     set_faults(admin, rate_5xx=1)
     request = call_request()
-    with pytest.raises(TransientProviderError, match="answered 503"):
+    with pytest.raises(TransientProviderError, match="answered 503") as err:
         adapter.place_call(request)
+    assert err.value.kind == "server_error"
     assert request.idempotency_key not in ledger(admin)["calls_by_key"]
 
 
 def test_a_timeout_is_transient(impatient: HttpVoiceProvider, admin: httpx.Client) -> None:
     set_faults(admin, rate_timeout=1)
     request = call_request()
-    with pytest.raises(TransientProviderError, match="timed out"):
+    timed = latency_count("place_call")
+    with pytest.raises(TransientProviderError, match="timed out") as err:
         impatient.place_call(request)
+    assert err.value.kind == "timeout"
+    assert latency_count("place_call") == timed + 1  # a request that timed out is timed too
     book = ledger(admin)
     assert book["requests_by_key"][request.idempotency_key] == 1
     assert request.idempotency_key not in book["calls_by_key"]

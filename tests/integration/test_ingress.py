@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import select
 
+from dialer import metrics
 from dialer.api import create_ingress_app
 from dialer.api.ingress import MAX_BODY_BYTES
 from dialer.providers.base import CallRecord
@@ -164,6 +165,11 @@ def ingress(ingress_server: Ingress, clean_db: str) -> Ingress:
     return ingress_server
 
 
+def webhook_count(result: str) -> float:
+    """dialer_webhook_events_total{result}: the ingress runs in this process."""
+    return metrics.sample("dialer_webhook_events_total", {"result": result})
+
+
 def call_body(status: str = "ringing", call_id: str = "call_1") -> bytes:
     record = CallRecord(id=call_id, status=status, to=PHONE, created_at=AT, ringing_at=AT)
     return json.dumps(event_payload(call_status_event(record))).encode()
@@ -243,9 +249,11 @@ def test_an_unverified_webhook_is_refused_and_touches_nothing(
     path: str,
 ) -> None:
     body = call_body().replace(b'"call_1"', b'"call_1","note":"BODY-MARKER"')
+    forged = webhook_count("forged")
     response = ingress.post(path, body, headers=headers_for(body))
 
     assert response.status_code == 401
+    assert webhook_count("forged") == forged + 1
     error = response.json()["error"]
     assert error["code"] == "invalid_signature"
     assert reason in error["message"]
@@ -272,9 +280,11 @@ def test_a_request_replayed_after_the_tolerance_is_refused(ingress: Ingress) -> 
 
 
 def test_a_duplicate_event_is_stored_once_and_enqueued_once(ingress: Ingress) -> None:
+    stored, duplicate = webhook_count("stored"), webhook_count("duplicate")
     first = ingress.post("/webhooks/calls/simulated", call_body())
     again = ingress.post("/webhooks/calls/simulated", call_body())  # freshly signed resend
 
+    assert (webhook_count("stored"), webhook_count("duplicate")) == (stored + 1, duplicate + 1)
     assert first.json()["status"] == "stored"
     assert (again.status_code, again.json()) == (
         200,
@@ -289,9 +299,11 @@ def test_a_malformed_call_event_is_422_naming_the_field_and_kept_as_rejected(
 ) -> None:
     payload = json.loads(call_body())
     del payload["call"]["status"]
+    rejected = webhook_count("rejected")
     response = ingress.post("/webhooks/calls/simulated", json.dumps(payload).encode())
 
     assert response.status_code == 422
+    assert webhook_count("rejected") == rejected + 1
     error = response.json()["error"]
     assert error["code"] == "validation_error"
     assert error["details"] == [{"field": "status", "reason": "missing field 'status'"}]

@@ -26,9 +26,12 @@ import promql_parser
 import pytest
 import typer.main
 import yaml
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
+from dialer import metrics
 from dialer.cli import app as dialer_app
 from dialer.settings import Settings, load_settings
 
@@ -863,12 +866,18 @@ def test_kubernetes_settings_examples_are_valid_settings() -> None:
 def test_container_ports_are_the_configured_ports() -> None:
     config = _objects("ConfigMap")["dialer-config"]["data"]
     deployments = _objects("Deployment")
-    for deployment, setting in (
-        ("dialer-api", "DIALER_API_PORT"),
-        ("dialer-flower", "DIALER_FLOWER_PORT"),
+    for deployment, settings in (
+        ("dialer-api", ["DIALER_API_PORT", "DIALER_API_METRICS_PORT"]),
+        ("dialer-flower", ["DIALER_FLOWER_PORT"]),
+        ("dialer-worker", ["DIALER_WORKER_METRICS_PORT"]),
+        ("dialer-worker-dispatch", ["DIALER_WORKER_METRICS_PORT"]),
     ):
         (container,) = _containers(deployments[deployment])
-        assert [p["containerPort"] for p in container["ports"]] == [int(config[setting])]
+        ports = [int(config[setting]) for setting in settings]
+        assert [p["containerPort"] for p in container["ports"]] == ports
+        annotations = deployments[deployment]["spec"]["template"]["metadata"].get("annotations")
+        if annotations:  # Prometheus scrapes the metrics port (the last one)
+            assert annotations["prometheus.io/port"] == str(ports[-1]), deployment
 
 
 def test_systemd_environment_examples_are_valid_settings() -> None:
@@ -921,6 +930,24 @@ def test_every_alert_and_metric_is_explained_in_the_operations_guide() -> None:
     }
     assert metrics
     assert {m for m in metrics if f"`{m}`" not in guide} == set()
+
+
+def test_every_dialer_metric_an_alert_uses_is_exported() -> None:
+    """The alerts read names the code really exports (a renamed metric fails here)."""
+    metrics.attempt_finished("answered")
+    metrics.dispatch_finished(1, {"c": 1}, {"timeout": 1})
+    metrics.scan_finished(0.01, claimed=1)
+    metrics.webhook_events("forged")
+    gauges = metrics.CampaignGauges(lambda: [metrics.CampaignLoad("c", 1, 1, 1)])
+    text = generate_latest(metrics.exposition_registry(gauges)).decode()
+    exported = {
+        sample.name for family in text_string_to_metric_families(text) for sample in family.samples
+    }
+    used = {
+        name for rule in _alert_rules() for name in re.findall(r"\bdialer_[a-z_]+", rule["expr"])
+    }
+    assert used
+    assert used - exported == set()
 
 
 def test_promql_parser_rejects_a_broken_expression() -> None:

@@ -1,0 +1,291 @@
+"""The dialer's own Prometheus metrics (docs/OPERATIONS.md, "Metrics").
+
+Counters and histograms are recorded where the fact happens (the scan, dispatch, the
+result batch, the webhook ingress, the HTTP provider adapter) through the named
+functions below; this is the only module that knows prometheus-client.
+
+Two ways to serve them:
+
+- A Celery worker forks its pool processes, so each one writes its samples to files
+  in a per-worker directory (prometheus-client multiprocess mode) and the worker's
+  main process serves the sum of them (`serve_worker_metrics`). A pool process that
+  dies keeps its counts: counters stay monotonic across restarts of the pool.
+- The API process serves its own samples plus the campaign gauges (backlog, calls in
+  flight, concurrency), read from PostgreSQL at scrape time so they are right whatever
+  worker died (`serve_api_metrics`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from time import perf_counter
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    multiprocess,
+    start_http_server,
+    values,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from dialer.logging import get_logger
+
+log = get_logger("dialer.metrics")
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+SCAN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class _Instruments:
+    registry: CollectorRegistry
+    attempts_claimed: Counter
+    dispatch_attempts: Counter
+    calls_placed: Counter
+    dispatch_errors: Counter
+    attempts_finished: Counter
+    scan_duration: Histogram
+    webhook_events: Counter
+    provider_latency: Histogram
+
+
+@lru_cache(maxsize=1)
+def _instruments() -> _Instruments:
+    # Built on first use, in the process that records: after a worker has forked and
+    # after enable_multiprocess() chose where values live.
+    registry = CollectorRegistry(auto_describe=True)
+
+    def counter(name: str, doc: str, labels: Iterable[str] = ()) -> Counter:
+        return Counter(name, doc, list(labels), registry=registry)
+
+    return _Instruments(
+        registry=registry,
+        attempts_claimed=counter(
+            "dialer_attempts_claimed", "Due attempts the scan claimed (pending -> queued)."
+        ),
+        dispatch_attempts=counter(
+            "dialer_dispatch_attempts", "Tries to hand a call to the voice provider."
+        ),
+        calls_placed=counter(
+            "dialer_calls_placed", "Calls the voice provider accepted.", ["campaign_id"]
+        ),
+        dispatch_errors=counter(
+            "dialer_dispatch_errors",
+            "Tries the provider failed, by reason (timeout, network, server_error, "
+            "rate_limited, or the refusal's code).",
+            ["reason"],
+        ),
+        attempts_finished=counter(
+            "dialer_attempts_finished", "Call attempts that reached a final status.", ["outcome"]
+        ),
+        scan_duration=Histogram(
+            "dialer_scan_duration_seconds",
+            "Duration of one due-scan tick.",
+            buckets=SCAN_BUCKETS,
+            registry=registry,
+        ),
+        webhook_events=counter(
+            "dialer_webhook_events",
+            "Provider events by result: stored, duplicate, rejected (malformed, kept for "
+            "inspection), forged (bad signature or old timestamp) at the ingress; applied "
+            "or ignored when a worker applies a stored event.",
+            ["result"],
+        ),
+        provider_latency=Histogram(
+            "dialer_provider_request_seconds",
+            "Round trip of one HTTP request to a provider, answered or not.",
+            ["provider", "operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def scan_finished(seconds: float, claimed: int) -> None:
+    instruments = _instruments()
+    instruments.scan_duration.observe(seconds)
+    if claimed:
+        instruments.attempts_claimed.inc(claimed)
+
+
+def dispatch_finished(
+    tries: int, placed_by_campaign: Mapping[str, int], errors_by_reason: Mapping[str, int]
+) -> None:
+    instruments = _instruments()
+    if tries:
+        instruments.dispatch_attempts.inc(tries)
+    for campaign_id, placed in placed_by_campaign.items():
+        instruments.calls_placed.labels(campaign_id=campaign_id).inc(placed)
+    for reason, count in errors_by_reason.items():
+        instruments.dispatch_errors.labels(reason=reason).inc(count)
+
+
+def attempt_finished(outcome: str) -> None:
+    _instruments().attempts_finished.labels(outcome=outcome).inc()
+
+
+def webhook_events(result: str, count: int = 1) -> None:
+    if count:
+        _instruments().webhook_events.labels(result=result).inc(count)
+
+
+@contextmanager
+def provider_request(provider: str, operation: str) -> Iterator[None]:
+    """Time one provider request, whether it answers, fails or times out."""
+    started = perf_counter()
+    try:
+        yield
+    finally:
+        histogram = _instruments().provider_latency
+        histogram.labels(provider=provider, operation=operation).observe(perf_counter() - started)
+
+
+# --------------------------------------------------------------------------- campaign gauges
+
+
+@dataclass(frozen=True)
+class CampaignLoad:
+    """One running campaign, as the gauges show it."""
+
+    campaign_id: str
+    backlog: int  # pending attempts that are due now
+    in_flight: int  # queued, dispatching or in_progress
+    concurrency: int
+
+
+class CampaignGauges(Collector):
+    """Reads the load of every running campaign when Prometheus scrapes."""
+
+    def __init__(self, read: Callable[[], list[CampaignLoad]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        loads = self._read()
+        families = {
+            "backlog": GaugeMetricFamily(
+                "dialer_campaign_backlog",
+                "Pending attempts of a running campaign that are due now.",
+                labels=["campaign_id"],
+            ),
+            "in_flight": GaugeMetricFamily(
+                "dialer_campaign_calls_in_flight",
+                "Attempts queued, dispatching or in progress.",
+                labels=["campaign_id"],
+            ),
+            "concurrency": GaugeMetricFamily(
+                "dialer_campaign_concurrency",
+                "The campaign's concurrency setting.",
+                labels=["campaign_id"],
+            ),
+        }
+        for load in loads:
+            for attribute, family in families.items():
+                family.add_metric([load.campaign_id], getattr(load, attribute))
+        yield from families.values()
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def enable_multiprocess(directory: Path) -> None:
+    """Make every process forked from here write its samples under ``directory``.
+
+    Call it in a worker's main process before the pool forks. The directory is the
+    worker's own: stale files of an earlier run are removed first, since counts of a
+    process that no longer exists would be added to the new run's.
+    """
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(directory)
+    # prometheus-client chose its value class when it was imported (often by Flower or
+    # Celery, before us); metrics created from now on must use the files.
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    _instruments.cache_clear()
+
+
+def forget_process(pid: int) -> None:
+    """A pool process exited: drop its live-gauge files (its counters stay counted)."""
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+def exposition_registry(*collectors: Collector) -> CollectorRegistry:
+    """What a scrape reads: this process's samples (or all processes'), plus ``collectors``."""
+    registry = CollectorRegistry()
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
+        multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_ThisProcess())
+    for collector in collectors:
+        registry.register(collector)
+    return registry
+
+
+class _ThisProcess(Collector):
+    """This process's instruments, whichever registry holds them at scrape time."""
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _instruments().registry.collect()
+
+
+def serve(host: str, port: int, registry: CollectorRegistry) -> WSGIServer | None:
+    """Serve ``registry`` on host:port in a daemon thread; None when the port is taken.
+
+    A worker or API that cannot bind its metrics port still does its real work: the
+    failure is logged, not raised (two workers on one host need two ports).
+    """
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=registry)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        log.warning("metrics_port_in_use", host=host, port=port)
+        return None
+    log.info("metrics_listening", host=host, port=server.server_port)
+    return server
+
+
+def stop(server: WSGIServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+def sample(name: str, labels: Mapping[str, str] | None = None) -> float:
+    """The current value of one sample in this process (0.0 when never recorded)."""
+    value = _instruments().registry.get_sample_value(name, dict(labels or {}))
+    return value or 0.0
+
+
+__all__ = [
+    "CampaignGauges",
+    "CampaignLoad",
+    "attempt_finished",
+    "dispatch_finished",
+    "enable_multiprocess",
+    "exposition_registry",
+    "forget_process",
+    "provider_request",
+    "sample",
+    "scan_finished",
+    "serve",
+    "stop",
+    "webhook_events",
+]

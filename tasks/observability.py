@@ -1,0 +1,89 @@
+"""Worker-side metrics and log context, hooked on Celery's signals.
+
+- The worker's main process (before its pool forks) points every process at one
+  multiprocess directory and serves the sum of their samples on worker_metrics_port.
+- Every task logs with its task_id and task name bound, so one grep follows a task.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import structlog
+from celery import Task, signals
+
+from dialer import metrics
+from tasks.runtime import worker
+
+_served: dict[str, Any] = {}  # this worker's metrics server and directory, for shutdown
+
+
+def metrics_root(home: Path) -> Path:
+    return home / "metrics"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_dead_workers_dirs(root: Path) -> None:
+    """Directories of workers that died without shutting down would grow forever."""
+    for directory in root.glob("worker-*"):
+        pid = directory.name.removeprefix("worker-")
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+@signals.worker_init.connect
+def start_worker_metrics(**_: Any) -> None:
+    cfg = worker().runtime.settings
+    if cfg.worker_metrics_port == 0:
+        return
+    root = metrics_root(Path(cfg.home))
+    remove_dead_workers_dirs(root)
+    directory = root / f"worker-{os.getpid()}"
+    metrics.enable_multiprocess(directory)  # before the pool forks: children inherit it
+    _served["directory"] = directory
+
+
+@signals.worker_ready.connect
+def serve_worker_metrics(**_: Any) -> None:
+    cfg = worker().runtime.settings
+    if "directory" in _served:
+        registry = metrics.exposition_registry()
+        _served["server"] = metrics.serve(cfg.metrics_host, cfg.worker_metrics_port, registry)
+
+
+@signals.worker_process_shutdown.connect
+def forget_pool_process(pid: int | None = None, **_: Any) -> None:
+    metrics.forget_process(pid or os.getpid())
+
+
+@signals.worker_shutdown.connect
+def stop_worker_metrics(**_: Any) -> None:
+    server: WSGIServer | None = _served.pop("server", None)
+    metrics.stop(server)
+    directory: Path | None = _served.pop("directory", None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@signals.task_prerun.connect
+def bind_task_context(task_id: str | None = None, task: Task | None = None, **_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(task_id=task_id, task=getattr(task, "name", None))
+
+
+@signals.task_postrun.connect
+def clear_task_context(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
