@@ -8,11 +8,11 @@ Two ways to serve them:
 
 - A Celery worker forks its pool processes, so each one writes its samples to files
   in a per-worker directory (prometheus-client multiprocess mode) and the worker's
-  main process serves the sum of them (`serve_worker_metrics`). A pool process that
+  main process serves the sum of them (`tasks.observability`). A pool process that
   dies keeps its counts: counters stay monotonic across restarts of the pool.
 - The API process serves its own samples plus the campaign gauges (backlog, calls in
   flight, concurrency), read from PostgreSQL at scrape time so they are right whatever
-  worker died (`serve_api_metrics`).
+  worker died (`dialer.api.serve_metrics`).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _instruments() -> _Instruments:
         dispatch_errors=counter(
             "dialer_dispatch_errors",
             "Tries the provider failed, by reason (timeout, network, server_error, "
-            "rate_limited, or the refusal's code).",
+            "rate_limited, call_budget, or the refusal's code).",
             ["reason"],
         ),
         attempts_finished=counter(
@@ -99,8 +99,8 @@ def _instruments() -> _Instruments:
         webhook_events=counter(
             "dialer_webhook_events",
             "Provider events by result: stored, duplicate, rejected (malformed, kept for "
-            "inspection), forged (bad signature or old timestamp) at the ingress; applied "
-            "or ignored when a worker applies a stored event.",
+            "inspection), forged (bad signature or old timestamp), too_large at intake; "
+            "applied, unchanged, ignored, not_pending when a stored event is applied.",
             ["result"],
         ),
         provider_latency=Histogram(
@@ -218,13 +218,6 @@ def enable_multiprocess(directory: Path) -> None:
     _instruments.cache_clear()
 
 
-def forget_process(pid: int) -> None:
-    """A pool process exited: drop its live-gauge files (its counters stay counted)."""
-    directory = os.environ.get(MULTIPROCESS_ENV)
-    if directory:
-        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
-
-
 def exposition_registry(*collectors: Collector) -> CollectorRegistry:
     """What a scrape reads: this process's samples (or all processes'), plus ``collectors``."""
     registry = CollectorRegistry()
@@ -281,7 +274,6 @@ __all__ = [
     "dispatch_finished",
     "enable_multiprocess",
     "exposition_registry",
-    "forget_process",
     "provider_request",
     "sample",
     "scan_finished",

@@ -64,11 +64,6 @@ def serve_worker_metrics(**_: Any) -> None:
         _served["server"] = metrics.serve(cfg.metrics_host, cfg.worker_metrics_port, registry)
 
 
-@signals.worker_process_shutdown.connect
-def forget_pool_process(pid: int | None = None, **_: Any) -> None:
-    metrics.forget_process(pid or os.getpid())
-
-
 @signals.worker_shutdown.connect
 def stop_worker_metrics(**_: Any) -> None:
     server: WSGIServer | None = _served.pop("server", None)

@@ -18,6 +18,7 @@ from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
 from models.sql import among
+from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
 
 MILLICENTS_PER_USD = 100_000
 
@@ -164,9 +165,6 @@ def calls_outside_window(
     ]
 
 
-IN_FLIGHT_STATUSES = ("queued", "dispatching", "in_progress")
-
-
 def campaign_loads(session: Session, now: datetime) -> list[CampaignLoad]:
     """Backlog, calls in flight and concurrency of every running campaign (the gauges).
 
@@ -186,7 +184,7 @@ def campaign_loads(session: Session, now: datetime) -> list[CampaignLoad]:
         session, a.status == "pending", a.scheduled_at <= now, among(a.campaign_id, running)
     )
     live = _count_by_campaign(
-        session, a.status.in_(IN_FLIGHT_STATUSES), among(a.campaign_id, running)
+        session, a.status.in_(IN_FLIGHT_ATTEMPT_STATUSES), among(a.campaign_id, running)
     )
     return [
         CampaignLoad(str(campaign_id), due.get(campaign_id, 0), live.get(campaign_id, 0), limit)

@@ -3,6 +3,7 @@ campaign gauges, and multiprocess collection across forked processes."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -116,8 +117,7 @@ FORKED_WORKER = textwrap.dedent(
             os._exit(0)
         children.append(pid)
     for pid in children:
-        os.waitpid(pid, 0)
-        metrics.forget_process(pid)
+        os.waitpid(pid, 0)  # exited: their counts must still be served
     sys.stdout.write(generate_latest(metrics.exposition_registry()).decode())
     """
 )
@@ -141,3 +141,21 @@ def test_forked_processes_are_summed_by_the_parent(tmp_path: Path) -> None:
     assert samples[("dialer_dispatch_attempts_total", ())] == 6
     assert samples[("dialer_attempts_claimed_total", ())] == 6
     assert samples[("dialer_scan_duration_seconds_count", ())] == 3
+
+
+def test_a_killed_workers_directory_is_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    from tasks.observability import remove_dead_workers_dirs
+
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead, alive = tmp_path / f"worker-{finished.stdout.strip()}", tmp_path / f"worker-{os.getpid()}"
+    for directory in (dead, alive):
+        directory.mkdir()
+        (directory / "counter_1.db").write_bytes(b"x")
+    remove_dead_workers_dirs(tmp_path)
+    assert not dead.exists()
+    assert alive.exists()
