@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bench import fixtures, metrics, procs, profiling
 from bench.env import BenchEnv, flush_redis, pg_stat, postmaster, redis_process, truncate_all
 from bench.sampling import MachineCpu, Sampler, tree
+from dialer import gc_tuning
 from dialer.providers.simulated import SimulationProfile, build_simulated_providers
 from models.session import engine_for, transaction
 from scheduler import ticks
@@ -469,6 +470,7 @@ def _all_closed(conn: psycopg.Connection[Any], campaign_id: uuid.UUID) -> Callab
 
 def run_inprocess(env: BenchEnv, p: Params, *, profile: bool = False) -> dict[str, Any]:
     """The same duties in one process on a ManualClock: no broker, no task overhead."""
+    gc_tuning.tune(env.settings.gc_threshold)  # as a worker process does at start
     truncate_all(env.database_url)
     flush_redis(env.redis_url)
     now = datetime.now(UTC)

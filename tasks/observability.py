@@ -1,5 +1,6 @@
-"""Worker-side metrics and log context, hooked on Celery's signals.
+"""Worker-side metrics, log context and process tuning, hooked on Celery's signals.
 
+- Worker and beat processes tune the garbage collector at start (dialer.gc_tuning).
 - The worker's main process (before its pool forks) points every process at one
   multiprocess directory and serves the sum of their samples on worker_metrics_port.
 - Every task logs with its task_id and task name bound, so one grep follows a task.
@@ -16,7 +17,7 @@ from wsgiref.simple_server import WSGIServer
 import structlog
 from celery import Task, signals
 
-from dialer import metrics
+from dialer import gc_tuning, metrics
 from tasks.runtime import worker
 
 _served: dict[str, Any] = {}  # this worker's metrics server and directory, for shutdown
@@ -42,6 +43,13 @@ def remove_dead_workers_dirs(root: Path) -> None:
         pid = directory.name.removeprefix("worker-")
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(directory, ignore_errors=True)
+
+
+@signals.worker_init.connect  # the main process, before the pool forks
+@signals.worker_process_init.connect  # each pool process, after the fork
+@signals.beat_init.connect
+def tune_garbage_collector(**_: Any) -> None:
+    gc_tuning.tune(worker().runtime.settings.gc_threshold)
 
 
 @signals.worker_init.connect
