@@ -1,15 +1,38 @@
-"""Query helpers shared by services and the scheduler."""
+"""Query helpers shared by services and the scheduler.
+
+Many values travel as one parameter, never as one placeholder each: `among` sends a
+list as one array literal, `write_changes` sends many rows as one JSON document.
+Both are built here rather than by the driver because psycopg dumps a list element
+by element in Python (about 4 µs per UUID, 7 µs per timestamp), which made array
+parameters the largest single cost of applying a batch of results; `str.join` and
+the json module's C encoder do the same work in a tenth of the time.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, func, inspect, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    inspect,
+    literal_column,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import InstanceState, InstrumentedAttribute, Mapper, Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 
 def among(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnElement[bool]:
@@ -19,8 +42,22 @@ def among(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnEl
     differs with every batch size, never prepared, and slow to build and parse for
     thousands of ids.
     """
-    array = bindparam(None, list(values), type_=ARRAY(column.type))
+    array = cast(bindparam(None, array_literal(values), type_=Text), ARRAY(column.type))
     return column == any_(array)
+
+
+def array_literal(values: Iterable[Any]) -> str:
+    """PostgreSQL's text form of a one-dimensional array: {1b4e...,"a \\"b\\"",NULL}."""
+    return "{" + ",".join(map(_array_element, values)) + "}"
+
+
+def _array_element(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, uuid.UUID):
+        return str(value)  # hex digits and dashes: nothing to quote
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def write_changes(session: Session, objects: Iterable[object]) -> None:
@@ -28,8 +65,9 @@ def write_changes(session: Session, objects: Iterable[object]) -> None:
 
     A flush sends one UPDATE per row, and a batch of results changes thousands of
     rows. Here the rows of a table that changed the same columns are written with
-    one ``UPDATE t SET c = v.c FROM unnest(:ids, :c, ...) AS v WHERE t.id = v.id``.
-    The written values are then marked committed, so the flush that follows sends
+    one ``UPDATE t SET c = v.c FROM json_populate_recordset(NULL::t, :rows) AS v
+    WHERE t.id = v.id``; the row type gives every value its column's type. The
+    written values are then marked committed, so the flush that follows sends
     nothing for these rows. Call it only for rows the transaction holds locked.
     """
     groups: dict[tuple[Mapper[Any], frozenset[str]], list[InstanceState[Any]]] = defaultdict(list)
@@ -50,22 +88,53 @@ def _write_group(
     table = mapper.local_table
     assert isinstance(table, Table)
     (pk,) = mapper.primary_key
-    columns = [mapper.get_property(key).columns[0] for key in keys]
-    params = {"ids": [state.identity[0] for state in states]}  # type: ignore[index]
-    arrays = [bindparam("ids", type_=ARRAY(pk.type))]
-    for i, key in enumerate(keys):
-        params[f"v{i}"] = [state.dict[key] for state in states]
-        arrays.append(bindparam(f"v{i}", type_=ARRAY(columns[i].type)))
-    names = ("id", *(f"v{i}" for i in range(len(keys))))
-    rows = func.unnest(*arrays).table_valued(*names).render_derived()
-    values: dict[Any, Any] = {col.name: rows.c[f"v{i}"] for i, col in enumerate(columns)}
+    names = [mapper.get_property(key).columns[0].name for key in keys]
+    rows = [
+        {
+            pk.name: str(state.identity[0]),  # type: ignore[index]
+            **{name: _json_value(state.dict[key]) for name, key in zip(names, keys, strict=True)},
+        }
+        for state in states
+    ]
+    document = cast(bindparam("rows", json.dumps(rows, default=str), type_=Text), JSON)
+    source = func.json_populate_recordset(
+        literal_column(f"NULL::{table.fullname}"), document
+    ).table_valued(pk.name, *names, name="v")
+    values: dict[Any, Any] = {name: source.c[name] for name in names}
     if "updated_at" in table.c and "updated_at" not in keys:
         values["updated_at"] = func.now()
     with session.no_autoflush:  # the point is to not flush these rows one by one first
-        session.execute(update(table).values(values).where(table.c[pk.name] == rows.c.id), params)
+        session.execute(update(table).values(values).where(table.c[pk.name] == source.c[pk.name]))
+    _mark_written(session, states, keys, expire_updated_at="updated_at" in values)
+
+
+def _mark_written(
+    session: Session, states: list[InstanceState[Any]], keys: list[str], *, expire_updated_at: bool
+) -> None:
+    """Tell the session these values are in the database, as its own flush would.
+
+    InstanceState._commit/_commit_all are what SQLAlchemy's flush and loaders call;
+    the public set_committed_value does the same one attribute at a time, and took a
+    third of this function's time. A row with no other pending change also leaves
+    the session's modified set, so the next flush does not even look at it.
+    """
+    written = set(keys)
     for state in states:
-        obj = state.obj()
-        for key in keys:
-            set_committed_value(obj, key, state.dict[key])
-        if "updated_at" in values and "updated_at" in state.dict:
-            session.expire(obj, ["updated_at"])  # the database's now(), read again if asked
+        if written.issuperset(state.committed_state):
+            state._commit_all(state.dict, session.identity_map)
+        else:
+            state._commit(state.dict, keys)
+        if expire_updated_at and "updated_at" in state.dict:
+            # the database's now(), read again if asked
+            session.expire(state.obj(), ["updated_at"])
+
+
+def _json_value(value: Any) -> Any:
+    """A column value as JSON that the column's type reads back unchanged."""
+    if value is None or isinstance(value, str | int | dict | list):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)  # 'nan', 'inf': float8 reads them
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)  # UUID, Decimal, enums

@@ -1,17 +1,21 @@
-"""models.sql.write_changes: many rows' changes in one UPDATE per kind, nothing written twice."""
+"""models.sql: write_changes (many rows' changes in one UPDATE per kind, nothing written
+twice, every type read back unchanged) and among (one array parameter, any text)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from models import Account, Customer
+from models import Account, CallAttempt, Customer, Enrollment
 from models.session import engine_for
-from models.sql import write_changes
+from models.sql import among, write_changes
+from tests.integration.pipeline_support import setup_campaign
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def test_rows_changing_the_same_columns_share_one_statement(
     third.fields = {"i": 2, "note": "json too"}
 
     write_changes(session, customers)
-    assert all("unnest" in statement for statement in updates), updates
+    assert all("json_populate_recordset" in statement for statement in updates), updates
     assert len(updates) == 2  # {name} and {opted_out, fields}
     session.flush()
     assert len(updates) == 2  # the flush found nothing left to write
@@ -91,3 +95,63 @@ def test_new_and_unchanged_rows_are_left_to_the_flush(
     assert updates == []
     session.commit()
     assert session.scalar(select(Customer.id).where(Customer.customer_id == "new")) == fresh.id
+
+
+AWKWARD_TEXTS = ['say "hi"', "back\\slash", "a,b", "{braces}", "NULL", "", " spaced ", "naïve ☎"]
+
+
+def test_among_matches_any_text_exactly(session: Session, customers: list[Customer]) -> None:
+    for customer, text in zip(customers, AWKWARD_TEXTS, strict=False):
+        customer.name = text
+    session.flush()
+    for text in AWKWARD_TEXTS[: len(customers)]:
+        found = session.scalars(select(Customer.name).where(among(Customer.name, [text, None])))
+        assert list(found) == [text]
+    ids = [c.id for c in customers[:2]]
+    assert set(session.scalars(select(Customer.id).where(among(Customer.id, ids)))) == set(ids)
+    assert list(session.scalars(select(Customer.id).where(among(Customer.id, [])))) == []
+
+
+def test_every_column_type_is_written_and_read_back_unchanged(
+    clean_db: str, session: Session, updates: list[str]
+) -> None:
+    """Text, numeric, timestamps with their zone, floats, booleans and JSON, through JSON."""
+    campaign_id = setup_campaign(clean_db)
+    enrollment = session.scalars(select(Enrollment).where(Enrollment.campaign_id == campaign_id))
+    first = next(iter(enrollment))
+    attempt = CallAttempt(
+        enrollment_id=first.id,
+        campaign_id=campaign_id,
+        customer_id=first.customer_id,
+        attempt_no=1,
+        idempotency_key="types:1",
+        scheduled_at=datetime(2026, 11, 23, 8, tzinfo=UTC),
+    )
+    session.add(attempt)
+    session.commit()
+    updates.clear()
+
+    ended = datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    changes: dict[str, object] = {
+        "status": "completed",
+        "outcome": "answered",
+        "finished_at": ended,
+        "duration_seconds": Decimal("61.25"),
+        "agent_goal_score": 0.875,
+        "follow_up_required": True,
+        "escalation_required": False,
+        "transcript_summary": 'He said "call me\\back", then {hung up}; naïve ☎',
+        "extraction": {"budget": 1200, "ok": True, "notes": ["a", None], "nested": {"x": 1.5}},
+        "cost_millicents": 12_345_678_901,
+        "last_error": None,
+    }
+    for key, value in changes.items():
+        setattr(attempt, key, value)
+    write_changes(session, [attempt])
+    assert len(updates) == 1
+    session.commit()
+    session.expire_all()
+
+    stored = session.get_one(CallAttempt, attempt.id)
+    for key, value in changes.items():
+        assert getattr(stored, key) == value, key
