@@ -73,7 +73,9 @@ def start_pyspy(pid: int, out: Path, rate: int = 100) -> subprocess.Popen[bytes]
         "--pid",
         str(pid),
         "--subprocesses",
-        "--idle",  # include time blocked on PostgreSQL/Redis sockets
+        # PY_SPY_IDLE=0 samples on-CPU time only; by default time blocked on
+        # PostgreSQL/Redis sockets is included, to see where wall time goes.
+        *(["--idle"] if os.environ.get("PY_SPY_IDLE", "1") != "0" else []),
         "--full-filenames",
         "--rate",
         str(rate),

@@ -14,11 +14,27 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from dialer.policies.goals import GoalFacts
 from models import CallAttempt, ContactEvent, Customer, Enrollment, Message
 from models.sql import among
+
+# What applying a result reads of an attempt. The other columns are only written, so
+# they are not loaded: a batch of results then reads a quarter of each row. (A column
+# read but missing here costs one query per row; tests/integration/test_no_lazy_loads.py
+# fails when that happens on the pipeline's paths.)
+RESULT_COLUMNS = (
+    CallAttempt.enrollment_id,
+    CallAttempt.campaign_id,
+    CallAttempt.customer_id,
+    CallAttempt.status,
+    CallAttempt.outcome,
+    CallAttempt.conv_id,
+    CallAttempt.finished_at,
+    CallAttempt.customer_sentiment,
+    CallAttempt.agent_goal_score,
+)
 
 
 def lock_attempts(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, CallAttempt]:
@@ -27,6 +43,7 @@ def lock_attempts(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUI
         return {}
     rows = session.scalars(
         select(CallAttempt)
+        .options(load_only(*RESULT_COLUMNS))
         .where(among(CallAttempt.id, ids))
         .order_by(CallAttempt.id)
         .with_for_update()
@@ -34,11 +51,24 @@ def lock_attempts(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUI
     return {attempt.id: attempt for attempt in rows}
 
 
+# What deciding after a call reads of an enrollment (goal_result, closing fields and
+# timestamps are only written).
+DECISION_COLUMNS = (
+    Enrollment.campaign_id,
+    Enrollment.customer_id,
+    Enrollment.state,
+    Enrollment.calls_made,
+    Enrollment.unanswered_calls,
+    Enrollment.round_base,
+)
+
+
 def lock_enrollments(session: Session, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Enrollment]:
     if not ids:
         return {}
     rows = session.scalars(
         select(Enrollment)
+        .options(load_only(*DECISION_COLUMNS))
         .where(among(Enrollment.id, ids))
         .order_by(Enrollment.id)
         .with_for_update()

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from dialer.logging import get_logger
 from dialer.policies.rotation import pick_caller_id
@@ -55,6 +55,15 @@ log = get_logger("dialer.dispatch")
 UnitOfWork = Callable[[], AbstractContextManager[Session]]
 NEVER_OPENS_RETRY = timedelta(days=1)
 DISPATCHABLE = ("queued", "dispatching")  # dispatching: a re-send after a crash
+# What dispatch reads of an attempt; the rest is not loaded (see batch_reads.RESULT_COLUMNS).
+DISPATCH_COLUMNS = (
+    CallAttempt.campaign_id,
+    CallAttempt.attempt_no,
+    CallAttempt.status,
+    CallAttempt.idempotency_key,
+    CallAttempt.external_from,
+    CallAttempt.delivery_attempts,
+)
 
 
 class Verdict(StrEnum):
@@ -143,6 +152,7 @@ def _prepare_batch(
     """Lock, re-check and mark `dispatching`; returns the requests to send and the refusals."""
     rows = session.execute(
         select(CallAttempt, Enrollment.state, Customer)
+        .options(load_only(*DISPATCH_COLUMNS))
         .join(Enrollment, Enrollment.id == CallAttempt.enrollment_id)
         .join(Customer, Customer.id == CallAttempt.customer_id)
         .where(among(CallAttempt.id, attempt_ids), CallAttempt.status.in_(DISPATCHABLE))

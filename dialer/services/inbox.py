@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, null, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -63,8 +63,8 @@ def take_in(
 
 def take_in_many(
     session: Session, provider: str, parse: Parser, payloads: Sequence[Mapping[str, Any]]
-) -> tuple[list[uuid.UUID], Counter[str]]:
-    """Store many raw events with one insert; returns the new inbox ids in payload order."""
+) -> tuple[dict[uuid.UUID, ProviderEvent], Counter[str]]:
+    """Store many raw events with one insert; returns the new ones by inbox id, in payload order."""
     counts: Counter[str] = Counter()
     parsed: list[tuple[ProviderEvent, dict[str, Any]]] = []
     for payload in payloads:
@@ -75,7 +75,7 @@ def take_in_many(
             counts[Intake.REJECTED.value] += 1
     new = store_events(session, parsed)
     # pop: the same event twice in one batch is stored once and counted a duplicate
-    stored = [new.pop(event.event_id) for event, _ in parsed if event.event_id in new]
+    stored = {new.pop(event.event_id): event for event, _ in parsed if event.event_id in new}
     counts[Intake.DUPLICATE.value] += len(parsed) - len(stored)
     for result, count in (*counts.items(), (Intake.STORED.value, len(stored))):
         metrics.webhook_events(result, count)
@@ -106,23 +106,29 @@ def apply_stored(session: Session, inbox_id: uuid.UUID, parse: Parser, now: date
 
 class _Stored(NamedTuple):
     id: uuid.UUID
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # not read when the caller has the parsed event
     attempt_id: uuid.UUID | None
 
 
 def apply_stored_many(
-    session: Session, inbox_ids: Sequence[uuid.UUID], parse: Parser, now: datetime
+    session: Session,
+    inbox_ids: Sequence[uuid.UUID],
+    parse: Parser,
+    now: datetime,
+    parsed: Mapping[uuid.UUID, ProviderEvent] | None = None,
 ) -> Counter[str]:
     """Apply stored events in the given order, in this transaction; counts per outcome.
 
     Consecutive call events are applied as one ResultBatch (set-based reads and
     writes); a message event ends the run, so it sees every earlier call's facts.
     Rows another transaction holds are skipped: that one is applying them.
+    `parsed` holds the events the caller has just stored and parsed: their payloads
+    are then neither read back nor parsed a second time.
     """
     outcomes: dict[uuid.UUID, str] = {}
     run: list[tuple[_Stored, ProviderEvent]] = []
-    for row in _lock_received(session, inbox_ids):
-        event = parse(row.payload)
+    for row in _lock_received(session, inbox_ids, with_payload=parsed is None):
+        event = parsed[row.id] if parsed is not None else parse(row.payload or {})
         if event.call is not None:
             run.append((row, event))
             continue
@@ -137,9 +143,12 @@ def apply_stored_many(
     return counts
 
 
-def _lock_received(session: Session, inbox_ids: Sequence[uuid.UUID]) -> list[_Stored]:
+def _lock_received(
+    session: Session, inbox_ids: Sequence[uuid.UUID], *, with_payload: bool
+) -> list[_Stored]:
+    payload = InboxRow.payload if with_payload else null()
     found = session.execute(
-        select(InboxRow.id, InboxRow.payload, InboxRow.attempt_id)
+        select(InboxRow.id, payload, InboxRow.attempt_id)
         .where(among(InboxRow.id, inbox_ids), InboxRow.status == "received")
         .with_for_update(skip_locked=True)
     )
@@ -229,10 +238,10 @@ def ingest_many(
         return counts
     try:
         with uow() as session:
-            counts.update(apply_stored_many(session, stored, parse, now))
+            counts.update(apply_stored_many(session, list(stored), parse, now, parsed=stored))
     except Exception:  # one bad event must not hold back the others
         log.warning("batch_apply_failed", events=len(stored), exc_info=True)
-        counts.update(_apply_one_by_one(uow, stored, parse, now))
+        counts.update(_apply_one_by_one(uow, list(stored), parse, now))
     return counts
 
 

@@ -29,14 +29,17 @@ def scraped(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_scan_records_its_duration_and_the_claims() -> None:
+    le = {"le": "0.25"}
     count = metrics.sample("dialer_scan_duration_seconds_count")
+    fast = metrics.sample("dialer_scan_duration_seconds_bucket", le)
     claimed = metrics.sample("dialer_attempts_claimed_total")
     metrics.scan_finished(0.2, claimed=7)
     metrics.scan_finished(0.01, claimed=0)
-    assert metrics.sample("dialer_scan_duration_seconds_count") == count + 2
-    assert metrics.sample("dialer_attempts_claimed_total") == claimed + 7
-    le = {"le": "0.25"}
-    assert metrics.sample("dialer_scan_duration_seconds_bucket", le) >= count + 2
+    metrics.scan_finished(0.3, claimed=1)
+    assert metrics.sample("dialer_scan_duration_seconds_count") == count + 3
+    assert metrics.sample("dialer_attempts_claimed_total") == claimed + 8
+    # Earlier tests' scans in this process may be slower: compare this test's share.
+    assert metrics.sample("dialer_scan_duration_seconds_bucket", le) == fast + 2
 
 
 def test_dispatch_reports_become_tries_placements_per_campaign_and_errors_by_reason() -> None:
