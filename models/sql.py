@@ -16,23 +16,22 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, time
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     ColumnElement,
     Table,
-    Text,
     any_,
     bindparam,
-    cast,
     func,
     inspect,
     literal_column,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstanceState, InstrumentedAttribute, Mapper, Session
+from sqlalchemy.types import TypeEngine, UserDefinedType
 
 
 def among(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnElement[bool]:
@@ -42,8 +41,34 @@ def among(column: InstrumentedAttribute[Any], values: Iterable[Any]) -> ColumnEl
     differs with every batch size, never prepared, and slow to build and parse for
     thousands of ids.
     """
-    array = cast(bindparam(None, array_literal(values), type_=Text), ARRAY(column.type))
+    array = bindparam(None, array_literal(values), type_=_array_of(column.type))
     return column == any_(array)
+
+
+class _TextAs(UserDefinedType[str]):
+    """A parameter sent as text and typed by PostgreSQL: rendered `%(p)s::UUID[]`.
+
+    The parameter itself has the target type, so the planner sees a constant (a
+    `CAST(%(p)s::VARCHAR AS UUID[])` is a conversion at run time, evaluated again for
+    every row a filter or an index recheck looks at).
+    """
+
+    cache_ok = True
+    render_bind_cast = True
+
+    def __init__(self, sql_type: str) -> None:
+        self.sql_type = sql_type
+
+    def get_col_spec(self, **_: Any) -> str:
+        return self.sql_type
+
+
+@lru_cache(maxsize=64)
+def _array_of(element: TypeEngine[Any]) -> _TextAs:
+    return _TextAs(element.compile(dialect=postgresql.dialect()) + "[]")  # type: ignore[no-untyped-call]
+
+
+_JSON_TEXT = _TextAs("JSON")
 
 
 def array_literal(values: Iterable[Any]) -> str:
@@ -96,7 +121,7 @@ def _write_group(
         }
         for state in states
     ]
-    document = cast(bindparam("rows", json.dumps(rows, default=str), type_=Text), JSON)
+    document = bindparam("rows", json.dumps(rows, default=str), type_=_JSON_TEXT)
     source = func.json_populate_recordset(
         literal_column(f"NULL::{table.fullname}"), document
     ).table_valued(pk.name, *names, name="v")

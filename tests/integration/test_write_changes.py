@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select, text
 from sqlalchemy.orm import Session
 
 from models import Account, CallAttempt, Customer, Enrollment
@@ -101,12 +101,12 @@ AWKWARD_TEXTS = ['say "hi"', "back\\slash", "a,b", "{braces}", "NULL", "", " spa
 
 
 def test_among_matches_any_text_exactly(session: Session, customers: list[Customer]) -> None:
-    for customer, text in zip(customers, AWKWARD_TEXTS, strict=False):
-        customer.name = text
+    for customer, awkward in zip(customers, AWKWARD_TEXTS, strict=False):
+        customer.name = awkward
     session.flush()
-    for text in AWKWARD_TEXTS[: len(customers)]:
-        found = session.scalars(select(Customer.name).where(among(Customer.name, [text, None])))
-        assert list(found) == [text]
+    for awkward in AWKWARD_TEXTS[: len(customers)]:
+        found = session.scalars(select(Customer.name).where(among(Customer.name, [awkward, None])))
+        assert list(found) == [awkward]
     ids = [c.id for c in customers[:2]]
     assert set(session.scalars(select(Customer.id).where(among(Customer.id, ids)))) == set(ids)
     assert list(session.scalars(select(Customer.id).where(among(Customer.id, [])))) == []
@@ -155,3 +155,34 @@ def test_every_column_type_is_written_and_read_back_unchanged(
     stored = session.get_one(CallAttempt, attempt.id)
     for key, value in changes.items():
         assert getattr(stored, key) == value, key
+
+
+def test_among_lets_the_planner_use_the_index(session: Session) -> None:
+    """The array is a typed parameter the planner sees as a constant: the ids become
+    the index condition, parsed once. (A CAST(:text AS UUID[]) made PostgreSQL's CPU
+    per attempt go from 0.6 to 6-15 ms in the bench.)"""
+    account = Account(name="plan")
+    session.add(account)
+    session.flush()
+    session.execute(
+        insert(Customer),
+        [{"account_id": account.id, "customer_id": f"p{i}"} for i in range(5000)],
+    )
+    session.execute(text("ANALYZE customers"))
+    ids = list(session.scalars(select(Customer.id).limit(3)))
+    for statement in (
+        select(Customer.name).where(among(Customer.id, ids)).order_by(Customer.id),
+        select(Customer.name).where(
+            Customer.account_id == account.id, among(Customer.customer_id, ["p1", "p2"])
+        ),
+    ):
+        compiled = statement.compile(dialect=session.get_bind().dialect)
+        plan = session.connection().exec_driver_sql(
+            "EXPLAIN " + str(compiled), dict(compiled.params)
+        )
+        lines = [row[0] for row in plan]
+        conditions = [line for line in lines if "Index Cond" in line]
+        assert any("= ANY ('{" in line for line in conditions), lines  # a constant array
+        # A conversion at run time ('...'::cstring)::uuid[]) is evaluated again for
+        # every row a filter or recheck looks at: a 1000-id literal parsed per row.
+        assert not any("::cstring" in line for line in lines), lines
