@@ -14,23 +14,27 @@ import json
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
+    Row,
     Table,
     any_,
     bindparam,
     func,
     inspect,
     literal_column,
+    select,
     update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstanceState, InstrumentedAttribute, Mapper, Session
+from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 
@@ -121,10 +125,7 @@ def _write_group(
         }
         for state in states
     ]
-    document = bindparam("rows", json.dumps(rows, default=str), type_=_JSON_TEXT)
-    source = func.json_populate_recordset(
-        literal_column(f"NULL::{table.fullname}"), document
-    ).table_valued(pk.name, *names, name="v")
+    source = _recordset(table, rows, [pk.name, *names])
     values: dict[Any, Any] = {name: source.c[name] for name in names}
     if "updated_at" in table.c and "updated_at" not in keys:
         values["updated_at"] = func.now()
@@ -152,6 +153,72 @@ def _mark_written(
         if expire_updated_at and "updated_at" in state.dict:
             # the database's now(), read again if asked
             session.expire(state.obj(), ["updated_at"])
+
+
+def insert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict_columns: Sequence[str] | None = None,
+    returning: Sequence[str] = (),
+) -> list[Row[Any]]:
+    """Insert many rows with one statement and one JSON parameter; a row that conflicts
+    (on `conflict_columns`, or on any unique constraint) is skipped.
+
+    ``INSERT INTO t (cols) SELECT cols FROM json_populate_recordset(NULL::t, :rows)``
+    has one text whatever the row count, so it is parsed once and prepared. (An
+    executemany becomes multi-row VALUES lists with a placeholder per value, a new
+    statement text for every batch size, which psycopg splits with a regex in Python
+    each time.) Every row must have the same keys, named like the columns; Python-side
+    column defaults (the primary key's uuid4) are filled in here, server defaults by
+    the database. A None in a JSON column is stored as SQL NULL.
+    """
+    if not rows:
+        return []
+    names = list(rows[0])
+    if any(row.keys() != rows[0].keys() for row in rows):
+        raise ValueError(f"insert_rows({table.name}): every row needs the keys {names}")
+    fillers = [
+        (column.name, make)
+        for column in table.c
+        if column.name not in names and (make := _python_default(column)) is not None
+    ]
+    documents = [
+        {
+            **{name: _json_value(value) for name, value in row.items()},
+            **{name: _json_value(make()) for name, make in fillers},
+        }
+        for row in rows
+    ]
+    columns = [*names, *(name for name, _ in fillers)]
+    source = _recordset(table, documents, columns)
+    stmt = (
+        postgresql.insert(table)
+        .from_select(columns, select(*(source.c[name] for name in columns)))
+        .on_conflict_do_nothing(index_elements=conflict_columns)
+    )
+    if returning:
+        return list(session.execute(stmt.returning(*(table.c[name] for name in returning))))
+    session.execute(stmt)
+    return []
+
+
+def _python_default(column: Column[Any]) -> Callable[[], Any] | None:
+    default = column.default
+    if isinstance(default, CallableColumnDefault):
+        return lambda: default.arg(None)  # type: ignore[arg-type]  # wraps a 0-arg callable
+    if isinstance(default, ScalarElementColumnDefault):
+        return lambda: default.arg
+    return None
+
+
+def _recordset(table: Table, documents: list[dict[str, Any]], names: Sequence[str]) -> Any:
+    """json_populate_recordset(NULL::table, :rows) AS v, with the columns `names`."""
+    document = bindparam("rows", json.dumps(documents, default=str), type_=_JSON_TEXT)
+    return func.json_populate_recordset(
+        literal_column(f"NULL::{table.fullname}"), document
+    ).table_valued(*names, name="v")
 
 
 def _json_value(value: Any) -> Any:

@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dialer import metrics
@@ -34,7 +33,7 @@ from dialer.services.attempts import cancel_open_work, idempotency_key
 from dialer.services.goals import objectives_of
 from models import Base, CallAttempt, Campaign, ContactEvent, Enrollment, Message
 from models import ProviderEvent as InboxRow
-from models.sql import write_changes
+from models.sql import insert_rows, write_changes
 
 
 def store_event(
@@ -58,17 +57,15 @@ def store_events(
         }
         for event, payload in events
     ]
-    if not rows:
-        return {}
-    # executemany: SQLAlchemy batches the rows into multi-row INSERTs with a cached
-    # statement, where one literal VALUES list of N rows is compiled anew every time.
     table = cast(Table, InboxRow.__table__)
-    stmt = (
-        insert(table)
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(table.c.event_id, table.c.id)
+    new = insert_rows(
+        session,
+        table,
+        rows,
+        conflict_columns=["provider", "event_id"],
+        returning=["event_id", "id"],
     )
-    return dict(session.execute(stmt, rows).all())
+    return {row.event_id: row.id for row in new}
 
 
 def attempt_ref(event: ProviderEvent) -> uuid.UUID | None:
@@ -313,9 +310,8 @@ class ResultBatch:
 
 
 def _insert_all(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    """New rows, one executemany (see store_events); a row that exists already is kept."""
-    if rows:
-        session.execute(insert(cast(Table, model.__table__)).on_conflict_do_nothing(), rows)
+    """New rows, one statement (models.sql.insert_rows); a row that exists already is kept."""
+    insert_rows(session, cast(Table, model.__table__), rows)
 
 
 def copy_record(attempt: CallAttempt, record: CallRecord) -> None:

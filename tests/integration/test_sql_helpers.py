@@ -1,20 +1,21 @@
 """models.sql: write_changes (many rows' changes in one UPDATE per kind, nothing written
-twice, every type read back unchanged) and among (one array parameter, any text)."""
+twice, every type read back unchanged), insert_rows (one statement text whatever the
+row count, conflicts skipped, defaults filled) and among (one typed array parameter)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import Table, event, insert, select, text
 from sqlalchemy.orm import Session
 
-from models import Account, CallAttempt, Customer, Enrollment
+from models import Account, CallAttempt, Customer, Enrollment, ProviderEvent
 from models.session import engine_for
-from models.sql import among, write_changes
+from models.sql import among, insert_rows, write_changes
 from tests.integration.pipeline_support import setup_campaign
 
 
@@ -30,6 +31,20 @@ def customers(session: Session) -> list[Customer]:
     session.add_all(rows)
     session.commit()
     return rows
+
+
+@pytest.fixture
+def statements(clean_db: str) -> Iterator[list[str]]:
+    """Every statement sent while the test runs."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engine = engine_for(clean_db)
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
@@ -186,3 +201,57 @@ def test_among_lets_the_planner_use_the_index(session: Session) -> None:
         # A conversion at run time ('...'::cstring)::uuid[]) is evaluated again for
         # every row a filter or recheck looks at: a 1000-id literal parsed per row.
         assert not any("::cstring" in line for line in lines), lines
+
+
+def test_insert_rows_fills_defaults_skips_conflicts_and_returns_the_new(
+    session: Session, customers: list[Customer], statements: list[str]
+) -> None:
+    table = cast(Table, ProviderEvent.__table__)
+
+    def events(*ids: str) -> list[dict[str, object]]:
+        return [
+            {
+                "provider": "sim",
+                "event_id": i,
+                "kind": "call.status",
+                "payload": {"n": [1, {"i": i}]},
+            }
+            for i in ids
+        ]
+
+    first = insert_rows(
+        session,
+        table,
+        events("a", "b"),
+        conflict_columns=["provider", "event_id"],
+        returning=["event_id", "id"],
+    )
+    again = insert_rows(
+        session,
+        table,
+        events("b", "c", "d"),
+        conflict_columns=["provider", "event_id"],
+        returning=["event_id", "id"],
+    )
+    assert [row.event_id for row in first] == ["a", "b"]
+    assert sorted(row.event_id for row in again) == ["c", "d"]  # b existed: skipped
+    stored = {e.event_id: e for e in session.scalars(select(ProviderEvent))}
+    assert stored.keys() == {"a", "b", "c", "d"}
+    assert stored["c"].payload == {"n": [1, {"i": "c"}]}
+    assert stored["c"].status == "received"  # the server default
+    assert stored["c"].received_at is not None
+    assert {row.id for row in (*first, *again)} == {e.id for e in stored.values()}
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert len(inserts) == 2
+    assert len(set(inserts)) == 1  # 2 rows or 3: the same statement text
+    assert insert_rows(session, table, []) == []
+
+
+def test_insert_rows_refuses_rows_with_different_keys(session: Session) -> None:
+    table = cast(Table, ProviderEvent.__table__)
+    rows = [
+        {"provider": "sim", "event_id": "x", "kind": "k", "payload": {}},
+        {"provider": "sim", "event_id": "y", "kind": "k"},
+    ]
+    with pytest.raises(ValueError, match="every row needs the keys"):
+        insert_rows(session, table, rows)
