@@ -27,8 +27,9 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Final, NamedTuple, cast
 
 import phonenumbers
@@ -273,8 +274,17 @@ def call_record_to_payload(record: CallRecord) -> dict[str, Any]:
         "hangup_reason": record.hangup_reason,
         "metadata": dict(record.metadata),
         "voicemail": record.voicemail,
-        "analysis": None if record.analysis is None else asdict(record.analysis),
+        "analysis": None if record.analysis is None else _analysis_to_payload(record.analysis),
     }
+
+
+_ANALYSIS_FIELDS: Final = tuple(f.name for f in fields(CallAnalysis))
+
+
+def _analysis_to_payload(analysis: CallAnalysis) -> dict[str, Any]:
+    # Its fields are all plain values: dataclasses.asdict's deep copy cost a tenth
+    # of the simulator's time.
+    return {name: getattr(analysis, name) for name in _ANALYSIS_FIELDS}
 
 
 def _inbound_to_payload(message: InboundMessage) -> dict[str, Any]:
@@ -1069,6 +1079,7 @@ def _validate_call_request(request: PlaceCallRequest) -> None:
         raise PermanentProviderError(f"invalid number {request.to!r}", code="invalid_number")
 
 
+@lru_cache(maxsize=65_536)  # a retried contact is parsed once (~25 us a parse)
 def _is_unreachable_number(number: str) -> bool:
     """Unparseable numbers, and those whose national part ends in 0000, are invalid here."""
     try:
