@@ -32,6 +32,7 @@ class Config:
     concurrency: int = 1000  # the campaign maximum: the pipeline, not the cap, is measured
     workers: tuple[int, ...] = (1, 2)
     scan_interval_s: float = 0.2
+    dispatch_chunk: int = 250
     call_seconds: float = 0.2
     run_seconds: float = 40.0
     scan_levels: tuple[int, ...] = (10_000, 100_000, 1_000_000)
@@ -65,6 +66,7 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
     ap.add_argument("--run-seconds", type=float, help="time box per throughput run")
     ap.add_argument("--call-seconds", type=float, help="simulated ring time of every call")
     ap.add_argument("--scan-interval", type=float, help="DIALER_SCAN_INTERVAL_SECONDS")
+    ap.add_argument("--dispatch-chunk", type=int, help="DIALER_DISPATCH_CHUNK_SIZE (250)")
     ap.add_argument("--scan-levels", help="enrollment counts, e.g. 10000,100000,1000000")
     ap.add_argument(
         "--profile",
@@ -86,6 +88,8 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         changes["call_seconds"] = args.call_seconds
     if args.scan_interval:
         changes["scan_interval_s"] = args.scan_interval
+    if args.dispatch_chunk:
+        changes["dispatch_chunk"] = args.dispatch_chunk
     if args.scan_levels:
         changes["scan_levels"] = tuple(int(x) for x in args.scan_levels.split(",") if x)
     parts = {p.strip() for chunk in args.only for p in chunk.split(",") if p.strip()}
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 scan_interval_s=cfg.scan_interval_s,
                 call_seconds=cfg.call_seconds,
                 run_seconds=cfg.run_seconds,
+                dispatch_chunk=cfg.dispatch_chunk,
             )
             results["throughput"] = _throughput(console, env, params, cfg)
             results["timings_s"]["throughput"] = round(time.perf_counter() - t0, 1)
