@@ -108,8 +108,6 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
             "status",
             postgresql_where=text("status IN ('queued', 'dispatching', 'in_progress')"),
         ),
-        # Daily cap: attempts claimed per campaign per local day.
-        Index("ix_call_attempts_claimed", "campaign_id", "queued_at"),
         Index("ix_call_attempts_customer", "customer_id"),
         Index("ix_call_attempts_conv_id", "conv_id"),
     )

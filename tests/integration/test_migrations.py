@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from dialer import migrate
@@ -38,7 +38,7 @@ def test_models_and_migration_have_no_drift(database_url: str) -> None:
     assert diff == []
 
 
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
@@ -46,6 +46,9 @@ def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
     assert migrate.current_revision(scratch_url) == HEAD
     engine = create_engine(scratch_url)
     assert set(Base.metadata.tables) <= set(inspect(engine).get_table_names())
+    assert "ix_call_attempts_claimed" not in _index_names(engine, "call_attempts")
+    migrate.downgrade(scratch_url, "0003")
+    assert "ix_call_attempts_claimed" in _index_names(engine, "call_attempts")
     migrate.downgrade(scratch_url, "0001")  # the rotation cursor goes back on campaigns
     columns = {c["name"] for c in inspect(engine).get_columns("campaigns")}
     assert "rotation_cursor" in columns
@@ -57,6 +60,10 @@ def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
     migrate.upgrade(scratch_url)
     assert migrate.current_revision(scratch_url) == HEAD
     engine.dispose()
+
+
+def _index_names(engine: Engine, table: str) -> set[str]:
+    return {str(index["name"]) for index in inspect(engine).get_indexes(table)}
 
 
 def test_the_daily_claim_counters_start_from_the_attempts_claimed_lately(scratch_url: str) -> None:
