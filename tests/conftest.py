@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -107,3 +107,17 @@ def session(clean_db: str) -> Iterator[Session]:
     with session_factory(clean_db)() as s:
         yield s
         s.rollback()
+
+
+@pytest.fixture
+def statements(clean_db: str) -> Iterator[list[str]]:
+    """Every SQL statement sent to the test database while the test runs."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    engine = engine_for(clean_db)
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)

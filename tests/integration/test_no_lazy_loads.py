@@ -13,14 +13,11 @@ provider errors) and fails on any such per-row load.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
-from models.session import engine_for
 from tests.integration.pipeline_support import (
     MONDAY_6_UTC,
     attempts_of,
@@ -39,19 +36,6 @@ def is_deferred_load(statement: str) -> bool:
     (a session.get of the whole row, which the message paths do, selects the key)."""
     found = BY_KEY.search(statement)
     return found is not None and f"{found[1]}.id," not in statement[: found.start()]
-
-
-@pytest.fixture
-def statements(clean_db: str) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engine = engine_for(clean_db)
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.mark.parametrize(
