@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstanceState, InstrumentedAttribute, Mapper, Session
-from sqlalchemy.sql.schema import CallableColumnDefault, ScalarElementColumnDefault
+from sqlalchemy.sql.schema import CallableColumnDefault
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 
@@ -208,9 +208,7 @@ def _python_default(column: Column[Any]) -> Callable[[], Any] | None:
     default = column.default
     if isinstance(default, CallableColumnDefault):
         return lambda: default.arg(None)  # type: ignore[arg-type]  # wraps a 0-arg callable
-    if isinstance(default, ScalarElementColumnDefault):
-        return lambda: default.arg
-    return None
+    return None  # server defaults are the database's; no model has a Python scalar one
 
 
 def _recordset(table: Table, documents: list[dict[str, Any]], names: Sequence[str]) -> Any:
