@@ -7,12 +7,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import redis
+import structlog
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dialer.embedded import ensure_services
 from dialer.logging import configure_logging
 from dialer.settings import Settings, get_settings
+from dialer.tzdb import tz_database_version
 from models.session import engine_for, transaction
 
 
@@ -53,5 +55,6 @@ def bootstrap(settings: Settings | None = None) -> Runtime:
     """Configure logging, make sure PostgreSQL and Redis answer, and return the runtime."""
     cfg = settings or get_settings()
     configure_logging(cfg)
+    structlog.get_logger(__name__).info("process_started", tz_database=tz_database_version())
     urls = ensure_services(cfg)
     return Runtime(settings=cfg, database_url=urls.database_url, redis_url=urls.redis_url)
