@@ -20,7 +20,7 @@ test: $(STAMP) ## the whole suite (starts the embedded servers when no URLs are 
 test-unit: $(STAMP) ## pure-logic tests only
 	$(BIN)/pytest tests/unit
 
-lint: $(STAMP) ## ruff + mypy (strict on dialer/)
+lint: $(STAMP) ## ruff + mypy --strict on dialer, scheduler, tasks, models
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
