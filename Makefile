@@ -20,10 +20,11 @@ test: $(STAMP) ## the whole suite (starts the embedded servers when no URLs are 
 test-unit: $(STAMP) ## pure-logic tests only
 	$(BIN)/pytest tests/unit
 
-lint: $(STAMP) ## ruff + mypy --strict on dialer, scheduler, tasks, models
+lint: $(STAMP) ## ruff, mypy --strict on every package, import-linter layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format .
