@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from dialer.clock import utcnow
+from dialer.dependencies import UnitOfWork
 from dialer.providers.base import MessageProvider, SendMessageRequest, SendResult, VoiceProvider
 from dialer.providers.email_smtp import SmtpEmailProvider
 from dialer.providers.http_voice import HttpVoiceProvider
@@ -26,7 +27,6 @@ from dialer.providers.simulated import (
     build_simulated_providers,
 )
 from dialer.providers.whatsapp import WhatsAppCloudProvider
-from dialer.services.dispatch import UnitOfWork
 from dialer.settings import Settings
 from models import Agent, PhoneNumber
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from dialer.dependencies import UnitOfWork
 from dialer.policies.window import LegalBound
 from dialer.providers.simulated import SimulatedMessageProvider, SimulatedVoiceProvider
-from dialer.services.dispatch import DispatchLimits, UnitOfWork
+from dialer.services.dispatch import DispatchLimits
 from dialer.services.inbox import apply_stored
 from scheduler import ticks
 

@@ -14,13 +14,13 @@ from datetime import datetime, timedelta
 from time import perf_counter
 
 from dialer import metrics
+from dialer.dependencies import UnitOfWork
 from dialer.policies.window import LegalBound
 from dialer.providers.base import MessageProvider, VoiceProvider
 from dialer.services.attempts import materialize_first_contacts
 from dialer.services.dispatch import (
     DispatchLimits,
     DispatchReport,
-    UnitOfWork,
     Verdict,
     dispatch_batch,
 )

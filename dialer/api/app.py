@@ -20,12 +20,12 @@ from fastapi import FastAPI, Request, Response
 from dialer import metrics
 from dialer.api.context import ApiContext, ReadinessCheck
 from dialer.api.errors import envelope, install_error_handling
-from dialer.api.ingress import Clock, EnqueueApply, ingress_router
+from dialer.api.ingress import EnqueueApply, ingress_router
 from dialer.api.routes import CONTROL_ROUTERS
 from dialer.api.routes.health import health_router
 from dialer.clock import utcnow
+from dialer.dependencies import UnitOfWork, UnixClock
 from dialer.logging import get_logger
-from dialer.services.dispatch import UnitOfWork
 from dialer.services.inbox import Parser
 from dialer.services.reports import campaign_loads
 from dialer.settings import Settings
@@ -43,7 +43,7 @@ def create_app(
     enqueue_apply: EnqueueApply,
     call_parsers: Mapping[str, Parser],
     readiness: Mapping[str, ReadinessCheck] | None = None,
-    clock: Clock = time.time,
+    clock: UnixClock = time.time,
 ) -> FastAPI:
     """The whole app. ``readiness`` names the checks /readyz runs (database, redis)."""
     app = FastAPI(title=API_TITLE, version=_version())

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from fastapi import Request
 
-from dialer.services.dispatch import UnitOfWork
+from dialer.dependencies import UnitOfWork
 from dialer.settings import Settings
 
 ReadinessCheck = Callable[[], None]  # raises when its server does not answer

@@ -27,10 +27,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from dialer import metrics
+from dialer.dependencies import UnitOfWork, UnixClock
 from dialer.logging import get_logger
 from dialer.providers import whatsapp
 from dialer.providers.signing import SignatureError, verify
-from dialer.services.dispatch import UnitOfWork
 from dialer.services.inbox import Intake, IntakeResult, Parser, take_in
 from dialer.settings import Settings
 
@@ -39,7 +39,6 @@ RAW_BODY_KEPT_CHARS: Final = 10_000  # of a body that is not JSON, kept for insp
 _FIELD_IN_ERROR: Final = re.compile(r"field '([^']+)'")
 
 EnqueueApply = Callable[[uuid.UUID], None]
-Clock = Callable[[], float]
 Job = tuple[Mapping[str, Any], Parser]  # one payload for the inbox, and how to read it
 
 log = get_logger("dialer.api.ingress")
@@ -51,7 +50,7 @@ def create_ingress_app(
     enqueue_apply: EnqueueApply,
     call_parsers: Mapping[str, Parser],
     *,
-    clock: Clock = time.time,
+    clock: UnixClock = time.time,
 ) -> FastAPI:
     """The ingress alone (no control API), answering errors in its own short shape."""
     app = FastAPI(title="Dialer webhook ingress", docs_url=None, redoc_url=None)
@@ -71,7 +70,7 @@ def ingress_router(
     enqueue_apply: EnqueueApply,
     call_parsers: Mapping[str, Parser],
     *,
-    clock: Clock = time.time,
+    clock: UnixClock = time.time,
 ) -> APIRouter:
     """The webhook routes; ``call_parsers`` maps a call URL's ``{provider}`` to its parser."""
     secret = settings.webhook_secret.get_secret_value()
@@ -107,7 +106,7 @@ def ingress_router(
 class _SignatureGuard:
     """Reads a bounded body and checks its signature; answers the refusal when it fails."""
 
-    def __init__(self, secret: str, tolerance_seconds: int, clock: Clock) -> None:
+    def __init__(self, secret: str, tolerance_seconds: int, clock: UnixClock) -> None:
         self._secret = secret
         self._tolerance_seconds = tolerance_seconds
         self._clock = clock

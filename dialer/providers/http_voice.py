@@ -51,6 +51,7 @@ import structlog
 
 from dialer import metrics
 from dialer.clock import real_utcnow
+from dialer.dependencies import Clock
 from dialer.providers.base import (
     CallRecord,
     PermanentProviderError,
@@ -83,7 +84,6 @@ _ERROR_TEXT_LIMIT: Final = 300
 
 AgentNumbers = Mapping[str, Collection[str]] | Callable[[str], Collection[str]]
 Sleep = Callable[[float], None]
-Clock = Callable[[], datetime]
 
 log = structlog.get_logger(__name__)
 

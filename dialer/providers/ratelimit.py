@@ -25,16 +25,14 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
 import redis
 
+from dialer.dependencies import UnixClock
 from dialer.providers.base import TransientProviderError
 from dialer.settings import Settings
-
-UnixClock = Callable[[], float]
 
 DEFAULT_MIN_RATE_FACTOR: Final = 0.125
 DEFAULT_RECOVERY_SECONDS: Final = 60.0

@@ -35,6 +35,7 @@ from typing import Any, Final, NamedTuple, cast
 import phonenumbers
 import redis
 
+from dialer.dependencies import Clock
 from dialer.policies.vocabulary import AiLabel, Channel, Outcome, ProviderCallStatus
 from dialer.providers.base import (
     CallAnalysis,
@@ -62,7 +63,6 @@ CALLBACK_REPLY: Final = "Yes, please call me back"
 THANKS_REPLY: Final = "Thanks"
 STOP_REPLY: Final = "STOP"
 
-Clock = Callable[[], datetime]
 Bounds = tuple[float, float]  # (low, high), inclusive
 
 # A busy line answers with a busy tone within a few seconds of ringing.

@@ -18,10 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from dialer.clock import real_utcnow, utcnow
+from dialer.dependencies import Clock
 from dialer.providers import http_voice
 from dialer.sandbox import admin, voice, whatsapp
 from dialer.sandbox.config import SandboxConfig
-from dialer.sandbox.state import ApiError, Clock, build_state, scaled_clock
+from dialer.sandbox.state import ApiError, build_state, scaled_clock
 from dialer.settings import Settings
 
 # A channel is an APIRouter here; WhatsApp keeps its own state (whatsapp.install).

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from dialer.dependencies import Clock
 from dialer.providers.simulated import SimulationProfile
 from dialer.sandbox.config import FaultConfig, SandboxConfig
 from dialer.sandbox.faults import FaultDice
 from dialer.sandbox.ledger import CallLedger
 from dialer.sandbox.webhooks import WebhookSender
-
-Clock = Callable[[], datetime]
 
 
 @dataclass

@@ -15,9 +15,9 @@ from typing import Final
 import uvicorn
 from starlette.types import ASGIApp
 
+from dialer.dependencies import Clock
 from dialer.sandbox.app import create_app
 from dialer.sandbox.config import SandboxConfig
-from dialer.sandbox.state import Clock
 
 STARTUP_TIMEOUT_SECONDS: Final = 10.0
 _POLL_SECONDS: Final = 0.01

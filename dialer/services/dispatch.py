@@ -14,7 +14,6 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -24,6 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, load_only
 
+from dialer.dependencies import UnitOfWork
 from dialer.logging import get_logger
 from dialer.policies.rotation import pick_caller_id
 from dialer.policies.templates import render
@@ -52,7 +52,6 @@ from models import (
 from models.sql import among, write_changes
 
 log = get_logger("dialer.dispatch")
-UnitOfWork = Callable[[], AbstractContextManager[Session]]
 NEVER_OPENS_RETRY = timedelta(days=1)
 DISPATCHABLE = ("queued", "dispatching")  # dispatching: a re-send after a crash
 # What dispatch reads of an attempt; the rest is not loaded (see batch_reads.RESULT_COLUMNS).

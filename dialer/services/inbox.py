@@ -19,10 +19,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dialer import metrics
+from dialer.dependencies import UnitOfWork
 from dialer.logging import get_logger
 from dialer.providers.base import ProviderEvent
 from dialer.services import batch_reads
-from dialer.services.dispatch import UnitOfWork
 from dialer.services.messages import apply_inbound, apply_message_status
 from dialer.services.results import ResultBatch, store_event, store_events
 from models import ProviderEvent as InboxRow

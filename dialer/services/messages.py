@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dialer.dependencies import UnitOfWork
 from dialer.policies.retry import RetryPlan, first_call_after_whatsapp
 from dialer.policies.templates import render
 from dialer.providers.base import (
@@ -21,7 +22,7 @@ from dialer.providers.base import (
     TransientProviderError,
 )
 from dialer.services.attempts import cancel_open_work, schedule_call
-from dialer.services.dispatch import UnitOfWork, template_values
+from dialer.services.dispatch import template_values
 from dialer.services.goals import close_if_goal_met
 from models import Agent, Campaign, Channel, ContactEvent, Customer, Enrollment, Message
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dialer.dependencies import UnitOfWork
 from dialer.policies.status import is_terminal, map_provider_status
 from dialer.policies.vocabulary import ProviderCallStatus
 from dialer.providers.base import (
@@ -20,7 +21,6 @@ from dialer.providers.base import (
     TransientProviderError,
     VoiceProvider,
 )
-from dialer.services.dispatch import UnitOfWork
 from dialer.services.results import apply_call_record, finish_call
 from models import CallAttempt
 from models import ProviderEvent as InboxRow
