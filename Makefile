@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test test-unit lint format demo migrate bench all clean services-stop
+.PHONY: setup test test-unit test-tools lint format demo migrate bench all clean services-stop
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,9 @@ test: $(STAMP) ## the whole suite (starts the embedded servers when no URLs are 
 
 test-unit: $(STAMP) ## pure-logic tests only
 	$(BIN)/pytest tests/unit
+
+test-tools: $(STAMP) ## optional tier: deploy/ checked by docker compose (a missing plugin fails)
+	$(BIN)/pytest tests/tools
 
 lint: $(STAMP) ## ruff, mypy --strict on every package, import-linter layer contracts
 	$(BIN)/ruff check .
