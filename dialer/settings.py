@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         le=50,
         description="Tries to hand one call to the provider before failing it.",
     )
+    dispatch_window_margin_seconds: float = Field(
+        default=5,
+        ge=0,
+        le=300,
+        description="A call starts only if the contact's window stays open this long after "
+        "its request is sent: the provider's placement latency.",
+    )
     queued_timeout_seconds: float = Field(
         default=120,
         gt=0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import lru_cache
 
 from dialer.bootstrap import Runtime, bootstrap
@@ -35,7 +36,11 @@ def worker() -> Worker:
     runtime = bootstrap()
     cfg = runtime.settings
     providers = build_providers(cfg, runtime.redis_url, runtime.session)
-    limits = DispatchLimits(legal=legal_bound(cfg), max_tries=cfg.dispatch_max_tries)
+    limits = DispatchLimits(
+        legal=legal_bound(cfg),
+        max_tries=cfg.dispatch_max_tries,
+        window_margin=timedelta(seconds=cfg.dispatch_window_margin_seconds),
+    )
     return Worker(
         runtime,
         providers.voice,

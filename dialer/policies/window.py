@@ -173,6 +173,32 @@ def current_closing(window: CallWindow, zones: Sequence[ZoneInfo], at: datetime)
     return intervals[index][1]
 
 
+@dataclass(frozen=True, slots=True)
+class StartCheck:
+    """May a call start now; when not, the instant to try again (None: not within 14 days)."""
+
+    allowed: bool
+    reopens: datetime | None = None
+
+
+def may_start_call(
+    window: CallWindow, zones: Sequence[ZoneInfo], at: datetime, margin: timedelta
+) -> StartCheck:
+    """A call may start at ``at`` only if the window stays open until ``at + margin``.
+
+    Being open at the instant a request is sent is not enough: the provider takes a
+    moment to ring the phone, and a call sent 1 s before closing rings after it. The
+    margin covers that latency. A refused call reopens at the first opening after the
+    current stretch closes (or after ``at`` when the window is already closed).
+    """
+    if margin < timedelta(0):
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    closing = current_closing(window, zones, at)
+    if closing is not None and _utc(at) + margin < closing:
+        return StartCheck(allowed=True)
+    return StartCheck(allowed=False, reopens=next_opening(window, zones, closing or at))
+
+
 # --- UTC intervals -------------------------------------------------------------------
 
 

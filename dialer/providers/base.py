@@ -7,7 +7,7 @@ ProviderEvent and enters through the same inbox (dialer.services.results).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -165,23 +165,40 @@ class VoiceProvider(Protocol):
         ...
 
 
-Placement = CallRecord | TransientProviderError | PermanentProviderError
+@dataclass(frozen=True)
+class NotSent:
+    """A request the gate held back: nothing was sent, the provider knows nothing of it."""
+
+    idempotency_key: str
 
 
-def place_calls(provider: VoiceProvider, requests: Sequence[PlaceCallRequest]) -> list[Placement]:
-    """Place many calls; each answer is the record or the refusal, in request order.
+Placement = CallRecord | TransientProviderError | PermanentProviderError | NotSent
+# Asked just before a request goes out: may it be sent now? (The clock moves while a
+# batch is being sent, so a check made before the batch is not enough.)
+Gate = Callable[[PlaceCallRequest], bool]
+
+
+def place_calls(
+    provider: VoiceProvider, requests: Sequence[PlaceCallRequest], gate: Gate | None = None
+) -> list[Placement]:
+    """Place many calls; each answer is the record, the refusal or NotSent, in request order.
 
     A provider may offer ``place_calls`` itself, to send a batch faster than one
     request at a time (the simulator pipelines its Redis work; the HTTP adapter
-    overlaps its requests). Otherwise the calls are placed one by one.
+    overlaps its requests); it must ask ``gate`` as late as it can before each
+    request leaves. Otherwise the calls are placed one by one, each gated first.
     """
     batch = getattr(provider, "place_calls", None)
     if batch is not None:
-        return cast(list[Placement], batch(requests))
-    return [place_one(provider, request) for request in requests]
+        return cast(list[Placement], batch(requests, gate))
+    return [place_one(provider, request, gate) for request in requests]
 
 
-def place_one(provider: VoiceProvider, request: PlaceCallRequest) -> Placement:
+def place_one(
+    provider: VoiceProvider, request: PlaceCallRequest, gate: Gate | None = None
+) -> Placement:
+    if gate is not None and not gate(request):
+        return NotSent(request.idempotency_key)
     try:
         return provider.place_call(request)
     except (TransientProviderError, PermanentProviderError) as exc:

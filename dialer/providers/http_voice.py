@@ -54,13 +54,14 @@ from dialer.clock import real_utcnow
 from dialer.dependencies import Clock
 from dialer.providers.base import (
     CallRecord,
+    Gate,
+    NotSent,
     PermanentProviderError,
     PlaceCallRequest,
     Placement,
     ProviderError,
     ProviderEvent,
     TransientProviderError,
-    place_one,
 )
 from dialer.providers.ratelimit import CallRateLimiter, RateLimited
 from dialer.providers.retry_after import parse_retry_after
@@ -146,28 +147,45 @@ class HttpVoiceProvider:
 
     def place_call(self, request: PlaceCallRequest) -> CallRecord:
         """Place a call; the same idempotency key never places a second call."""
+        record = self._place(request, None)
+        assert not isinstance(record, NotSent)  # no gate, nothing held back
+        return record
+
+    def place_calls(
+        self, requests: Sequence[PlaceCallRequest], gate: Gate | None = None
+    ) -> list[Placement]:
+        """Place a batch with up to ``parallel_requests`` requests in flight at once.
+
+        A dispatch chunk placed one request after another waits out every round
+        trip in turn; overlapping them keeps a worker's chunk to a few round trips.
+        The fleet's rate limit still applies to every request, and ``gate`` is asked
+        for each request after its rate-limit wait, just before it is sent.
+        """
+        if len(requests) <= 1 or self._parallel_requests <= 1:
+            return [self._place_one(request, gate) for request in requests]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._parallel_requests, "provider-call")
+        return list(self._pool.map(partial(self._place_one, gate=gate), requests))
+
+    def _place_one(self, request: PlaceCallRequest, gate: Gate | None) -> Placement:
+        try:
+            return self._place(request, gate)
+        except (TransientProviderError, PermanentProviderError) as exc:
+            return exc
+
+    def _place(self, request: PlaceCallRequest, gate: Gate | None) -> CallRecord | NotSent:
         check_call_request(request, self._numbers_of)
         if request.webhook_url is None and self._webhook_url is not None:
             request = replace(request, webhook_url=self._webhook_url)
         self._take_token()
+        # After the token: the rate-limit wait can take a while, the send does not.
+        if gate is not None and not gate(request):
+            return NotSent(request.idempotency_key)
         headers = {IDEMPOTENCY_HEADER: request.idempotency_key}
         response = self._send(
             "POST", CALLS_PATH, "place_call", json=call_request_body(request), headers=headers
         )
         return _record_from(response)
-
-    def place_calls(self, requests: Sequence[PlaceCallRequest]) -> list[Placement]:
-        """Place a batch with up to ``parallel_requests`` requests in flight at once.
-
-        A dispatch chunk placed one request after another waits out every round
-        trip in turn; overlapping them keeps a worker's chunk to a few round trips.
-        The fleet's rate limit still applies to every request.
-        """
-        if len(requests) <= 1 or self._parallel_requests <= 1:
-            return [place_one(self, request) for request in requests]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._parallel_requests, "provider-call")
-        return list(self._pool.map(partial(place_one, self), requests))
 
     def get_call(self, call_id: str) -> CallRecord:
         """The call record as the provider has it now (reconciliation)."""

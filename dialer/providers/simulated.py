@@ -40,8 +40,10 @@ from dialer.policies.vocabulary import AiLabel, Channel, Outcome, ProviderCallSt
 from dialer.providers.base import (
     CallAnalysis,
     CallRecord,
+    Gate,
     InboundMessage,
     MessageStatusUpdate,
+    NotSent,
     PermanentProviderError,
     PlaceCallRequest,
     Placement,
@@ -998,12 +1000,21 @@ class SimulatedVoiceProvider(_SimulatedBase):
             return plan.placement_record()
         return self._load_plan(call_id).placement_record()  # an earlier request's call
 
-    def place_calls(self, requests: Sequence[PlaceCallRequest]) -> list[Placement]:
-        """Place many calls with one Redis round trip for all of them (same rules as one)."""
+    def place_calls(
+        self, requests: Sequence[PlaceCallRequest], gate: Gate | None = None
+    ) -> list[Placement]:
+        """Place many calls with one Redis round trip for all of them (same rules as one).
+
+        The round trip is the moment they are all sent; ``gate`` is asked for each while
+        the pipeline is built, just before it (no I/O in between).
+        """
         answers: list[Placement | None] = []
         staged: list[tuple[int, _CallPlan]] = []
         with self._state.redis.pipeline(transaction=False) as pipe:
             for request in requests:
+                if gate is not None and not gate(request):
+                    answers.append(NotSent(request.idempotency_key))
+                    continue
                 try:
                     plan = self._stage(request, pipe)
                 except (TransientProviderError, PermanentProviderError) as exc:

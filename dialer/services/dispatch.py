@@ -14,10 +14,11 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -28,10 +29,11 @@ from dialer.logging import get_logger
 from dialer.policies.rotation import pick_caller_id
 from dialer.policies.templates import render
 from dialer.policies.vocabulary import RotationStrategy
-from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening
+from dialer.policies.window import CallWindow, LegalBound, may_start_call
 from dialer.policies.zones import contact_zones
 from dialer.providers.base import (
     CallRecord,
+    NotSent,
     PermanentProviderError,
     PlaceCallRequest,
     TransientProviderError,
@@ -62,6 +64,7 @@ DISPATCH_COLUMNS = (
     CallAttempt.idempotency_key,
     CallAttempt.external_from,
     CallAttempt.delivery_attempts,
+    CallAttempt.dispatched_at,  # restored when the gate holds a request back
 )
 
 
@@ -85,10 +88,15 @@ class DispatchReport:
     error: str | None = None
 
 
+# A call must be able to ring before the window closes: the provider's placement latency.
+DEFAULT_WINDOW_MARGIN = timedelta(seconds=5)
+
+
 @dataclass(frozen=True)
 class DispatchLimits:
     legal: LegalBound
     max_tries: int
+    window_margin: timedelta = DEFAULT_WINDOW_MARGIN
 
 
 def dispatch_attempt(
@@ -108,13 +116,23 @@ def dispatch_batch(
     clock: Callable[[], datetime],
     limits: DispatchLimits,
 ) -> list[DispatchReport]:
-    """Dispatch many claimed attempts: one locking transaction, the calls, one recording one."""
+    """Dispatch many claimed attempts: one locking transaction, the calls, one recording one.
+
+    The window is checked again just before each request leaves (the gate), on the
+    clock as it is then: a chunk takes seconds to send, and the window may close
+    while it does. What the gate holds back goes back to pending, untried.
+    """
     with uow() as session:
-        requests, reports = _prepare_batch(session, attempt_ids, clock(), limits)
+        prepared, reports = _prepare_batch(session, attempt_ids, clock(), limits)
+    gate = _WindowGate({p.request.idempotency_key: p for p in prepared}, clock, limits)
     placed: list[tuple[uuid.UUID, CallRecord]] = []
-    answers = place_calls(provider, [request for _, request in requests])
-    for (attempt_id, _), answer in zip(requests, answers, strict=True):
-        if isinstance(answer, TransientProviderError):
+    held: list[tuple[_Prepared, datetime]] = []
+    answers = place_calls(provider, [p.request for p in prepared], gate)
+    for prep, answer in zip(prepared, answers, strict=True):
+        attempt_id = prep.attempt_id
+        if isinstance(answer, NotSent):
+            held.append((prep, gate.reopens[answer.idempotency_key]))
+        elif isinstance(answer, TransientProviderError):
             report = _transient(uow, attempt_id, clock(), limits, answer)
             reports.append(replace(report, error=answer.kind))
         elif isinstance(answer, PermanentProviderError):
@@ -122,10 +140,13 @@ def dispatch_batch(
             reports.append(replace(report, error=answer.code))
         else:
             placed.append((attempt_id, answer))
+    if held:
+        with uow() as session:
+            reports += _hold_back(session, held)
     if placed:
         with uow() as session:
             _record_placed(session, placed, clock())
-        campaign_of = {a: request.metadata.get("campaign_id") for a, request in requests}
+        campaign_of = {p.attempt_id: p.request.metadata.get("campaign_id") for p in prepared}
         reports += [
             DispatchReport(a, Verdict.PLACED, record.id, campaign_id=campaign_of[a])
             for a, record in placed
@@ -145,9 +166,40 @@ class _CampaignContext:
     cursor: int = 0
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """An attempt marked `dispatching`: its request, its window, what undoing the mark needs."""
+
+    attempt_id: uuid.UUID
+    request: PlaceCallRequest
+    window: CallWindow
+    zones: tuple[ZoneInfo, ...]
+    delivery_attempts_before: int
+    dispatched_at_before: datetime | None
+
+
+@dataclass
+class _WindowGate:
+    """The last window check, asked by the provider adapter just before each request leaves."""
+
+    prepared: dict[str, _Prepared]  # by idempotency key
+    clock: Callable[[], datetime]
+    limits: DispatchLimits
+    reopens: dict[str, datetime] = field(default_factory=dict)  # the ones held back
+
+    def __call__(self, request: PlaceCallRequest) -> bool:
+        prep = self.prepared[request.idempotency_key]
+        now = self.clock()
+        check = may_start_call(prep.window, prep.zones, now, self.limits.window_margin)
+        if not check.allowed:
+            # Adapters may ask from several threads at once; each writes its own key.
+            self.reopens[request.idempotency_key] = check.reopens or now + NEVER_OPENS_RETRY
+        return check.allowed
+
+
 def _prepare_batch(
     session: Session, attempt_ids: Sequence[uuid.UUID], now: datetime, limits: DispatchLimits
-) -> tuple[list[tuple[uuid.UUID, PlaceCallRequest]], list[DispatchReport]]:
+) -> tuple[list[_Prepared], list[DispatchReport]]:
     """Lock, re-check and mark `dispatching`; returns the requests to send and the refusals."""
     rows = session.execute(
         select(CallAttempt, Enrollment.state, Customer)
@@ -162,17 +214,23 @@ def _prepare_batch(
     reports = [DispatchReport(i, Verdict.NOT_QUEUED) for i in attempt_ids if i not in found]
     contexts = _campaign_contexts(session, {attempt.campaign_id for attempt, _, _ in rows}, limits)
     accepted: list[tuple[CallAttempt, Customer]] = []
+    zones_of: dict[uuid.UUID, tuple[ZoneInfo, ...]] = {}
     for attempt, enrollment_state, customer in rows:
         context = contexts[attempt.campaign_id]
-        refusal = _recheck(attempt, enrollment_state, customer, context, now, limits)
+        zones = tuple(contact_zones(customer.timezone, customer.phone, context.campaign.timezone))
+        refusal = _recheck(attempt, enrollment_state, customer, context, zones, now, limits)
         if refusal is not None:
             reports.append(refusal)
             continue
         if attempt.status == "queued":
             context.in_flight += 1
         accepted.append((attempt, customer))
+        zones_of[attempt.id] = zones
     _advance_cursors(session, contexts, accepted)
-    requests = [_start(a, customer, contexts[a.campaign_id], now) for a, customer in accepted]
+    requests = [
+        _start(a, customer, contexts[a.campaign_id], zones_of[a.id], now)
+        for a, customer in accepted
+    ]
     write_changes(session, [attempt for attempt, _, _ in rows])
     return requests, reports
 
@@ -223,6 +281,7 @@ def _recheck(
     enrollment_state: str,
     customer: Customer,
     context: _CampaignContext,
+    zones: Sequence[ZoneInfo],
     now: datetime,
     limits: DispatchLimits,
 ) -> DispatchReport | None:
@@ -234,10 +293,10 @@ def _recheck(
         return DispatchReport(attempt.id, Verdict.CANCELED, why)
     if campaign.status != "running":
         return _defer(attempt, now, f"campaign {campaign.status}")
-    zones = contact_zones(customer.timezone, customer.phone, campaign.timezone)
-    if not is_open(context.window, zones, now):
-        reopens = next_opening(context.window, zones, now) or now + NEVER_OPENS_RETRY
-        return _defer(attempt, reopens, "window closed")
+    # The same test as the gate's, so an attempt the gate would hold back is not even marked.
+    check = may_start_call(context.window, zones, now, limits.window_margin)
+    if not check.allowed:
+        return _defer(attempt, check.reopens or now + NEVER_OPENS_RETRY, "window closed")
     if attempt.status == "queued" and context.in_flight >= campaign.concurrency:
         return _defer(attempt, now, "concurrency reached")
     return None
@@ -280,15 +339,48 @@ def _advance_cursors(
 
 
 def _start(
-    attempt: CallAttempt, customer: Customer, context: _CampaignContext, now: datetime
-) -> tuple[uuid.UUID, PlaceCallRequest]:
+    attempt: CallAttempt,
+    customer: Customer,
+    context: _CampaignContext,
+    zones: tuple[ZoneInfo, ...],
+    now: datetime,
+) -> _Prepared:
+    before = (attempt.delivery_attempts, attempt.dispatched_at)
     attempt.status = "dispatching"
     attempt.delivery_attempts += 1
     attempt.dispatched_at = now
     attempt.external_to = customer.phone
     if attempt.external_from is None:  # a re-dispatch keeps its number
         attempt.external_from = _caller_id(context, attempt)
-    return attempt.id, _request(attempt, customer, context)
+    request = _request(attempt, customer, context)
+    return _Prepared(attempt.id, request, context.window, zones, *before)
+
+
+def _hold_back(session: Session, held: list[tuple[_Prepared, datetime]]) -> list[DispatchReport]:
+    """Undo the `dispatching` mark of requests never sent: pending at the next opening.
+
+    Nothing reached the provider, so this was no try: the tries and the dispatch time
+    go back to what they were, and the caller ID stays reserved for the next time.
+    """
+    attempts = {
+        a.id: a
+        for a in session.scalars(
+            select(CallAttempt)
+            .where(among(CallAttempt.id, [prep.attempt_id for prep, _ in held]))
+            .with_for_update()
+        )
+    }
+    reports = []
+    for prep, reopens in held:
+        attempt = attempts.get(prep.attempt_id)
+        if attempt is None or attempt.status != "dispatching":  # the reaper got there first
+            reports.append(DispatchReport(prep.attempt_id, Verdict.NOT_QUEUED))
+            continue
+        attempt.delivery_attempts = prep.delivery_attempts_before
+        attempt.dispatched_at = prep.dispatched_at_before
+        reports.append(_defer(attempt, reopens, "window closing"))
+    write_changes(session, attempts.values())
+    return reports
 
 
 def _caller_id(context: _CampaignContext, attempt: CallAttempt) -> str | None:

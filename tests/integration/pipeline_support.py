@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dialer.customers_csv import parse_customers
 from dialer.policies.window import LegalBound
-from dialer.providers.base import CallRecord, PlaceCallRequest, Placement
+from dialer.providers.base import CallRecord, Gate, NotSent, PlaceCallRequest, Placement
 from dialer.providers.simulated import (
     SimulatedVoiceProvider,
     SimulationProfile,
@@ -196,9 +196,16 @@ def count_place_calls(voice: SimulatedVoiceProvider) -> Counter[str]:
         requests[request.idempotency_key] += 1
         return place(request)
 
-    def counting_many(batch: Sequence[PlaceCallRequest]) -> list[Placement]:
-        requests.update(request.idempotency_key for request in batch)
-        return place_many(batch)
+    def counting_many(
+        batch: Sequence[PlaceCallRequest], gate: Gate | None = None
+    ) -> list[Placement]:
+        answers = place_many(batch, gate)
+        requests.update(
+            request.idempotency_key
+            for request, answer in zip(batch, answers, strict=True)
+            if not isinstance(answer, NotSent)  # held back by the gate: never sent
+        )
+        return answers
 
     voice.place_call = counting  # type: ignore[method-assign]
     voice.place_calls = counting_many  # type: ignore[method-assign]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 from dialer.providers.base import (
     CallAnalysis,
     CallRecord,
+    NotSent,
     PermanentProviderError,
     PlaceCallRequest,
     TransientProviderError,
@@ -496,3 +498,39 @@ def test_a_5xx_does_not_slow_the_fleet_down() -> None:
     with pytest.raises(TransientProviderError):
         adapter.place_call(REQUEST)
     assert limiter.slowed == []
+
+
+# --------------------------------------------------------------------------- gate
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_a_batch_sends_only_what_the_gate_lets_through(parallel: int) -> None:
+    adapter, recorder = provider(answer(201, FULL_RECORD), parallel_requests=parallel)
+    requests = [replace(REQUEST, idempotency_key=f"k{n}") for n in range(6)]
+    allowed = {"k0", "k2", "k3"}
+
+    answers = adapter.place_calls(requests, lambda request: request.idempotency_key in allowed)
+    adapter.close()
+
+    sent = sorted(request.headers["Idempotency-Key"] for request in recorder.requests)
+    assert sent == sorted(allowed)
+    held = [a.idempotency_key for a in answers if isinstance(a, NotSent)]
+    assert held == ["k1", "k4", "k5"]  # in request order, nothing sent for them
+    assert [isinstance(a, CallRecord) for a in answers] == [n in (0, 2, 3) for n in range(6)]
+
+
+def test_the_gate_is_asked_after_the_rate_limit_wait() -> None:
+    events: list[str] = []
+    limiter = ScriptedLimiter([0.5, 0.0])
+    adapter, recorder = provider(
+        answer(201, FULL_RECORD), limiter=limiter, sleep=lambda _: events.append("slept")
+    )
+
+    def gate(request: PlaceCallRequest) -> bool:
+        events.append("gate")
+        return False
+
+    (answer_,) = adapter.place_calls([REQUEST], gate)
+    assert isinstance(answer_, NotSent)
+    assert events == ["slept", "gate"]  # the wait may be long; the check comes after it
+    assert recorder.requests == []

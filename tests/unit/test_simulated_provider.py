@@ -27,6 +27,7 @@ from dialer.providers.base import (
     InboundMessage,
     MessageProvider,
     MessageStatusUpdate,
+    NotSent,
     PermanentProviderError,
     PlaceCallRequest,
     ProviderEvent,
@@ -830,6 +831,17 @@ def test_providers_satisfy_the_interfaces(redis_client: redis.Redis, clock: Fake
     messages: MessageProvider = SimulatedMessageProvider(redis_client, clock, SimulationProfile())
 
     assert voice.name == messages.name == "simulated"
+
+
+def test_a_batch_places_nothing_the_gate_holds_back(make_voice: VoiceFactory) -> None:
+    voice = make_voice()
+    answers = voice.place_calls(
+        [call_request("k1"), call_request("k2"), call_request("k3")],
+        lambda request: request.idempotency_key != "k2",
+    )
+
+    assert [type(a) for a in answers] == [CallRecord, NotSent, CallRecord]
+    assert voice.ledger_count_by_key() == {"k1": 1, "k3": 1}
 
 
 def test_a_batch_places_each_key_once_and_answers_in_request_order(

@@ -23,6 +23,7 @@ from dialer.policies.window import (
     current_closing,
     is_open,
     local_time,
+    may_start_call,
     next_opening,
     validate_window,
 )
@@ -582,3 +583,76 @@ def test_current_closing_is_the_first_closed_instant(
     while probe < closing:
         assert is_open(call_window, zones, probe), probe
         probe += SAMPLE_STEP
+
+
+# --- may_start_call: the window must stay open for the margin after the request ---------
+
+# Legal bound 08:00-21:00 on top of a campaign window that would run later.
+EVENING = CallWindow(WorkingHours.create(time(8), time(22)), LegalBound())
+FIVE_SECONDS = timedelta(seconds=5)
+
+
+@pytest.mark.parametrize(
+    ("zones", "at", "allowed", "reopens"),
+    [
+        # Monday 2026-11-23, New York on EST (UTC-5): 21:00 local is 02:00 UTC Tuesday.
+        ((NY,), datetime(2026, 11, 23, 19, tzinfo=UTC), True, None),
+        # 20:59:58 local: open, but it closes within the 5 s margin.
+        (
+            (NY,),
+            datetime(2026, 11, 24, 1, 59, 58, tzinfo=UTC),
+            False,
+            datetime(2026, 11, 24, 13, tzinfo=UTC),  # Tuesday 08:00 New York
+        ),
+        # Exactly the margin before closing: the call would ring at 21:00:00, refused.
+        (
+            (NY,),
+            datetime(2026, 11, 24, 1, 59, 55, tzinfo=UTC),
+            False,
+            datetime(2026, 11, 24, 13, tzinfo=UTC),
+        ),
+        # A hair more than the margin: allowed.
+        ((NY,), datetime(2026, 11, 24, 1, 59, 54, 999999, tzinfo=UTC), True, None),
+        # Already closed (21:30 local): refused, next opening the next morning.
+        (
+            (NY,),
+            datetime(2026, 11, 24, 2, 30, tzinfo=UTC),
+            False,
+            datetime(2026, 11, 24, 13, tzinfo=UTC),
+        ),
+        # Los Angeles alone at 17:59:58 local is well inside its window ...
+        ((LA,), datetime(2026, 11, 24, 1, 59, 58, tzinfo=UTC), True, None),
+        # ... but a number spanning New York and Los Angeles closes with New York first,
+        # and reopens when both are open: Tuesday 08:00 in Los Angeles (16:00 UTC).
+        (
+            (NY, LA),
+            datetime(2026, 11, 24, 1, 59, 58, tzinfo=UTC),
+            False,
+            datetime(2026, 11, 24, 16, tzinfo=UTC),
+        ),
+        # Friday 20:59:58 New York: the next opening is Monday 08:00 (weekend closed).
+        (
+            (NY,),
+            datetime(2026, 11, 28, 1, 59, 58, tzinfo=UTC),
+            False,
+            datetime(2026, 11, 30, 13, tzinfo=UTC),
+        ),
+    ],
+)
+def test_may_start_call_needs_the_window_open_for_the_margin(
+    zones: tuple[str, ...], at: datetime, allowed: bool, reopens: datetime | None
+) -> None:
+    check = may_start_call(EVENING, [ZoneInfo(z) for z in zones], at, FIVE_SECONDS)
+    assert (check.allowed, check.reopens) == (allowed, reopens)
+
+
+def test_may_start_call_with_no_margin_is_is_open() -> None:
+    at = datetime(2026, 11, 24, 1, 59, 59, 999999, tzinfo=UTC)  # 20:59:59.999999 New York
+    assert may_start_call(EVENING, [ZoneInfo(NY)], at, timedelta(0)).allowed
+    assert is_open(EVENING, [ZoneInfo(NY)], at)
+
+
+def test_may_start_call_refuses_a_negative_margin() -> None:
+    at = datetime(2026, 11, 23, 19, tzinfo=UTC)
+    with pytest.raises(ValueError, match="margin"):
+        may_start_call(EVENING, [ZoneInfo(NY)], at, timedelta(seconds=-1))
