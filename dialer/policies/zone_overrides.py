@@ -45,17 +45,34 @@ class Correction(NamedTuple):
 
 
 NATIONWIDE_MOBILE: Final[Mapping[str, Nationwide]] = {
+    "AU": Nationwide(
+        (),
+        "+61412345678",
+        "04 mobiles are national; phonenumbers misses Darwin (UTC+9:30, no DST), "
+        "which Adelaide's summer time does not match",
+    ),
     "CL": Nationwide(
         ("569",),
         "+56961234567",
         "+56 9 mobiles are national; phonenumbers says Santiago, missing Easter Island, "
         "Magallanes (Punta Arenas) and Aysen (Coyhaique) time",
     ),
+    "CN": Nationwide(
+        (),
+        "+8613123456789",
+        "+86 1 mobiles are national; phonenumbers says Beijing time only, but Xinjiang "
+        "keeps UTC+6 in daily use (tzdata Asia/Urumqi)",
+    ),
     "FM": Nationwide(
         ("691",),
         "+6919201234",
         "one 7-digit plan for the four states, fixed and mobile indistinguishable; "
         "spans Chuuk (UTC+10) and Pohnpei/Kosrae (UTC+11)",
+    ),
+    "GL": Nationwide(
+        (),
+        "+299221234",
+        "one national 6-digit plan; phonenumbers misses Danmarkshavn (UTC+0)",
     ),
     "ID": Nationwide(
         ("628",),
