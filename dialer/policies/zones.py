@@ -30,6 +30,9 @@ from dialer.policies.zone_overrides import (
     Correction,
 )
 
+# Longer than any IANA name (the longest is about 32): refused before any file lookup.
+ZONE_NAME_MAX_LENGTH = 64
+
 # What phonenumbers answers when it cannot place a number.
 _UNKNOWN_ZONE = "Etc/Unknown"
 
@@ -54,6 +57,8 @@ class ContactZones:
 
 def parse_zone(name: str) -> ZoneInfo:
     """The IANA zone called ``name``, or ValidationFailed on the ``timezone`` field."""
+    if len(name) > ZONE_NAME_MAX_LENGTH:
+        raise ValidationFailed("timezone", f"at most {ZONE_NAME_MAX_LENGTH} characters")
     try:
         return ZoneInfo(name)
     # Unknown keys raise ZoneInfoNotFoundError; malformed ones ("", "/abs", "../x")
