@@ -105,17 +105,29 @@ NATIONWIDE_MOBILE: Final[Mapping[str, Nationwide]] = {
 # Chile, Rossvyaz for Russia, NKRZI for Ukraine).
 PREFIX_CORRECTIONS: Final[Mapping[str, Correction]] = {
     # Mexico: Chihuahua state left Mountain time in 2022 (tzdata 2022f: America/Chihuahua
-    # is CST all year); phonenumbers still says Mazatlan (UTC-7) for these.
-    "52614": Correction(
-        ("America/Chihuahua",), True, "+526141234567", "Chihuahua city; zone.tab Chihuahua"
+    # is CST all year); phonenumbers still says Mazatlan (UTC-7) for these, while its
+    # own geocoder places them in Chihuahua (IFT plan).
+    **{
+        f"52{area}": Correction(
+            ("America/Chihuahua",),
+            True,
+            f"+52{area}1234567",
+            "phonenumbers geocoder: Chihuahua; zone.tab: 'Chihuahua (most areas)'",
+        )
+        for area in ("614", "621", "625", "627", "628", "629", "635", "639", "648", "652")
+    },
+    # 636 (Nuevo Casas Grandes) includes the border municipalities Janos and Ascension,
+    # which follow US DST (zone.tab: Ciudad_Juarez 'Chihuahua (US border - west)').
+    "52636": Correction(
+        ("America/Chihuahua", "America/Ciudad_Juarez"),
+        True,
+        "+526361234567",
+        "phonenumbers geocoder: Chihuahua; zone.tab Chihuahua and Ciudad_Juarez",
     ),
-    "52625": Correction(
-        ("America/Chihuahua",), True, "+526251234567", "Cuauhtemoc, Chih.; zone.tab"
+    # 649 is Chihuahua/Durango (geocoder): Chihuahua time added to phonenumbers' answer.
+    "52649": Correction(
+        ("America/Chihuahua",), False, "+526491234567", "phonenumbers geocoder: Chihuahua/Durango"
     ),
-    "52627": Correction(
-        ("America/Chihuahua",), True, "+526271234567", "Hidalgo del Parral, Chih.; zone.tab"
-    ),
-    "52639": Correction(("America/Chihuahua",), True, "+526391234567", "Delicias, Chih.; zone.tab"),
     # Matamoros follows US DST (zone.tab: "Tamaulipas (US border)"); phonenumbers says
     # Mexico City (no DST). Added, not replaced: 868 may reach inland towns too.
     "52868": Correction(

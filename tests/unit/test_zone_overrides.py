@@ -68,6 +68,14 @@ CRIMEA = {"Europe/Kyiv", "Europe/Simferopol"}
         ("+526251234567", {"America/Chihuahua"}),  # was Mazatlan
         ("+526271234567", {"America/Chihuahua"}),  # was Mazatlan
         ("+526391234567", {"America/Chihuahua"}),  # was Mazatlan
+        ("+526211234567", {"America/Chihuahua"}),  # was Mazatlan
+        ("+526281234567", {"America/Chihuahua"}),  # was Mazatlan
+        ("+526291234567", {"America/Chihuahua"}),  # was Mazatlan
+        ("+526351234567", {"America/Chihuahua"}),  # was Mazatlan
+        ("+526481234567", {"America/Chihuahua"}),  # was Mazatlan
+        ("+526521234567", {"America/Chihuahua"}),  # was Mazatlan
+        ("+526361234567", {"America/Chihuahua", "America/Ciudad_Juarez"}),  # was Mazatlan
+        ("+526491234567", {"America/Mazatlan", "America/Mexico_City", "America/Chihuahua"}),
         ("+528681234567", {"America/Mexico_City", "America/Matamoros"}),
         ("+18075551234", {"America/Toronto", "America/Winnipeg", "America/Atikokan"}),
         ("+12505551234", BC),
