@@ -9,7 +9,6 @@ import re
 import uuid
 from datetime import datetime, time
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -20,7 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+from dialer.errors import ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
+from dialer.policies.zones import ZONE_NAME_MAX_LENGTH, parse_zone
 
 DEFAULT_WEEKDAYS = [0, 1, 2, 3, 4]
 # Seeds are silent on a default; two retries (2 h, then a day) match whatsapp_after_attempts=3.
@@ -113,7 +114,7 @@ class CampaignSpec(_Strict):
         default_factory=lambda: list(DEFAULT_ATTEMPT_DELAYS_MINUTES), max_length=20
     )
     call_working_hours: CallWindowIn = Field(default_factory=CallWindowIn)
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", max_length=ZONE_NAME_MAX_LENGTH)
     concurrency: int = Field(default=10, ge=1, le=1000)
     max_calls_per_day: int | None = Field(default=None, ge=1, le=10_000_000)
     schedule_type: Literal["immediate", "scheduled"] = "immediate"
@@ -126,10 +127,11 @@ class CampaignSpec(_Strict):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
+        # parse_zone, not ZoneInfo: a directory name ("America") raises OSError there.
         try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r}") from None
+            parse_zone(value)
+        except ValidationFailed as exc:
+            raise ValueError(exc.reason) from None
         return value
 
     @field_validator("scheduled_at")
@@ -179,7 +181,7 @@ class CustomerIn(_Strict):
     surname: str | None = Field(default=None, max_length=255)
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=50)
-    timezone: str | None = None
+    timezone: str | None = Field(default=None, max_length=ZONE_NAME_MAX_LENGTH)
     fields: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("customer_id", "name", "surname", "email", "phone", "timezone", mode="before")

@@ -16,12 +16,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from importlib import resources
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from phonenumbers import timezone as phone_timezone
 
 from dialer.errors import ValidationFailed
+from dialer.policies.zone_overrides import (
+    NATIONWIDE_MOBILE,
+    PREFIX_CORRECTIONS,
+    PREFIX_LENGTHS,
+    Correction,
+)
+
+# Longer than any IANA name (the longest is about 32): refused before any file lookup.
+ZONE_NAME_MAX_LENGTH = 64
 
 # What phonenumbers answers when it cannot place a number.
 _UNKNOWN_ZONE = "Etc/Unknown"
@@ -47,6 +57,8 @@ class ContactZones:
 
 def parse_zone(name: str) -> ZoneInfo:
     """The IANA zone called ``name``, or ValidationFailed on the ``timezone`` field."""
+    if len(name) > ZONE_NAME_MAX_LENGTH:
+        raise ValidationFailed("timezone", f"at most {ZONE_NAME_MAX_LENGTH} characters")
     try:
         return ZoneInfo(name)
     # Unknown keys raise ZoneInfoNotFoundError; malformed ones ("", "/abs", "../x")
@@ -89,10 +101,52 @@ def _phone_zones(phone_e164: str) -> tuple[ZoneInfo, ...]:
         number = phonenumbers.parse(phone_e164)
     except phonenumbers.NumberParseException:
         return ()
-    names = phone_timezone.time_zones_for_number(number)
-    zones = (_valid_zone(name) for name in dict.fromkeys(names) if name != _UNKNOWN_ZONE)
+    names = [n for n in phone_timezone.time_zones_for_number(number) if n != _UNKNOWN_ZONE]
+    digits = f"{number.country_code}{phonenumbers.national_significant_number(number)}"
+    correction = _prefix_correction(digits)
+    if correction is not None:
+        names = list(correction.zones) if correction.replace else names + list(correction.zones)
+    region = phonenumbers.region_code_for_number(number)
+    nationwide = NATIONWIDE_MOBILE.get(region) if region else None
+    if nationwide is not None and (
+        digits.startswith(nationwide.prefixes)
+        or phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.MOBILE
+    ):
+        # A mobile may be anywhere in its country: every zone of it must be open.
+        names += country_zone_names(region)
+    zones = (_valid_zone(name) for name in dict.fromkeys(names))
     # A name phonenumbers knows but this tzdata does not is skipped, not fatal.
     return tuple(zone for zone in zones if zone is not None)
+
+
+def _prefix_correction(digits: str) -> Correction | None:
+    """The curated correction for the longest listed prefix of ``digits``, if any."""
+    for length in PREFIX_LENGTHS:
+        found = PREFIX_CORRECTIONS.get(digits[:length])
+        if found is not None:
+            return found
+    return None
+
+
+@lru_cache(maxsize=512)
+def country_zone_names(region: str) -> tuple[str, ...]:
+    """The zones tzdata's zone.tab gives a country (ISO 3166 code), in file order.
+
+    zone.tab rather than zone1970.tab: it names each country's own zones (Atikokan,
+    Creston) instead of an older zone with the same clock that another country owns.
+    """
+    return _zone_tab().get(region, ())
+
+
+@lru_cache(maxsize=1)
+def _zone_tab() -> dict[str, tuple[str, ...]]:
+    text = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text("utf-8")
+    by_country: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            country, _coordinates, zone = line.split("\t")[:3]
+            by_country.setdefault(country, []).append(zone)
+    return {country: tuple(found) for country, found in by_country.items()}
 
 
 def _valid_zone(name: str) -> ZoneInfo | None:

@@ -106,6 +106,8 @@ def test_create_answers_seed_002_campaign_out_with_our_settings(api: Api) -> Non
     [
         ({"concurrency": 5000}, "concurrency"),
         ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": "America"}, "timezone"),  # a directory of the zone files
+        ({"timezone": "x" * 300}, "timezone"),
         ({"call_working_hours": {"start": "22:00", "end": "23:00"}}, "call_working_hours"),
         ({"call_opening_message": "Hi {{nickname}}"}, "call_opening_message"),
         ({"agent_id": str(uuid.uuid4())}, "body"),  # both agent and agent_id
@@ -177,6 +179,8 @@ def test_a_draft_changes_its_settings_and_they_are_validated_like_a_new_one(api:
         ({"call_opening_message": "Hi {{nickname}}"}, 422, "call_opening_message"),
         ({"call_working_hours": {"start": "05:00", "end": "07:00"}}, 422, "call_working_hours"),
         ({"concurrency": 0}, 422, "concurrency"),
+        ({"timezone": "America"}, 422, "timezone"),
+        ({"timezone": "x" * 300}, 422, "timezone"),
         ({"concurrency": None}, 422, "concurrency"),
         ({"agent_id": str(uuid.uuid4())}, 422, "agent_id"),
         ({"status": "running"}, 422, "status"),

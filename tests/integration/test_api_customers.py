@@ -65,6 +65,8 @@ def test_create_and_read_a_customer(api: Api) -> None:
         ({"customer_id": "x", "phone": "not a number"}, "phone"),
         ({"customer_id": "x", "email": "nope"}, "email"),
         ({"customer_id": "x", "timezone": "Mars/Olympus"}, "timezone"),
+        ({"customer_id": "x", "timezone": "America"}, "timezone"),  # a zone-files directory
+        ({"customer_id": "x", "timezone": "x" * 300}, "timezone"),
         ({"customer_id": "x", "shoe_size": "42"}, "shoe_size"),
         ({"name": "Nobody"}, "body"),  # nothing to identify them by
     ],

@@ -182,6 +182,21 @@ def test_a_partial_csv_import_keeps_the_good_rows_and_lists_the_bad(api: Api) ->
     assert ann["fields"] == {"plan": "gold"}
 
 
+def test_a_partial_import_rejects_a_directory_timezone_and_keeps_the_rest(api: Api) -> None:
+    client = api.as_new_account()
+    campaign_id = new_campaign(client)
+    body = (
+        f"customer_id,name,phone,timezone\na,Ann,{rome_phone(1)},America\nb,Bob,{rome_phone(2)},\n"
+    )
+    answer = upload(client, campaign_id, body, partial="true")
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert (report["rows_read"], report["enrolled"]) == (2, 1)
+    assert [(p["line"], p["field"]) for p in report["rejected"]] == [(2, "timezone")]
+    assert "unknown IANA time zone" in report["rejected"][0]["reason"]
+    assert enrolled(api, campaign_id) == {"b": "active"}
+
+
 def test_a_csv_is_read_as_it_arrives(api: Api) -> None:
     client = api.as_new_account()
     campaign_id = new_campaign(client)

@@ -51,6 +51,10 @@ def test_missing_phone_is_a_row_not_an_error() -> None:
     [
         ("c1,Ann,+12125550123,not-an-email,,\n", "email", "not an email address"),
         ("c1,Ann,+12125550123,,Mars/Base,\n", "timezone", "unknown IANA time zone"),
+        # A directory of the zone files, and a name no zone has: row errors, not OSError.
+        ("c1,Ann,+12125550123,,America,\n", "timezone", "unknown IANA time zone"),
+        ("c1,Ann,+12125550123,,Europe/../America,\n", "timezone", "unknown IANA time zone"),
+        (f"c1,Ann,+12125550123,,{'x' * 300},\n", "timezone", "at most 64 characters"),
         (",Ann,,,,\n", "input", "at least one of customer_id, phone, email"),
     ],
 )
@@ -60,6 +64,12 @@ def test_bad_rows_name_field_and_reason(body: str, field: str, reason: str) -> N
     assert problem.field == field
     assert reason in problem.reason
     assert problem.raw["name"] == "Ann"  # the rejected payload is kept
+
+
+def test_a_bad_timezone_row_does_not_stop_the_other_rows() -> None:
+    parsed = parse("c1,Ann,+12125550123,,America,\nc2,Bob,+12125550124,,Europe/Rome,\n")
+    assert [(p.line, p.field) for p in parsed.errors] == [(2, "timezone")]
+    assert [(r.line, r.customer.timezone) for r in parsed.rows] == [(3, "Europe/Rome")]
 
 
 def test_duplicates_are_reported_with_the_first_line() -> None:

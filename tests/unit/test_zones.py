@@ -139,3 +139,10 @@ def test_parse_zone_rejects_unknown_names(name: str) -> None:
 
 def test_zone_source_values_are_what_the_ui_shows() -> None:
     assert [source.value for source in ZoneSource] == ["explicit", "phone", "campaign"]
+
+
+def test_parse_zone_refuses_an_overlong_name_before_any_file_lookup() -> None:
+    # 300 characters would raise OSError (file name too long) inside ZoneInfo.
+    with pytest.raises(ValidationFailed) as caught:
+        parse_zone("x" * 300)
+    assert (caught.value.field, caught.value.reason) == ("timezone", "at most 64 characters")

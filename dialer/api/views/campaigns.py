@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialer.policies.vocabulary import Segment
+from dialer.policies.zones import ZONE_NAME_MAX_LENGTH
 from dialer.schemas import CallWindowIn, GoalSpecIn
 from dialer.services.lifecycle import ResumeResult
 from models import Campaign
@@ -94,7 +95,7 @@ class CampaignPatch(BaseModel):
     whatsapp_after_attempts: int | None = None
     call_attempt_delays: list[int] | None = None
     call_working_hours: CallWindowIn | None = None
-    timezone: str | None = None
+    timezone: str | None = Field(default=None, max_length=ZONE_NAME_MAX_LENGTH)
     concurrency: int | None = None
     max_calls_per_day: int | None = None
     schedule_type: Literal["immediate", "scheduled"] | None = None
