@@ -54,10 +54,10 @@ class SlowProvider:
         return CallRecord(id=f"call-{request.idempotency_key}", status="queued", to=request.to)
 
     def get_call(self, call_id: str) -> CallRecord:
-        raise NotImplementedError
+        raise AssertionError(f"dispatch must not look calls up (asked for {call_id})")
 
     def parse_event(self, payload: Mapping[str, Any]) -> ProviderEvent:
-        raise NotImplementedError
+        raise AssertionError("dispatch must not parse provider events")
 
 
 def test_no_call_starts_within_the_margin_of_closing(clean_db: str, redis_url: str) -> None:
