@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID, insert
 from sqlalchemy.orm import Session
 
-from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening
+from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening_within_a_year
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
 from models import CallAttempt, Campaign, Customer, DailyClaims, Enrollment
@@ -154,7 +154,7 @@ def _sort(
             if len(out.claim) < slots:
                 out.claim.append(attempt_id)
             continue
-        opening = next_opening(window, zones, now)
+        opening = next_opening_within_a_year(window, zones, now)
         if opening is None:
             out.never.append(attempt_id)
         else:
@@ -173,8 +173,8 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
     if s.move_ids:
         _move_to_openings(session, s.move_ids, s.move_to)
     if s.never:
-        # No instant opens the window in all of the contact's zones (e.g. a number mapped
-        # to zones half a day apart): never call, and say why.
+        # No instant within a year opens the window in all of the contact's zones (e.g. a
+        # number mapped to zones half a day apart): never call, and say why.
         session.execute(
             update(CallAttempt)
             .where(among(CallAttempt.id, s.never))

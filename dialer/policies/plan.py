@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from dialer.policies.window import CallWindow, is_open, next_opening
+from dialer.policies.window import CallWindow, is_open, next_opening_within_a_year
 
 WEEK = timedelta(days=7)
 
@@ -58,7 +58,7 @@ def classify_contact(
         return ContactStanding(skipped, None)
     if is_open(window, zones, at):
         return ContactStanding(PlanBucket.NOW, at)
-    opening = next_opening(window, zones, at)
+    opening = next_opening_within_a_year(window, zones, at)
     if opening is None:
         return ContactStanding(PlanBucket.NO_COMMON_WINDOW, None)
     return ContactStanding(_later_bucket(zones[0], at, opening), opening)

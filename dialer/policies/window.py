@@ -162,6 +162,27 @@ def next_opening(
     return opening if opening - at_utc <= timedelta(days=horizon_days) else None
 
 
+# A year and a week: every zone's clock changes fall inside it, so a window that does not
+# open within it does not open at all under the current rules.
+SEASONAL_HORIZON_DAYS = 371
+
+
+def next_opening_within_a_year(
+    window: CallWindow, zones: Sequence[ZoneInfo], at: datetime
+) -> datetime | None:
+    """``next_opening``, searched over a year of clock changes before answering None.
+
+    Zones that change their clocks on different dates (Los Angeles and London) may
+    share an open hour only in the weeks between the two changes: two weeks of search
+    would call such a contact never callable and cancel it. The short search answers
+    almost every contact; the long one runs only for those it leaves without an opening.
+    """
+    soon = next_opening(window, zones, at)
+    if soon is not None:
+        return soon
+    return next_opening(window, zones, at, horizon_days=SEASONAL_HORIZON_DAYS)
+
+
 def current_closing(window: CallWindow, zones: Sequence[ZoneInfo], at: datetime) -> datetime | None:
     """When the window is open at ``at``, the first later instant at which it is closed."""
     if not is_open(window, zones, at):
