@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dialer.cli import app
+from dialer.cli.main import app
 from dialer.settings import get_settings
 
 pytestmark = pytest.mark.integration

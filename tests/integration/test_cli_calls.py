@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from dialer.cli import app
+from dialer.cli.main import app
 from dialer.services.accounts import get_or_create_account
 from dialer.settings import get_settings
 from models import Account

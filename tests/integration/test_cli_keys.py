@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from dialer.cli import app
+from dialer.cli.main import app
 from dialer.services.api_keys import authenticate
 from dialer.settings import get_settings
 from models import ApiKey

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dialer.cli import app
+from dialer.cli.main import app
 from dialer.services.accounts import DEFAULT_ACCOUNT
 from dialer.settings import get_settings
 from tests.integration.results_support import (

@@ -1,4 +1,4 @@
-"""`dialer flower` against a real worker, and the worker and beat probes of dialer.cli_ops.
+"""`dialer flower` against a real worker, and the worker and beat probes of dialer.cli.ops.
 
 The integration tests start real processes (a Celery worker on a private queue, Flower
 on a free port, beat) against the test PostgreSQL and Redis, and read them back through
@@ -22,7 +22,7 @@ import httpx
 import pytest
 from celery import Celery
 
-from dialer.cli_ops import (
+from dialer.cli.ops import (
     BEAT_SCHEDULE_MAX_AGE_SECONDS,
     beat_status,
     flower_argv,
@@ -39,7 +39,7 @@ USER = "ops"
 PASSWORD = "correct-horse-battery"  # test-only credential for the Flower started here
 START_SECONDS = 90
 TASK_SECONDS = 60
-PROBE = [sys.executable, "-m", "dialer.cli_ops"]
+PROBE = [sys.executable, "-m", "dialer.cli.ops"]
 
 
 # ---------------------------------------------------------------- pure parts

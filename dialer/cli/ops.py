@@ -191,7 +191,7 @@ def register_ops_commands(app: typer.Typer) -> None:
 
 
 if __name__ == "__main__":
-    # `python -m dialer.cli_ops worker-ping`: the same commands without importing the whole
+    # `python -m dialer.cli.ops worker-ping`: the same commands without importing the whole
     # CLI (about a second less per run, which matters for a probe run every minute).
     ops = typer.Typer(no_args_is_help=True)
     register_ops_commands(ops)

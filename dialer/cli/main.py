@@ -15,19 +15,19 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from dialer import migrate
-from dialer.cli_calls import calls_app
-from dialer.cli_keys import keys_app
-from dialer.cli_ops import register_ops_commands
-from dialer.cli_reports import campaign_export, campaign_status
-from dialer.cli_support import AccountOpt, console, err_console
-from dialer.cli_support import fail as _fail
-from dialer.cli_support import runtime as _runtime
+from dialer.cli.calls import calls_app
+from dialer.cli.keys import keys_app
+from dialer.cli.ops import register_ops_commands
+from dialer.cli.render import print_import_report, print_plan
+from dialer.cli.reports import campaign_export, campaign_status
+from dialer.cli.support import AccountOpt, console, err_console
+from dialer.cli.support import fail as _fail
+from dialer.cli.support import runtime as _runtime
 from dialer.clock import utcnow
 from dialer.customers_csv import parse_customers
 from dialer.embedded import services_status, stop_services
 from dialer.errors import DialerError, describe_validation_error
 from dialer.policies.vocabulary import Segment
-from dialer.render import print_import_report, print_plan
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account
 from dialer.services.campaigns import create_campaign, find_campaign, legal_bound

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from dialer import cli_support
-from dialer.cli_support import AccountOpt
+from dialer.cli import support as cli_support
+from dialer.cli.support import AccountOpt
 from dialer.errors import DialerError
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account
 from dialer.services.calls_query import DEFAULT_LIMIT, build_query, list_calls
