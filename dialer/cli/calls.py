@@ -1,8 +1,8 @@
 """``dialer calls``: the call attempts of an account, as ``GET /calls`` lists them.
 
 Same parameters, same service (dialer.services.calls_query) and, with ``--json``,
-the same JSON as the API. Kept out of dialer.cli so that module stays a list of
-commands; this one must not import dialer.cli (which imports it).
+the same JSON as the API. Kept out of dialer.cli.main so that module stays a list of
+commands; this one must not import dialer.cli.main (which imports it).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Operations commands of `dialer`: Flower (monitoring, Prometheus metrics) and two probes.
 
-Registered on the main command by ``register_ops_commands`` so `dialer.cli` stays the
+Registered on the main command by ``register_ops_commands`` so `dialer.cli.main` stays the
 one entry point. Heavy imports (Celery, the app) happen inside the commands: probes
 start this module often and must stay cheap.
 """
