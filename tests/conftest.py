@@ -1,4 +1,9 @@
-"""Test fixtures: real PostgreSQL and Redis, configured or embedded.
+"""Test tiers and fixtures: real PostgreSQL and Redis, configured or embedded.
+
+A test's tier is its folder, marked here (``pytest -m unit|integration|e2e|tools``):
+``unit`` (pure logic), ``integration`` (real PostgreSQL/Redis, servers in threads),
+``e2e`` (real worker, beat, api and sandbox processes) and ``tools`` (optional host
+tools, run only when asked). A test outside those folders is a collection error.
 
 With DIALER_DATABASE_URL / DIALER_REDIS_URL set, those servers are used; otherwise
 the project's embedded servers start (in .dialer/test). Tests that need a server
@@ -27,6 +32,28 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_DATABASE = f"dialer_test_{os.getpid()}"
 # The control API fixtures (`api`, `api_server`), for every test module that asks for them.
 pytest_plugins = ["tests.integration.api_support"]
+
+
+TIERS = ("unit", "integration", "e2e", "tools")
+TESTS = Path(__file__).resolve().parent
+
+
+def tier_of(path: Path) -> str:
+    """The tier of a test file: the tests/ folder it sits in."""
+    folder = path.resolve().relative_to(TESTS).parts[0]
+    if folder not in TIERS:
+        raise pytest.UsageError(f"{path}: a test belongs in one of tests/{{{','.join(TIERS)}}}")
+    return folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item.path)
+        # A test may name a higher tier than its folder's (tests/unit/test_simulated_provider's
+        # Redis tests say integration): then it has that tier only, so -m unit needs no server.
+        named = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+        if not named:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 def in_ci() -> bool:

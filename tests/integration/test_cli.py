@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 from dialer.cli.main import app
 from dialer.settings import get_settings
 
-pytestmark = pytest.mark.integration
 CAMPAIGN_YAML = """
 name: Cli campaign
 agent: {name: Cli agent, provider_agent_id: agt_cli, phone_numbers: ["+12125550100"]}

@@ -20,8 +20,6 @@ from models import Account
 from models.session import transaction
 from tests.integration.test_api_calls import MINE, World, build_world
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:

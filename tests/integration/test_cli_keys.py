@@ -14,8 +14,6 @@ from dialer.settings import get_settings
 from models import ApiKey
 from models.session import transaction
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:

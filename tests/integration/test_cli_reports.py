@@ -18,7 +18,6 @@ from tests.integration.results_support import (
     campaign_with_results,
 )
 
-pytestmark = pytest.mark.integration
 EXPORT_COLUMNS = [
     "customer",
     "customer_id",

@@ -59,8 +59,6 @@ from tests.integration.pipeline_support import (
     uow_for,
 )
 
-pytestmark = pytest.mark.integration
-
 SECRET = "whsec_ingress_test"
 TOLERANCE_SECONDS = 300
 PHONE = rome_phone(7)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from models import CallAttempt, Enrollment, Message
@@ -19,7 +18,6 @@ from tests.integration.pipeline_support import (
     start,
 )
 
-pytestmark = pytest.mark.integration
 TEN_MINUTES = timedelta(minutes=10)
 
 

@@ -17,8 +17,6 @@ from dialer.providers.ratelimit import (
 from dialer.settings import Settings
 from tests.ratelimit_contract import CONTRACT, Case, FakeClock
 
-pytestmark = pytest.mark.integration
-
 LIMITS = BucketLimits(rate_per_second=10, burst=3, recovery_seconds=10)
 
 

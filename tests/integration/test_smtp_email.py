@@ -22,8 +22,6 @@ from dialer.providers.email_smtp import SmtpConfig, SmtpEmailProvider, message_i
 from dialer.providers.send_guard import SendOnceGuard
 from tests.integration.loopback_support import free_port
 
-pytestmark = pytest.mark.integration
-
 SENDER = "campaigns@dialer.example"
 USER, PASSWORD = "dialer", "s3cret"
 

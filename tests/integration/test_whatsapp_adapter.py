@@ -40,8 +40,6 @@ from dialer.sandbox.whatsapp import (
 )
 from tests.integration.loopback_support import free_port, wait_until
 
-pytestmark = pytest.mark.integration
-
 SECRET = "whsec_test"
 TOKEN = "wa_test"
 PHONE = "+390612345601"

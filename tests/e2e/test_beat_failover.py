@@ -12,15 +12,12 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 import redis
 
 from dialer.processes import process_group
 from tasks.app import BEAT_LOCK_KEY
-from tests.integration.celery_support import fast_run, wait_for
+from tests.e2e.celery_support import fast_run, wait_for
 from tests.integration.pipeline_support import MONDAY_8_UTC
-
-pytestmark = pytest.mark.integration
 
 LOCK_TIMEOUT_SECONDS = 3
 # Lock expiry, one standby retry interval, the standby's first tick, and slack for a slow CI.

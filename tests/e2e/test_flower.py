@@ -32,7 +32,7 @@ from dialer.cli.ops import (
 from dialer.errors import SettingsError
 from dialer.processes import process_group
 from dialer.settings import Settings, load_settings
-from tests.integration.celery_support import wait_for
+from tests.e2e.celery_support import wait_for
 from tests.integration.loopback_support import free_port
 
 USER = "ops"
@@ -165,7 +165,6 @@ def _probe(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.mark.integration
 def test_flower_shows_a_real_worker_and_its_finished_task(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -239,7 +238,6 @@ def test_flower_shows_a_real_worker_and_its_finished_task(
         assert "did not answer" in nobody.stderr
 
 
-@pytest.mark.integration
 def test_beat_check_sees_a_running_beat(database_url: str, redis_url: str, tmp_path: Path) -> None:
     # The longest tick: beat sends its first round at start, then stays quiet.
     env = _env(database_url, redis_url, tmp_path, DIALER_SCAN_INTERVAL_SECONDS="60")
