@@ -13,17 +13,20 @@ skip when none can be had on a laptop, but fail under CI=true.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from dialer import migrate
 from dialer.embedded import ServiceUrls, ensure_services, services_status, stop_services
-from dialer.settings import Settings, load_settings
+from dialer.settings import Settings, get_settings, load_settings
 from models import Base
 from models.session import engine_for, session_factory
 
@@ -108,6 +111,34 @@ def redis_url(service_urls: ServiceUrls) -> str:
     """
     database = os.environ.get("DIALER_TEST_REDIS_DB", "15")
     return str(make_url(service_urls.redis_url).set(database=database))
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the test Redis database (replies decoded to str), closed after the test."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_namespace(redis_client: redis.Redis) -> Iterator[str]:
+    """A key prefix of the test's own in the test Redis; its keys are deleted afterwards."""
+    namespace = f"test-{uuid.uuid4().hex}"
+    yield namespace
+    keys = list(redis_client.scan_iter(match=f"{namespace}:*"))
+    if keys:
+        redis_client.delete(*keys)
+
+
+@pytest.fixture
+def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """Runs `dialer` commands in-process against the test database (emptied after) and Redis."""
+    monkeypatch.setenv("DIALER_DATABASE_URL", clean_db)
+    monkeypatch.setenv("DIALER_REDIS_URL", redis_url)
+    get_settings.cache_clear()  # the commands read the settings through this cache
+    yield CliRunner()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from dialer.cli.main import app
-from dialer.settings import get_settings
 
 CAMPAIGN_YAML = """
 name: Cli campaign
@@ -16,15 +14,6 @@ agent: {name: Cli agent, provider_agent_id: agt_cli, phone_numbers: ["+121255501
 timezone: Europe/Rome
 call_opening_message: "Hi {{name}}"
 """
-
-
-@pytest.fixture
-def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("DIALER_DATABASE_URL", clean_db)
-    monkeypatch.setenv("DIALER_REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def run(cli: CliRunner, *args: str) -> tuple[int, str]:
