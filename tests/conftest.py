@@ -115,20 +115,18 @@ def redis_url(service_urls: ServiceUrls) -> str:
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
-    """A client of the test Redis database (replies decoded to str), closed after the test."""
+    """The test Redis database, empty before and after the test (replies decoded to str)."""
     client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
     yield client
+    client.flushdb()
     client.close()
 
 
 @pytest.fixture
-def redis_namespace(redis_client: redis.Redis) -> Iterator[str]:
-    """A key prefix of the test's own in the test Redis; its keys are deleted afterwards."""
-    namespace = f"test-{uuid.uuid4().hex}"
-    yield namespace
-    keys = list(redis_client.scan_iter(match=f"{namespace}:*"))
-    if keys:
-        redis_client.delete(*keys)
+def redis_namespace(redis_client: redis.Redis) -> str:
+    """A key prefix of the test's own, for code that takes one (the database is emptied after)."""
+    return f"test-{uuid.uuid4().hex}"
 
 
 @pytest.fixture
