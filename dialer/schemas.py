@@ -34,10 +34,23 @@ class _Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul_characters(cls, value: Any) -> Any:
-        """PostgreSQL text cannot hold NUL: refuse it here, naming the field, not at insert."""
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+        return refuse_nul(value)
+
+
+def refuse_nul(value: Any) -> Any:
+    """PostgreSQL text and JSON cannot hold NUL: refuse it here, naming the field, not at
+    insert. Strings inside lists and mappings (``fields``, ``variables``) count, keys too."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("must not contain NUL characters")
+        elif isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending += list(item)
+    return value
 
 
 class CallWindowIn(_Strict):

@@ -181,6 +181,8 @@ def test_a_draft_changes_its_settings_and_they_are_validated_like_a_new_one(api:
         ({"concurrency": 0}, 422, "concurrency"),
         ({"timezone": "America"}, 422, "timezone"),
         ({"timezone": "x" * 300}, 422, "timezone"),
+        ({"name": "Spring\x00"}, 422, "name"),  # PostgreSQL text holds no NUL
+        ({"variables": {"offer": "\x00"}}, 422, "variables"),
         ({"concurrency": None}, 422, "concurrency"),
         ({"agent_id": str(uuid.uuid4())}, 422, "agent_id"),
         ({"status": "running"}, 422, "status"),

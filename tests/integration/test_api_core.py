@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -100,3 +101,52 @@ def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(api: Api) -
     assert answer.status_code == 413
     assert answer.json()["code"] == "payload_too_large"
     assert answer.json()["request_id"] == answer.headers["X-Request-ID"]
+
+
+def _raw_chunked_post(api: Api, path: str, chunks: list[bytes], secret: str | None) -> bytes:
+    """Send the request head and ``chunks`` chunked, but never the last chunk: the answer
+    must come from what was sent so far (a server that reads the body whole never answers)."""
+    host, port = api.base_url.removeprefix("http://").split(":")
+    head = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}",
+        "Content-Type: application/json",
+        "Transfer-Encoding: chunked",
+        *([f"Authorization: Bearer {secret}"] if secret else []),
+    ]
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        for chunk in chunks:
+            conn.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            received = conn.recv(65536)
+            if not received:
+                break
+            answer += received
+    return answer
+
+
+def test_a_chunked_body_without_a_key_is_refused_before_it_is_read(api: Api) -> None:
+    answer = _raw_chunked_post(api, "/customers", [b'{"name": "'], secret=None)
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+
+
+def test_a_chunked_body_is_counted_while_it_arrives_and_refused_past_the_limit(
+    api: Api,
+) -> None:
+    secret = api.key(api.account())
+    megabyte = b"x" * (1024 * 1024)
+    answer = _raw_chunked_post(api, "/customers", [b'{"name": "', megabyte], secret)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+def test_a_chunked_body_within_the_limit_is_read(api: Api) -> None:
+    client = api.as_new_account()
+    answer = client.http.post(
+        "/customers",
+        content=iter([b'{"customer_id": ', b'"chunked-1"}']),  # no Content-Length: chunked
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["customer_id"] == "chunked-1"

@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime, time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dialer.policies.vocabulary import Segment
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH
-from dialer.schemas import CallWindowIn, GoalSpecIn
+from dialer.schemas import CallWindowIn, GoalSpecIn, refuse_nul
 from dialer.services.lifecycle import ResumeResult
 from models import Campaign
 
@@ -104,6 +104,11 @@ class CampaignPatch(BaseModel):
     phone_number_ids: list[uuid.UUID] | None = None
     phone_rotation_strategy: Literal["random", "sequential", "round_robin"] | None = None
     customer_fields: list[str] | None = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
     def changes(self) -> dict[str, Any]:
         """The fields the caller sent (an explicit null included), as JSON values."""
