@@ -3,7 +3,9 @@
 ``{"message", "error", "code", "statusCode", "request_id"}``, plus ``details``
 (``[{"field", "reason"}]``) on a 422. Every request gets a request id (the caller's
 ``X-Request-ID`` when it sends a sane one, else a new UUID), echoed in the
-``X-Request-ID`` header and bound to the request's logs.
+``X-Request-ID`` header and bound to the request's logs. Webhook paths are not the
+control API's: whatever fails there answers in the ingress's own shape
+(dialer.api.ingress), ``{"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dialer.api.ingress import WEBHOOK_PATH_PREFIX
+from dialer.api.ingress import error_response as webhook_error
+from dialer.api.ingress import internal_error as webhook_internal_error
 from dialer.errors import CampaignStateError, Conflict, DialerError, NotFound, ValidationFailed
 from dialer.logging import get_logger
 
@@ -130,7 +135,11 @@ def _detail(err: Any) -> dict[str, str]:
 
 async def _http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+        exc.status_code, "http_error"
+    )
+    if _is_webhook(request):
+        return webhook_error(exc.status_code, code, str(exc.detail))
     return envelope(request, exc.status_code, code, str(exc.detail))
 
 
@@ -150,5 +159,12 @@ async def _dialer_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    if _is_webhook(request):
+        return await webhook_internal_error(request, exc)
     log.error("api_internal_error", error=type(exc).__name__, path=request.url.path)
     return envelope(request, 500, "internal_error", "internal error")
+
+
+def _is_webhook(request: Request) -> bool:
+    """Providers are not control-API clients: webhook paths answer in the ingress's shape."""
+    return request.url.path.startswith(WEBHOOK_PATH_PREFIX)

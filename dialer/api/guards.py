@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dialer.api.auth import PRINCIPAL_STATE, invalid_key_answer, presented_key, principal_for
 from dialer.api.context import context_of
 from dialer.api.errors import envelope
+from dialer.api.ingress import WEBHOOK_PATH_PREFIX
 from dialer.logging import get_logger
 
 PUBLIC_PATHS: Final = frozenset(
@@ -45,7 +46,7 @@ class BodyGuard:
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or str(scope["path"]).startswith("/webhooks/"):
+        if scope["type"] != "http" or str(scope["path"]).startswith(WEBHOOK_PATH_PREFIX):
             await self.app(scope, receive, send)
             return
         request = Request(scope)

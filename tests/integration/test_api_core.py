@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import socket
+import time
 from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 
+from dialer.api import create_app
 from dialer.errors import ValidationFailed
+from dialer.providers.signing import sign_headers
+from dialer.sandbox.testing import serve_in_thread
 from dialer.services.api_keys import authenticate, issue_key, list_keys, revoke_key
+from dialer.settings import Settings
 from models import ApiKey
 from models.session import transaction
 from tests.integration.api_support import Api
@@ -150,3 +157,43 @@ def test_a_chunked_body_within_the_limit_is_read(api: Api) -> None:
     )
     assert answer.status_code == 201, answer.text
     assert answer.json()["customer_id"] == "chunked-1"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/webhooks/nowhere", 404),
+        ("GET", "/webhooks/whatsapp", 405),
+        ("POST", "/webhooks/whatsapp", 401),  # unsigned
+        ("POST", "/webhooks/calls/unknown", 401),
+    ],
+)
+def test_webhook_routes_answer_in_the_ingress_shape_not_the_envelope(
+    api: Api, method: str, path: str, status: int
+) -> None:
+    with api.client() as http:
+        answer = http.request(method, path, content=b"{}")
+    assert answer.status_code == status
+    assert set(answer.json()) == {"error"}, answer.text
+    assert set(answer.json()["error"]) >= {"code", "message"}
+
+
+def test_a_webhook_that_cannot_be_stored_is_a_500_in_the_ingress_shape(
+    base_settings: Settings,
+) -> None:
+    def database_down() -> Any:
+        raise ConnectionRefusedError("database down")
+
+    app = create_app(base_settings, database_down, enqueue_apply=lambda _id: None, call_parsers={})
+    body = b'{"object": "whatsapp_business_account", "entry": []}'
+    secret = base_settings.webhook_secret.get_secret_value()
+    with serve_in_thread(app) as url:
+        answer = httpx.post(
+            f"{url}/webhooks/whatsapp",
+            content=body,
+            headers=sign_headers(secret, int(time.time()), body),
+        )
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "error": {"code": "internal_error", "message": "the event was not stored; send it again"}
+    }
