@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -53,11 +54,22 @@ def refuse_nul(value: Any) -> Any:
     return value
 
 
+# A wall-clock time in the contact's zone, written "09:00" or "09:00:00". Declared as a
+# pattern, not JSON Schema's format "time", which requires an offset ("09:00:00Z"): the
+# window is local time and is sent without one.
+WALL_CLOCK_TIME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+    "examples": ["09:00:00"],
+}
+WallClockTime = Annotated[time, WithJsonSchema(WALL_CLOCK_TIME_SCHEMA)]
+
+
 class CallWindowIn(_Strict):
     """seed 002 CampaignCallWindow; weekdays 0=Monday .. 6=Sunday."""
 
-    start: time = time(9, 0)
-    end: time = time(19, 0)
+    start: WallClockTime = time(9, 0)
+    end: WallClockTime = time(19, 0)
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
         default_factory=lambda: list(DEFAULT_WEEKDAYS)
     )

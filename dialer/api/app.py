@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from dialer import metrics
 from dialer.api.context import ApiContext, ReadinessCheck
-from dialer.api.errors import install_error_handling
+from dialer.api.errors import ERROR_RESPONSES, install_error_handling
 from dialer.api.guards import BodyGuard
 from dialer.api.ingress import EnqueueApply, ingress_router
 from dialer.api.routes import CONTROL_ROUTERS
@@ -59,7 +59,7 @@ def create_app(
     install_error_handling(app)  # added last, so it runs first: a 413 has a request id too
     app.include_router(health_router)
     for router in CONTROL_ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(ingress_router(settings, uow, enqueue_apply, call_parsers, clock=clock))
     return app
 

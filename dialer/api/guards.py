@@ -105,7 +105,10 @@ def _nul_in_query(request: Request) -> Response | None:
             field = name.replace("\x00", "\\x00")
             details = [{"field": field, "reason": "must not contain NUL characters"}]
             message = f"{field}: must not contain NUL characters"
-            return envelope(request, 422, "validation_error", message, details=details)
+            detail = [{"loc": ["query", field], "msg": details[0]["reason"], "type": "value_error"}]
+            return envelope(
+                request, 422, "validation_error", message, details=details, detail=detail
+            )
     return None
 
 

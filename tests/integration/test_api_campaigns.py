@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -469,3 +470,16 @@ def test_every_route_needs_its_scope_and_a_key(
         anonymous = http.request(method, path, json=spec("Other"))
     assert anonymous.status_code == 401
     assert anonymous.json()["code"] == "api_key_invalid"
+
+
+def test_window_times_are_declared_as_they_are_sent(api: Api) -> None:
+    """JSON Schema's format "time" requires an offset; the window is sent without one."""
+    client = api.as_new_account()
+    sent = create(client)["call_working_hours"]
+    document = client.http.get("/openapi.json").json()
+    for model in ("CallWindowOut", "CallWindowIn"):
+        properties = document["components"]["schemas"][model]["properties"]
+        for name in ("start", "end"):
+            declared = properties[name]
+            assert declared.get("format") != "time", f"{model}.{name}"
+            assert re.fullmatch(declared["pattern"], sent[name]), (model, name, sent[name])

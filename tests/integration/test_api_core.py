@@ -20,6 +20,7 @@ from dialer.settings import Settings
 from models import ApiKey
 from models.session import transaction
 from tests.integration.api_support import Api
+from tests.integration.test_api_campaigns import spec
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -197,3 +198,36 @@ def test_a_webhook_that_cannot_be_stored_is_a_500_in_the_ingress_shape(
     assert answer.json() == {
         "error": {"code": "internal_error", "message": "the event was not stored; send it again"}
     }
+
+
+def _assert_seed_validation_error(answer: httpx.Response) -> list[dict[str, Any]]:
+    """Seed 000/002's HTTPValidationError ``detail`` beside seed 001's envelope."""
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert body["code"] == "validation_error"
+    assert body["statusCode"] == 422
+    assert body["details"]
+    detail = body["detail"]
+    assert detail
+    for item in detail:
+        assert set(item) >= {"loc", "msg", "type"}
+        assert isinstance(item["loc"], list)
+        assert all(isinstance(part, str | int) for part in item["loc"])
+        assert isinstance(item["msg"], str)
+        assert isinstance(item["type"], str)
+    return list(detail)
+
+
+def test_a_422_carries_fastapis_detail_beside_the_envelope(api: Api) -> None:
+    client = api.as_new_account()
+    (limit,) = _assert_seed_validation_error(client.http.get("/calls", params={"limit": 0}))
+    assert limit["loc"] == ["query", "limit"]
+    (phone,) = _assert_seed_validation_error(
+        client.http.post("/customers", json={"customer_id": "x", "phone": "not a number"})
+    )
+    assert phone["loc"] == ["body", "phone"]
+    (nul,) = _assert_seed_validation_error(client.http.get("/calls", params={"q": "\x00"}))
+    assert nul["loc"] == ["query", "q"]
+    # A service's refusal (a template placeholder no customer can fill) too.
+    refused = client.http.post("/campaigns", json=spec(call_opening_message="Hi {{nickname}}"))
+    assert _assert_seed_validation_error(refused)[0]["loc"] == ["body", "call_opening_message"]

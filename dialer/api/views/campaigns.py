@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dialer.policies.vocabulary import Segment
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH
-from dialer.schemas import CallWindowIn, GoalSpecIn, refuse_nul
+from dialer.schemas import CallWindowIn, GoalSpecIn, WallClockTime, refuse_nul
 from dialer.services.lifecycle import ResumeResult
 from models import Campaign
 
@@ -20,8 +20,8 @@ CampaignStatusName = Literal["draft", "running", "paused", "done"]
 class CallWindowOut(BaseModel):
     """seed 002 CampaignCallWindow; weekdays 0=Monday .. 6=Sunday."""
 
-    start: time
-    end: time
+    start: WallClockTime
+    end: WallClockTime
     weekdays: list[int]
 
 
