@@ -79,6 +79,7 @@ class ApiError(Exception):
         *,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        detail: list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -86,6 +87,7 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+        self.detail = detail  # seed 000/002's [{loc, msg, type}], when details cannot say
 
 
 def not_found(what: str) -> ApiError:
@@ -168,7 +170,13 @@ async def _request_id_middleware(
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return envelope(
-        request, exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
+        request,
+        exc.status,
+        exc.code,
+        exc.message,
+        details=exc.details,
+        headers=exc.headers,
+        detail=exc.detail,
     )
 
 
