@@ -229,6 +229,19 @@ class Settings(BaseSettings):
         description="Port of a worker's Prometheus endpoint (the sum of its pool "
         "processes); 0 turns it off. Two workers on one host need two ports.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the Prometheus endpoints of `dialer api` and workers "
+        "require (Authorization: Bearer ...). Unset, with no metrics_user: open.",
+    )
+    metrics_user: str | None = Field(
+        default=None,
+        description="Basic-auth user the Prometheus endpoints of `dialer api` and workers "
+        "require (with metrics_password).",
+    )
+    metrics_password: SecretStr | None = Field(
+        default=None, description="Basic-auth password of metrics_user."
+    )
     flower_host: str = Field(default="127.0.0.1", description="`dialer flower` listen address.")
     flower_port: int = Field(
         default=5555, ge=1, le=65535, description="`dialer flower` listen port."
@@ -237,7 +250,12 @@ class Settings(BaseSettings):
     flower_password: SecretStr | None = Field(
         default=None,
         description="Password of Flower's HTTP basic auth; `dialer flower` refuses to start "
-        "without one.",
+        "without one. It also guards Flower's /metrics.",
+    )
+    flower_public_healthcheck: bool = Field(
+        default=True,
+        description="Flower's /healthcheck (it answers only OK) stays open for liveness "
+        "probes; false puts it behind the basic auth too.",
     )
 
     @field_validator("provider")
@@ -260,6 +278,14 @@ class Settings(BaseSettings):
             raise ValueError("legal_window_start must be before legal_window_end")
         if (self.clock_anchor_real is None) != (self.clock_anchor_sim is None):
             raise ValueError("clock_anchor_real and clock_anchor_sim must be set together")
+        return self
+
+    @model_validator(mode="after")
+    def _metrics_credentials_are_whole(self) -> Settings:
+        if bool(self.metrics_user) != bool(self.metrics_password):
+            raise ValueError("metrics_user and metrics_password must be set together")
+        if self.metrics_user and ":" in self.metrics_user:
+            raise ValueError("metrics_user must not contain ':'")
         return self
 
     @model_validator(mode="after")

@@ -79,7 +79,8 @@ def serve_worker_metrics(**_: Any) -> None:
     cfg = worker().runtime.settings
     if "directory" in _served:
         registry = metrics.exposition_registry()
-        _served["server"] = metrics.serve(cfg.metrics_host, cfg.worker_metrics_port, registry)
+        auth = metrics.MetricsAuth.from_settings(cfg)
+        _served["server"] = metrics.serve(cfg.metrics_host, cfg.worker_metrics_port, registry, auth)
 
 
 @signals.worker_shutdown.connect

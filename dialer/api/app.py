@@ -86,7 +86,8 @@ def serve_metrics(
             return campaign_loads(session, clock())
 
     registry = metrics.exposition_registry(metrics.CampaignGauges(read_loads))
-    return metrics.serve(settings.metrics_host, settings.api_metrics_port, registry)
+    auth = metrics.MetricsAuth.from_settings(settings)
+    return metrics.serve(settings.metrics_host, settings.api_metrics_port, registry, auth)
 
 
 def _version() -> str:
