@@ -12,6 +12,7 @@ Re-runnable: the demo account's campaign is replaced on every run.
 from __future__ import annotations
 
 import json
+import secrets
 import signal
 import socket
 import time
@@ -42,7 +43,7 @@ from dialer.services.imports import import_customers
 from dialer.services.lifecycle import lock_campaign, start_campaign
 from dialer.services.plan import build_contact_plan
 from dialer.services.reports import CampaignReport, campaign_report
-from dialer.settings import Settings
+from dialer.settings import PROVIDER_SECRETS, Settings
 from models import CallAttempt, Campaign, Enrollment, Message
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -160,6 +161,8 @@ def _sandbox_env() -> dict[str, str]:
         "DIALER_PUBLIC_WEBHOOK_BASE_URL": f"http://127.0.0.1:{api}",
         "DIALER_PROVIDER_CALLS_PER_SECOND": "40",
         "DIALER_MAX_CALL_SECONDS": "5",  # real seconds: a dropped final webhook is reconciled
+        # A real provider refuses the public sandbox secrets: fresh ones for this run.
+        **{f"DIALER_{name.upper()}": secrets.token_urlsafe(24) for name in PROVIDER_SECRETS},
     }
 
 

@@ -17,29 +17,35 @@ Two ways to serve them:
 
 from __future__ import annotations
 
+import base64
 import errno
+import hmac
 import os
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from time import perf_counter
-from wsgiref.simple_server import WSGIServer
+from typing import Any
+from wsgiref.simple_server import WSGIServer, make_server
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Histogram,
+    make_wsgi_app,
     multiprocess,
-    start_http_server,
     values,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 from prometheus_client.registry import Collector
 
 from dialer.logging import get_logger
+from dialer.settings import Settings
 
 log = get_logger("dialer.metrics")
 
@@ -238,20 +244,76 @@ class _ThisProcess(Collector):
         yield from _instruments().registry.collect()
 
 
-def serve(host: str, port: int, registry: CollectorRegistry) -> WSGIServer | None:
+@dataclass(frozen=True)
+class MetricsAuth:
+    """Who may scrape: a bearer token, a basic-auth user and password, or both.
+
+    Built from DIALER_METRICS_TOKEN / DIALER_METRICS_USER / DIALER_METRICS_PASSWORD;
+    with none set the endpoint is open (bind it to loopback or a private network).
+    """
+
+    token: str | None = None
+    basic: tuple[str, str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MetricsAuth | None:
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        password = settings.metrics_password.get_secret_value() if settings.metrics_password else ""
+        basic = (settings.metrics_user, password) if settings.metrics_user else None
+        return cls(token, basic) if token or basic else None
+
+    def allows(self, authorization: str) -> bool:
+        scheme, _, credentials = authorization.partition(" ")
+        if self.token and scheme.lower() == "bearer":
+            return hmac.compare_digest(credentials.strip().encode(), self.token.encode())
+        if self.basic and scheme.lower() == "basic":
+            try:
+                given = base64.b64decode(credentials.strip(), validate=True)
+            except ValueError:
+                return False
+            return hmac.compare_digest(given, ":".join(self.basic).encode())
+        return False
+
+    def protect(self, app: Any) -> Any:
+        """A WSGI app that answers 401 unless the request carries an allowed credential."""
+
+        def guarded(environ: dict[str, Any], start_response: Any) -> Any:
+            if self.allows(environ.get("HTTP_AUTHORIZATION", "")):
+                return app(environ, start_response)
+            challenge = "Basic" if self.basic else "Bearer"
+            start_response(
+                "401 Unauthorized",
+                [
+                    ("Content-Type", "text/plain"),
+                    ("WWW-Authenticate", f'{challenge} realm="metrics"'),
+                ],
+            )
+            return [b"metrics need credentials\n"]
+
+        return guarded
+
+
+def serve(
+    host: str, port: int, registry: CollectorRegistry, auth: MetricsAuth | None = None
+) -> WSGIServer | None:
     """Serve ``registry`` on host:port in a daemon thread; None when the port is taken.
 
     A worker or API that cannot bind its metrics port still does its real work: the
-    failure is logged, not raised (two workers on one host need two ports).
+    failure is logged, not raised (two workers on one host need two ports). With
+    ``auth`` every scrape must carry its credential.
     """
+    app = make_wsgi_app(registry)
+    if auth is not None:
+        app = auth.protect(app)
     try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
+        server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_SilentHandler)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
         log.warning("metrics_port_in_use", host=host, port=port)
         return None
-    log.info("metrics_listening", host=host, port=server.server_port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    log.info("metrics_listening", host=host, port=server.server_port, auth=auth is not None)
     return server
 
 

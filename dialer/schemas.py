@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -34,17 +35,41 @@ class _Strict(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul_characters(cls, value: Any) -> Any:
-        """PostgreSQL text cannot hold NUL: refuse it here, naming the field, not at insert."""
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+        return refuse_nul(value)
+
+
+def refuse_nul(value: Any) -> Any:
+    """PostgreSQL text and JSON cannot hold NUL: refuse it here, naming the field, not at
+    insert. Strings inside lists and mappings (``fields``, ``variables``) count, keys too."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("must not contain NUL characters")
+        elif isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple | set | frozenset):
+            pending += list(item)
+    return value
+
+
+# A wall-clock time in the contact's zone, written "09:00" or "09:00:00". Declared as a
+# pattern, not JSON Schema's format "time", which requires an offset ("09:00:00Z"): the
+# window is local time and is sent without one.
+WALL_CLOCK_TIME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+    "examples": ["09:00:00"],
+}
+WallClockTime = Annotated[time, WithJsonSchema(WALL_CLOCK_TIME_SCHEMA)]
 
 
 class CallWindowIn(_Strict):
     """seed 002 CampaignCallWindow; weekdays 0=Monday .. 6=Sunday."""
 
-    start: time = time(9, 0)
-    end: time = time(19, 0)
+    start: WallClockTime = time(9, 0)
+    end: WallClockTime = time(19, 0)
     weekdays: list[Annotated[int, Field(ge=0, le=6)]] = Field(
         default_factory=lambda: list(DEFAULT_WEEKDAYS)
     )

@@ -18,6 +18,15 @@ from dialer.errors import SettingsError
 
 # The HTTP adapter's connection pool size (dialer.providers.http_voice).
 _MAX_PROVIDER_CONNECTIONS = 20
+# Providers that talk to no one: the only ones allowed to run on the public sandbox secrets.
+SIMULATED_PROVIDERS = frozenset({"simulated"})
+# Secrets a real provider needs, and values that are public (in this repository's code,
+# examples and deploy files): anyone could sign a webhook or call the provider with them.
+PROVIDER_SECRETS = ("webhook_secret", "provider_api_key", "whatsapp_token")
+PUBLIC_SECRET_VALUES = frozenset(
+    {"whsec_sandbox", "sk_sandbox", "wa_sandbox", "change-me", "changeme", "secret"}
+)
+MIN_SECRET_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -131,7 +140,9 @@ class Settings(BaseSettings):
         description="Base URL of the seed 004 voice API (the sandbox server by default).",
     )
     provider_api_key: SecretStr = Field(
-        default=SecretStr("sk_sandbox"), description="API key (sk_...) sent as Bearer token."
+        default=SecretStr("sk_sandbox"),
+        description="API key (sk_...) sent as Bearer token. A real provider refuses the "
+        "sandbox default and keys under 16 characters.",
     )
     provider_connect_timeout_seconds: float = Field(
         default=3.0, gt=0, description="Connect timeout of provider HTTP requests."
@@ -152,7 +163,8 @@ class Settings(BaseSettings):
     )
     webhook_secret: SecretStr = Field(
         default=SecretStr("whsec_sandbox"),
-        description="HMAC-SHA256 secret of provider webhooks (call and WhatsApp events).",
+        description="HMAC-SHA256 secret of provider webhooks (call and WhatsApp events). A real "
+        "provider refuses the sandbox default and secrets under 16 characters.",
     )
     webhook_tolerance_seconds: int = Field(
         default=300, ge=1, description="Oldest webhook timestamp accepted (replay protection)."
@@ -176,7 +188,9 @@ class Settings(BaseSettings):
     )
     whatsapp_api_version: str = Field(default="v21.0", description="WhatsApp Cloud API version.")
     whatsapp_token: SecretStr = Field(
-        default=SecretStr("wa_sandbox"), description="WhatsApp API access token (Bearer)."
+        default=SecretStr("wa_sandbox"),
+        description="WhatsApp API access token (Bearer). A real provider refuses the "
+        "sandbox default and tokens under 16 characters.",
     )
     smtp_host: str = Field(default="127.0.0.1", description="SMTP server for email.")
     smtp_port: int = Field(default=8025, ge=1, le=65535, description="SMTP server port.")
@@ -215,6 +229,19 @@ class Settings(BaseSettings):
         description="Port of a worker's Prometheus endpoint (the sum of its pool "
         "processes); 0 turns it off. Two workers on one host need two ports.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the Prometheus endpoints of `dialer api` and workers "
+        "require (Authorization: Bearer ...). Unset, with no metrics_user: open.",
+    )
+    metrics_user: str | None = Field(
+        default=None,
+        description="Basic-auth user the Prometheus endpoints of `dialer api` and workers "
+        "require (with metrics_password).",
+    )
+    metrics_password: SecretStr | None = Field(
+        default=None, description="Basic-auth password of metrics_user."
+    )
     flower_host: str = Field(default="127.0.0.1", description="`dialer flower` listen address.")
     flower_port: int = Field(
         default=5555, ge=1, le=65535, description="`dialer flower` listen port."
@@ -223,7 +250,12 @@ class Settings(BaseSettings):
     flower_password: SecretStr | None = Field(
         default=None,
         description="Password of Flower's HTTP basic auth; `dialer flower` refuses to start "
-        "without one.",
+        "without one. It also guards Flower's /metrics.",
+    )
+    flower_public_healthcheck: bool = Field(
+        default=True,
+        description="Flower's /healthcheck (it answers only OK) stays open for liveness "
+        "probes; false puts it behind the basic auth too.",
     )
 
     @field_validator("provider")
@@ -247,6 +279,39 @@ class Settings(BaseSettings):
         if (self.clock_anchor_real is None) != (self.clock_anchor_sim is None):
             raise ValueError("clock_anchor_real and clock_anchor_sim must be set together")
         return self
+
+    @model_validator(mode="after")
+    def _metrics_credentials_are_whole(self) -> Settings:
+        if bool(self.metrics_user) != bool(self.metrics_password):
+            raise ValueError("metrics_user and metrics_password must be set together")
+        if self.metrics_user and ":" in self.metrics_user:
+            raise ValueError("metrics_user must not contain ':'")
+        return self
+
+    @model_validator(mode="after")
+    def _real_provider_has_real_secrets(self) -> Settings:
+        """A real provider never starts on a public or guessable secret (named, not echoed)."""
+        if self.provider in SIMULATED_PROVIDERS:
+            return self
+        problems = [
+            f"DIALER_{name.upper()}: {problem}"
+            for name in PROVIDER_SECRETS
+            if (problem := _weak_secret(getattr(self, name).get_secret_value()))
+        ]
+        if problems:
+            raise ValueError(
+                f"provider {self.provider!r} talks to a real service: " + "; ".join(problems)
+            )
+        return self
+
+
+def _weak_secret(value: str) -> str | None:
+    """Why ``value`` may not guard a real provider, or None when it may."""
+    if value.strip().lower() in PUBLIC_SECRET_VALUES or "sandbox" in value.lower():
+        return "is a public sandbox default; set a secret of your own"
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is shorter than {MIN_SECRET_CHARS} characters"
+    return None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -12,8 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 @lru_cache(maxsize=8)
 def engine_for(url: str, pool_size: int = 5) -> Engine:
-    """A pooled engine; pre-ping so a restarted database does not fail the first query."""
-    return create_engine(url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+    """A pooled engine; pre-ping so a restarted database does not fail the first query.
+
+    Errors never carry a statement's parameters (names, phones, e-mails reach logs).
+    """
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 @lru_cache(maxsize=8)

@@ -4,10 +4,12 @@
 - The worker's main process (before its pool forks) points every process at one
   multiprocess directory and serves the sum of their samples on worker_metrics_port.
 - Every task logs with its task_id and task name bound, so one grep follows a task.
+- Celery's own log handlers mask personal data as dialer's do (dialer.logging).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +20,7 @@ import structlog
 from celery import Task, signals
 
 from dialer import gc_tuning, metrics
+from dialer.logging import install_privacy_filter
 from tasks.runtime import worker
 
 _served: dict[str, Any] = {}  # this worker's metrics server and directory, for shutdown
@@ -45,6 +48,13 @@ def remove_dead_workers_dirs(root: Path) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _mask_celery_logs(logger: logging.Logger, **_: Any) -> None:
+    """Celery replaces the root logger's handlers: put the privacy filter on its own."""
+    install_privacy_filter(logger)
+
+
 @signals.worker_init.connect  # the main process, before the pool forks
 @signals.worker_process_init.connect  # each pool process, after the fork
 @signals.beat_init.connect
@@ -69,7 +79,8 @@ def serve_worker_metrics(**_: Any) -> None:
     cfg = worker().runtime.settings
     if "directory" in _served:
         registry = metrics.exposition_registry()
-        _served["server"] = metrics.serve(cfg.metrics_host, cfg.worker_metrics_port, registry)
+        auth = metrics.MetricsAuth.from_settings(cfg)
+        _served["server"] = metrics.serve(cfg.metrics_host, cfg.worker_metrics_port, registry, auth)
 
 
 @signals.worker_shutdown.connect

@@ -9,17 +9,18 @@ verified by their HMAC signature instead and are left out of the OpenAPI documen
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Final
 from wsgiref.simple_server import WSGIServer
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from dialer import metrics
 from dialer.api.context import ApiContext, ReadinessCheck
-from dialer.api.errors import envelope, install_error_handling
+from dialer.api.errors import ERROR_RESPONSES, install_error_handling
+from dialer.api.guards import BodyGuard
 from dialer.api.ingress import EnqueueApply, ingress_router
 from dialer.api.routes import CONTROL_ROUTERS
 from dialer.api.routes.health import health_router
@@ -53,29 +54,14 @@ def create_app(
         now=lambda: utcnow(settings),
         readiness=dict(readiness or {}),
     )
-    app.middleware("http")(_refuse_large_bodies)
+    # Key, query and size checks before any route reads a body (dialer.api.guards).
+    app.add_middleware(BodyGuard, max_body_bytes=MAX_JSON_BODY_BYTES)
     install_error_handling(app)  # added last, so it runs first: a 413 has a request id too
     app.include_router(health_router)
     for router in CONTROL_ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(ingress_router(settings, uow, enqueue_apply, call_parsers, clock=clock))
     return app
-
-
-async def _refuse_large_bodies(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    """A declared body over MAX_JSON_BODY_BYTES is refused before it is read.
-
-    CSV uploads and webhooks have their own limits, counted while they stream in.
-    """
-    path = request.url.path
-    own_limit = path.endswith("/csv") or path.startswith("/webhooks/")
-    declared = request.headers.get("content-length", "")
-    if not own_limit and declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
-        message = f"body larger than {MAX_JSON_BODY_BYTES} bytes"
-        return envelope(request, 413, "payload_too_large", message)
-    return await call_next(request)
 
 
 def serve_app(app: FastAPI, settings: Settings) -> None:
@@ -100,7 +86,8 @@ def serve_metrics(
             return campaign_loads(session, clock())
 
     registry = metrics.exposition_registry(metrics.CampaignGauges(read_loads))
-    return metrics.serve(settings.metrics_host, settings.api_metrics_port, registry)
+    auth = metrics.MetricsAuth.from_settings(settings)
+    return metrics.serve(settings.metrics_host, settings.api_metrics_port, registry, auth)
 
 
 def _version() -> str:

@@ -7,17 +7,19 @@ without the route's scope is 403 ``insufficient_scope`` naming the scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Final
 
 from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from dialer.api.context import ApiContext, context_of
-from dialer.api.errors import ApiError
+from dialer.api.errors import ApiError, envelope
 from dialer.services.api_keys import Principal, authenticate
 
 _UNAUTHORIZED_HEADERS: Final = {"WWW-Authenticate": "Bearer"}
+PRINCIPAL_STATE: Final = "principal"  # request.state attribute the body guard fills
 
 # auto_error=False: a missing key must be our 401 envelope, not FastAPI's 403.
 _bearer = HTTPBearer(auto_error=False, description="Team API key (prefix sk_).")
@@ -29,15 +31,34 @@ def current_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
+    checked = getattr(request.state, PRINCIPAL_STATE, None)
+    if isinstance(checked, Principal):  # the guard checked it before the body was read
+        return checked
     secret = bearer.credentials if bearer is not None else header_key
     if not secret:
         raise _invalid_key("Missing API key.")
-    ctx: ApiContext = context_of(request)
-    with ctx.uow() as session:
-        principal = authenticate(session, secret.strip())
+    principal = principal_for(context_of(request), secret)
     if principal is None:
         raise _invalid_key("Invalid API key.")
     return principal
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request carries (Bearer first, as the dependencies read it), if any."""
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return headers.get("x-api-key", "").strip() or None
+
+
+def principal_for(ctx: ApiContext, secret: str) -> Principal | None:
+    with ctx.uow() as session:
+        return authenticate(session, secret.strip())
+
+
+def invalid_key_answer(request: Request, message: str) -> JSONResponse:
+    """The 401 the dependencies raise, as an answer (for code outside FastAPI's routing)."""
+    return envelope(request, 401, "api_key_invalid", message, headers=_UNAUTHORIZED_HEADERS)
 
 
 def require(scope: str) -> Callable[..., Principal]:

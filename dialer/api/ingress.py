@@ -10,12 +10,13 @@ would not help). Applying is never done here, to answer fast.
 
 Answers: 200 ``{"status": "stored" | "duplicate" | "ignored", "stored": n,
 "duplicates": n}``; 401/404/413/422/500 ``{"error": {"code", "message"[, "details"]}}``.
+A signed body that is not a storable JSON object (dialer.api.webhook_body: NUL, lone
+surrogates, NaN, deep nesting) is a 422 and kept as `rejected` with its exact bytes.
 Logs never carry the body or phone numbers: providers, counts, field names only.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -27,6 +28,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from dialer import metrics
+from dialer.api.webhook_body import decode_object, raw_payload
 from dialer.dependencies import UnitOfWork, UnixClock
 from dialer.logging import get_logger
 from dialer.providers import whatsapp
@@ -35,7 +37,7 @@ from dialer.services.inbox import Intake, IntakeResult, Parser, take_in
 from dialer.settings import Settings
 
 MAX_BODY_BYTES: Final = 1024 * 1024
-RAW_BODY_KEPT_CHARS: Final = 10_000  # of a body that is not JSON, kept for inspection
+WEBHOOK_PATH_PREFIX: Final = "/webhooks/"
 _FIELD_IN_ERROR: Final = re.compile(r"field '([^']+)'")
 
 EnqueueApply = Callable[[uuid.UUID], None]
@@ -54,7 +56,7 @@ def create_ingress_app(
 ) -> FastAPI:
     """The ingress alone (no control API), answering errors in its own short shape."""
     app = FastAPI(title="Dialer webhook ingress", docs_url=None, redoc_url=None)
-    app.add_exception_handler(Exception, _internal_error)
+    app.add_exception_handler(Exception, internal_error)
     app.include_router(ingress_router(settings, uow, enqueue_apply, call_parsers, clock=clock))
 
     @app.get("/healthz")
@@ -155,7 +157,7 @@ def call_jobs(parse: Parser, body: bytes) -> list[Job]:
     try:
         return [(decode_object(body), parse)]
     except ValueError as exc:
-        return [_rejection({"raw": _raw_text(body)}, exc)]
+        return [_rejection(raw_payload(body), exc)]
 
 
 def whatsapp_jobs(body: bytes) -> list[Job]:
@@ -163,22 +165,12 @@ def whatsapp_jobs(body: bytes) -> list[Job]:
     try:
         payload = decode_object(body)
     except ValueError as exc:
-        return [_rejection({"raw": _raw_text(body)}, exc)]
+        return [_rejection(raw_payload(body), exc)]
     try:
         singles = whatsapp.split_webhook(payload)
     except ValueError as exc:
         return [_rejection(payload, exc)]
     return [(single, whatsapp.parse_single_event) for single in singles]
-
-
-def decode_object(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"body is not valid JSON ({exc})") from None
-    if not isinstance(payload, dict):
-        raise ValueError("body is not a JSON object")
-    return payload
 
 
 def _rejection(payload: Mapping[str, Any], error: ValueError) -> Job:
@@ -188,10 +180,6 @@ def _rejection(payload: Mapping[str, Any], error: ValueError) -> Job:
         raise error
 
     return payload, refuse
-
-
-def _raw_text(body: bytes) -> str:
-    return body[:RAW_BODY_KEPT_CHARS].decode("utf-8", errors="replace")
 
 
 class _Intake:
@@ -250,7 +238,7 @@ def error_response(
     return JSONResponse({"error": error}, status_code=status)
 
 
-async def _internal_error(_request: Request, exc: Exception) -> JSONResponse:
+async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
     """Storing failed (database down): 500 so the provider delivers the webhook again."""
     log.error("webhook_store_failed", error=type(exc).__name__)
     return error_response(500, "internal_error", "the event was not stored; send it again")

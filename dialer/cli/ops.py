@@ -79,7 +79,10 @@ def flower_cmd(
         raise typer.Exit(1) from None
     # Not on the command line, where `ps` would show it: Flower reads FLOWER_* variables.
     os.environ["FLOWER_BASIC_AUTH"] = credentials
+    from dialer.flower_probes import guard_flower_probes
     from tasks.app import app as celery_app
+
+    guard_flower_probes(public_healthcheck=settings.flower_public_healthcheck)
 
     celery_app.start(flower_argv(settings, host=host, port=port))
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
+from dialer.csv_cells import spreadsheet_safe_row
 from dialer.logging import mask_phone
 from dialer.policies.plan import SKIPPED, PlanBucket
 from dialer.services.imports import ImportReport
@@ -42,7 +43,10 @@ def print_import_report(
 
 
 def write_rejects(path: Path, report: ImportReport) -> None:
-    """Keep every rejected row, with its line and reason, where it can be inspected and fixed."""
+    """Keep every rejected row, with its line and reason, where it can be inspected and fixed.
+
+    Cells a spreadsheet would run as a formula are escaped (dialer.csv_cells).
+    """
     columns: list[str] = []
     for p in report.rejected:
         columns += [c for c in p.raw if c not in columns]
@@ -50,7 +54,8 @@ def write_rejects(path: Path, report: ImportReport) -> None:
         writer = csv.writer(out)
         writer.writerow(["line", "field", "reason", *columns])
         for p in report.rejected:
-            writer.writerow([p.line, p.field, p.reason, *(p.raw.get(c, "") for c in columns)])
+            cells = [p.line, p.field, p.reason, *(p.raw.get(c, "") for c in columns)]
+            writer.writerow(spreadsheet_safe_row(cells))
 
 
 def print_plan(console: Console, plan: ContactPlan) -> None:

@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from dialer.cli.support import AccountOpt, console, fail, runtime
+from dialer.csv_cells import spreadsheet_safe_row
 from dialer.errors import DialerError
 from dialer.policies.vocabulary import EnrollmentState, Outcome
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account
@@ -62,12 +63,15 @@ def campaign_export(
 
 
 def write_results(stream: TextIO, rows: Iterable[ResultRow]) -> int:
-    """Write the header and ``rows`` as they come; returns how many rows were written."""
+    """Write the header and ``rows`` as they come; returns how many rows were written.
+
+    Customer cells that a spreadsheet would run as a formula are escaped (dialer.csv_cells).
+    """
     writer = csv.writer(stream)
     writer.writerow(RESULT_COLUMNS)
     written = 0
     for row in rows:
-        writer.writerow(row.values())
+        writer.writerow(spreadsheet_safe_row(row.values()))
         written += 1
     return written
 

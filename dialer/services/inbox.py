@@ -29,6 +29,8 @@ from models import ProviderEvent as InboxRow
 from models.sql import among
 
 log = get_logger("dialer.inbox")
+EVENT_ID_MAX_CHARS = 255  # provider_events.event_id
+REJECTED_ID_KEPT_CHARS = 100  # of a rejected payload's id, in its row's key
 Parser = Callable[[Mapping[str, Any]], ProviderEvent]
 
 
@@ -50,7 +52,7 @@ def take_in(
 ) -> IntakeResult:
     """Store one raw event. A malformed one is kept as `rejected` for inspection."""
     try:
-        event = parse(payload)
+        event = _parsed(parse, payload)
     except ValueError as exc:
         _keep_rejected(session, provider, payload, str(exc))
         metrics.webhook_events(Intake.REJECTED.value)
@@ -69,7 +71,7 @@ def take_in_many(
     parsed: list[tuple[ProviderEvent, dict[str, Any]]] = []
     for payload in payloads:
         try:
-            parsed.append((parse(payload), dict(payload)))
+            parsed.append((_parsed(parse, payload), dict(payload)))
         except ValueError as exc:
             _keep_rejected(session, provider, payload, str(exc))
             counts[Intake.REJECTED.value] += 1
@@ -82,8 +84,17 @@ def take_in_many(
     return stored, counts
 
 
+def _parsed(parse: Parser, payload: Mapping[str, Any]) -> ProviderEvent:
+    """The parsed event; ValueError for one the inbox cannot key (its id is too long)."""
+    event = parse(payload)
+    if len(event.event_id) > EVENT_ID_MAX_CHARS:
+        raise ValueError(f"field 'event_id' is longer than {EVENT_ID_MAX_CHARS} characters")
+    return event
+
+
 def _keep_rejected(session: Session, provider: str, payload: Mapping[str, Any], error: str) -> None:
-    raw_id = str(payload.get("event_id") or uuid.uuid4())
+    # The payload's own id, shortened: the row's key must fit whatever the sender wrote.
+    raw_id = str(payload.get("event_id") or uuid.uuid4())[:REJECTED_ID_KEPT_CHARS]
     session.execute(
         insert(InboxRow)
         .values(
@@ -92,7 +103,7 @@ def _keep_rejected(session: Session, provider: str, payload: Mapping[str, Any], 
             kind="rejected",
             status="rejected",
             payload=dict(payload),
-            error=error,
+            error=error.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode(),
         )
         .on_conflict_do_nothing()
     )

@@ -55,6 +55,10 @@ def test_a_campaign_through_a_faulty_provider_closes_everyone_with_one_call_per_
         DIALER_API_PORT=str(api_port),
         DIALER_PUBLIC_WEBHOOK_BASE_URL=f"http://127.0.0.1:{api_port}",
         DIALER_PROVIDER_CALLS_PER_SECOND="50",
+        # A real provider refuses the public sandbox secrets (test-only values).
+        DIALER_WEBHOOK_SECRET="whsec_test_" + "w" * 24,
+        DIALER_PROVIDER_API_KEY="sk_test_" + "k" * 24,
+        DIALER_WHATSAPP_TOKEN="wa_test_" + "t" * 24,
         # Real seconds: a call whose final webhook was dropped is reconciled after 3 s.
         DIALER_MAX_CALL_SECONDS="3",
     )

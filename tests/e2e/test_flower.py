@@ -215,7 +215,11 @@ def test_flower_shows_a_real_worker_and_its_finished_task(
         ).json()
         assert sent.id in listed
 
-        metrics = httpx.get(f"{base}/metrics", timeout=5)  # Prometheus scrapes without auth
+        # /metrics lists every task and worker: behind the basic auth (issue 14.7).
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
+        assert httpx.get(f"{base}/metrics", auth=(USER, "wrong"), timeout=5).status_code == 401
+        assert httpx.get(f"{base}/healthcheck", timeout=5).status_code == 200  # probes: open
+        metrics = httpx.get(f"{base}/metrics", auth=(USER, PASSWORD), timeout=5)
         assert metrics.status_code == 200
         succeeded = [
             line

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -179,6 +180,8 @@ def test_a_draft_changes_its_settings_and_they_are_validated_like_a_new_one(api:
         ({"concurrency": 0}, 422, "concurrency"),
         ({"timezone": "America"}, 422, "timezone"),
         ({"timezone": "x" * 300}, 422, "timezone"),
+        ({"name": "Spring\x00"}, 422, "name"),  # PostgreSQL text holds no NUL
+        ({"variables": {"offer": "\x00"}}, 422, "variables"),
         ({"concurrency": None}, 422, "concurrency"),
         ({"agent_id": str(uuid.uuid4())}, 422, "agent_id"),
         ({"status": "running"}, 422, "status"),
@@ -268,17 +271,56 @@ def test_limits_outside_the_bounds_are_refused_by_name(
     assert detail_fields(answer) == [field]
 
 
-def test_the_list_filters_by_status(api: Api) -> None:
+def _listed(client: AccountClient, **params: str) -> dict[str, tuple[str, str]]:
+    answer = client.http.get("/campaigns", params=params)
+    assert answer.status_code == 200, answer.text
+    return {c["name"]: (c["status"], c["lifecycle_status"]) for c in answer.json()["data"]}
+
+
+def test_the_list_speaks_seed_003s_status_words_in_body_and_filter(api: Api) -> None:
     client = api.as_new_account()
     create(client, "Draft")
     running = create(client, "Running")
     post(client, f"/campaigns/{running['id']}/start")
-    answer = client.http.get("/campaigns", params={"status": "running"}).json()
-    assert [c["name"] for c in answer["data"]] == ["Running"]
-    assert answer["pagination"]["total"] == 1
-    bad = client.http.get("/campaigns", params={"status": "active"})
+    later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    scheduled = create(client, "Scheduled", schedule_type="scheduled", scheduled_at=later)
+    post(client, f"/campaigns/{scheduled['id']}/start")
+    paused = create(client, "Paused")
+    post(client, f"/campaigns/{paused['id']}/start")
+    post(client, f"/campaigns/{paused['id']}/pause")
+    done = create(client, "Done")
+    post(client, f"/campaigns/{done['id']}/complete")
+
+    assert _listed(client) == {
+        "Draft": ("draft", "draft"),
+        "Running": ("active", "running"),
+        "Scheduled": ("scheduled", "running"),
+        "Paused": ("paused", "paused"),
+        "Done": ("completed", "done"),
+    }
+    assert list(_listed(client, status="active")) == ["Running"]
+    assert list(_listed(client, status="scheduled")) == ["Scheduled"]
+    assert list(_listed(client, status="completed")) == ["Done"]
+    assert _listed(client, status="failed") == _listed(client, status="cancelled") == {}
+    # The project's own (seed 002) words still filter: running is active or scheduled.
+    assert sorted(_listed(client, status="running")) == ["Running", "Scheduled"]
+    assert list(_listed(client, status="done")) == ["Done"]
+    counted = client.http.get("/campaigns", params={"status": "active"}).json()
+    assert counted["pagination"]["total"] == 1
+    bad = client.http.get("/campaigns", params={"status": "finished"})
     assert bad.status_code == 422
     assert detail_fields(bad) == ["status"]
+
+
+@pytest.mark.parametrize("action", ["start", "pause", "complete", "resume"])
+def test_a_lifecycle_route_refuses_unknown_query_parameters(api: Api, action: str) -> None:
+    client = api.as_new_account()
+    campaign = create(client)
+    answer = client.http.post(f"/campaigns/{campaign['id']}/{action}", params={"force": "1"})
+    assert answer.status_code == 422, answer.text
+    assert detail_fields(answer) == ["force"]
+    assert answer.json()["detail"][0]["loc"] == ["query", "force"]
+    assert client.http.get(f"/campaigns/{campaign['id']}").json()["status"] == "draft"
 
 
 def test_counters_follow_the_recorded_attempts(api: Api) -> None:
@@ -465,3 +507,16 @@ def test_every_route_needs_its_scope_and_a_key(
         anonymous = http.request(method, path, json=spec("Other"))
     assert anonymous.status_code == 401
     assert anonymous.json()["code"] == "api_key_invalid"
+
+
+def test_window_times_are_declared_as_they_are_sent(api: Api) -> None:
+    """JSON Schema's format "time" requires an offset; the window is sent without one."""
+    client = api.as_new_account()
+    sent = create(client)["call_working_hours"]
+    document = client.http.get("/openapi.json").json()
+    for model in ("CallWindowOut", "CallWindowIn"):
+        properties = document["components"]["schemas"][model]["properties"]
+        for name in ("start", "end"):
+            declared = properties[name]
+            assert declared.get("format") != "time", f"{model}.{name}"
+            assert re.fullmatch(declared["pattern"], sent[name]), (model, name, sent[name])

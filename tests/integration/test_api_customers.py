@@ -66,6 +66,9 @@ def test_create_and_read_a_customer(api: Api) -> None:
         ({"customer_id": "x", "timezone": "America"}, "timezone"),  # a zone-files directory
         ({"customer_id": "x", "timezone": "x" * 300}, "timezone"),
         ({"customer_id": "x", "shoe_size": "42"}, "shoe_size"),
+        ({"customer_id": "x", "fields": {"plan": "gold\x00"}}, "fields"),  # PostgreSQL: no NUL
+        ({"customer_id": "x", "fields": {"pl\x00an": "gold"}}, "fields"),
+        ({"customer_id": "x", "name": "Ann\x00"}, "name"),
         ({"name": "Nobody"}, "body"),  # nothing to identify them by
     ],
 )
@@ -76,6 +79,14 @@ def test_an_invalid_customer_is_refused_naming_the_field(
     answer = client.http.post("/customers", json=fields)
     assert answer.status_code == 422
     assert [d["field"] for d in answer.json()["details"]] == [field]
+
+
+@pytest.mark.parametrize("path", ["/customers", "/calls", "/campaigns"])
+def test_a_nul_in_a_query_parameter_is_refused_naming_it(api: Api, path: str) -> None:
+    client = api.as_new_account()
+    answer = client.http.get(path, params={"q": "ann\x00"})
+    assert answer.status_code == 422, answer.text
+    assert [d["field"] for d in answer.json()["details"]] == ["q"]
 
 
 def test_a_customer_id_or_phone_already_taken_is_a_conflict(api: Api) -> None:

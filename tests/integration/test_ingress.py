@@ -8,6 +8,7 @@ the test with apply_stored, as the Celery task would.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
@@ -327,7 +328,58 @@ def test_a_body_that_is_not_a_json_object_is_422_and_kept_raw(
     assert error["message"].startswith(message)
     assert error["details"][0]["field"] == "body"
     (row,) = ingress.inbox()
-    assert (row.status, row.payload) == ("rejected", {"raw": body.decode()})
+    assert row.status == "rejected"
+    assert row.payload["raw"] == body.decode()
+    assert base64.b64decode(row.payload["raw_base64"]) == body
+    assert ingress.enqueued.ids == []
+
+
+def _nested(levels: int) -> bytes:
+    return b'{"event_id": "e1", "x": ' + b"[" * levels + b"]" * levels + b"}"
+
+
+def _call_body_with(**changes: Any) -> bytes:
+    payload = json.loads(call_body())
+    payload.update(changes)
+    return json.dumps(payload).encode()
+
+
+# Each signed, each answered 500 (and so sent again forever) before issue 14.
+MALFORMED_BODIES = {
+    "escaped_nul": _call_body_with(event_id="call_1:\u0000"),  # json.dumps writes \u0000
+    "raw_nul_byte": call_body().replace(b"call_1:ringing", b"call_1:\x00ringing"),
+    "nan": call_body()[:-1] + b', "score": NaN}',
+    "infinity": call_body()[:-1] + b', "big": Infinity}',
+    "overflowing_number": call_body()[:-1] + b', "big": 1e999}',
+    "lone_surrogate": call_body()[:-1] + b', "name": "\\ud800"}',
+    "nested_1000_levels": _nested(1000),
+    "nested_100_levels": _nested(100),
+    "event_id_100000_chars": _call_body_with(event_id="e" * 100_000),
+}
+
+
+@pytest.mark.parametrize("path", ["/webhooks/calls/simulated", "/webhooks/whatsapp"])
+@pytest.mark.parametrize("name", list(MALFORMED_BODIES))
+def test_a_signed_malformed_body_is_422_and_kept_as_rejected_with_its_raw_bytes(
+    ingress: Ingress, name: str, path: str
+) -> None:
+    body = MALFORMED_BODIES[name]
+    if path.endswith("whatsapp") and name == "event_id_100000_chars":
+        body = body.replace(b'"event_id"', b'"object": "whatsapp_business_account", "event_id"')
+    response = ingress.post(path, body)
+
+    assert response.status_code == 422, response.text
+    assert set(response.json()) == {"error"}, "the ingress's own error shape"
+    assert response.json()["error"]["code"] == "validation_error"
+    (row,) = ingress.inbox()
+    assert (row.status, row.kind) == ("rejected", "rejected")
+    assert row.error
+    kept = row.payload
+    if "raw_base64" in kept:  # not storable as JSON: the bytes, exactly
+        assert base64.b64decode(kept["raw_base64"]) == body
+        assert kept["raw_bytes"] == len(body)
+    else:  # storable as JSON, rejected by the parser
+        assert kept == json.loads(body)
     assert ingress.enqueued.ids == []
 
 

@@ -13,7 +13,9 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 
+import httpx
 import pytest
+from pydantic import SecretStr
 
 from dialer import metrics
 from dialer.api import serve_metrics
@@ -96,3 +98,36 @@ def test_the_api_endpoint_shows_each_running_campaign_load(
     assert labelled(after, "dialer_campaign_backlog", "campaign_id") == {key: 12 - len(claimed)}
     assert labelled(after, "dialer_campaign_calls_in_flight", "campaign_id") == {key: len(claimed)}
     assert str(idle_id) not in labelled(after, "dialer_campaign_backlog", "campaign_id")
+
+
+def test_a_metrics_endpoint_with_credentials_refuses_scrapes_without_them(
+    base_settings: Settings,
+) -> None:
+    settings = base_settings.model_copy(
+        update={
+            "metrics_token": SecretStr("scrape-token-for-tests"),
+            "metrics_user": "prometheus",
+            "metrics_password": SecretStr("scrape-password-for-tests"),
+        }
+    )
+    auth = metrics.MetricsAuth.from_settings(settings)
+    assert auth is not None
+    server = metrics.serve("127.0.0.1", free_port(), metrics.exposition_registry(), auth)
+    assert server is not None
+    url = f"http://127.0.0.1:{server.server_port}/metrics"
+    try:
+        assert httpx.get(url, timeout=5).status_code == 401
+        assert httpx.get(url, auth=("prometheus", "wrong"), timeout=5).status_code == 401
+        wrong_token = {"Authorization": "Bearer not-the-token"}
+        assert httpx.get(url, headers=wrong_token, timeout=5).status_code == 401
+        token = {"Authorization": "Bearer scrape-token-for-tests"}
+        assert httpx.get(url, headers=token, timeout=5).status_code == 200
+        basic = httpx.get(url, auth=("prometheus", "scrape-password-for-tests"), timeout=5)
+        assert basic.status_code == 200
+        assert "dialer_" in basic.text
+    finally:
+        metrics.stop(server)
+
+
+def test_without_credentials_the_metrics_endpoint_stays_open(base_settings: Settings) -> None:
+    assert metrics.MetricsAuth.from_settings(base_settings) is None

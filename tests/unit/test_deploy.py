@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from dialer import metrics
 from dialer.cli.main import app as dialer_app
+from dialer.errors import SettingsError
 from dialer.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -190,6 +191,17 @@ def _settings_from_strings(values: dict[str, str]) -> Settings:
     """Validate DIALER_* string values as the settings model would read them."""
     fields = {k.removeprefix("DIALER_").lower(): v for k, v in values.items()}
     return load_settings(**fields)
+
+
+def _settings_once_secrets_are_replaced(values: dict[str, str]) -> Settings:
+    """An example with a real provider stops as it is (its "change-me" secrets are
+    public) and loads once each provider secret is replaced."""
+    weak = ("DIALER_PROVIDER_API_KEY", "DIALER_WEBHOOK_SECRET", "DIALER_WHATSAPP_TOKEN")
+    with pytest.raises(SettingsError) as refused:
+        _settings_from_strings(values)
+    assert all(name in str(refused.value) for name in weak)
+    own = {name: f"{name.lower()}-of-your-own" for name in weak}
+    return _settings_from_strings({**values, **own})
 
 
 def _resolve_compose(value: str) -> str:
@@ -839,7 +851,7 @@ def test_kubernetes_settings_examples_are_valid_settings() -> None:
     secrets = _objects("Secret")
     values = {**config, **secrets["dialer-secrets"]["stringData"]}
     values.update(secrets["dialer-flower"]["stringData"])
-    settings = _settings_from_strings(values)
+    settings = _settings_once_secrets_are_replaced(values)
     assert settings.provider == "http"
     assert settings.api_host == "0.0.0.0"
 
@@ -864,7 +876,7 @@ def test_container_ports_are_the_configured_ports() -> None:
 def test_systemd_environment_examples_are_valid_settings() -> None:
     values = _env_file(SYSTEMD / "dialer.env.example")
     values.update(_env_file(SYSTEMD / "flower.env.example"))
-    settings = _settings_from_strings(values)
+    settings = _settings_once_secrets_are_replaced(values)
     assert settings.database_url
     assert settings.redis_url
     assert settings.flower_password is not None

@@ -17,14 +17,17 @@ from sqlalchemy.orm import Session
 
 from dialer.api.auth import require
 from dialer.api.context import context_of
+from dialer.api.query_rules import no_query_parameters
 from dialer.api.views.campaigns import (
+    CampaignListItemOut,
     CampaignOut,
     CampaignPatch,
     CampaignResumeRequest,
     CampaignResumeResultOut,
-    CampaignStatusName,
     CampaignSummaryOut,
+    ListStatusFilter,
     campaign_out,
+    list_item_out,
     resume_out,
     summary_out,
 )
@@ -51,6 +54,9 @@ router = APIRouter(tags=["campaigns"])
 Reader = Annotated[Principal, Depends(require("campaigns:read"))]
 Writer = Annotated[Principal, Depends(require("campaigns:write"))]
 LifecycleAction = Callable[[Session, Campaign, datetime], Campaign]
+# Seed 002's lifecycle routes take no query parameters: a misspelt option is refused,
+# not silently ignored.
+NO_QUERY = [Depends(no_query_parameters)]
 
 
 @router.post("/campaigns", status_code=201, response_model=CampaignOut)
@@ -69,21 +75,33 @@ def create(request: Request, spec: CampaignSpec, principal: Writer) -> CampaignO
         return campaign_out(campaign)
 
 
-@router.get("/campaigns", response_model=Page[CampaignSummaryOut])
+@router.get("/campaigns", response_model=Page[CampaignListItemOut])
 def list_(
     request: Request,
     principal: Reader,
     window: PageQuery,
-    status: Annotated[CampaignStatusName | None, Query(description="Only this status.")] = None,
-) -> Page[CampaignSummaryOut]:
-    """The account's campaigns, newest first, each with seed 003's counters."""
+    status: Annotated[
+        ListStatusFilter | None,
+        Query(description="Only this status: a seed 003 word, or the project's own."),
+    ] = None,
+) -> Page[CampaignListItemOut]:
+    """The account's campaigns, newest first, each with seed 003's counters (seed 003's list).
+
+    ``status`` is seed 003's word (draft/scheduled/active/paused/completed; failed and
+    cancelled never occur); ``lifecycle_status`` the project's (draft/running/paused/done).
+    """
     ctx = context_of(request)
     now = ctx.now()
     with ctx.uow() as session:
         page = list_campaigns(
-            session, principal.account_id, status=status, limit=window.limit, offset=window.offset
+            session,
+            principal.account_id,
+            status=status,
+            limit=window.limit,
+            offset=window.offset,
+            now=now,
         )
-        items = [summary_out(item.campaign, item.counters) for item in page.campaigns]
+        items = [list_item_out(item.campaign, item.counters, now) for item in page.campaigns]
     return page_of(request, now, items, page.total, window)
 
 
@@ -118,7 +136,7 @@ def update(
         return campaign_out(campaign)
 
 
-@router.post("/campaigns/{campaign_id}/start", response_model=CampaignOut)
+@router.post("/campaigns/{campaign_id}/start", response_model=CampaignOut, dependencies=NO_QUERY)
 def start(request: Request, campaign_id: uuid.UUID, principal: Writer) -> CampaignOut:
     """Set the status to running if allowed (seed 002).
 
@@ -128,19 +146,21 @@ def start(request: Request, campaign_id: uuid.UUID, principal: Writer) -> Campai
     return _transition(request, campaign_id, principal, start_campaign)
 
 
-@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignOut)
+@router.post("/campaigns/{campaign_id}/pause", response_model=CampaignOut, dependencies=NO_QUERY)
 def pause(request: Request, campaign_id: uuid.UUID, principal: Writer) -> CampaignOut:
     """running -> paused: no new calls; calls in flight finish. paused: a no-op; else 400."""
     return _transition(request, campaign_id, principal, pause_campaign)
 
 
-@router.post("/campaigns/{campaign_id}/complete", response_model=CampaignOut)
+@router.post("/campaigns/{campaign_id}/complete", response_model=CampaignOut, dependencies=NO_QUERY)
 def complete(request: Request, campaign_id: uuid.UUID, principal: Writer) -> CampaignOut:
     """-> done (seed 002): pending calls are canceled; calls in flight are still recorded."""
     return _transition(request, campaign_id, principal, complete_campaign)
 
 
-@router.post("/campaigns/{campaign_id}/resume", response_model=CampaignResumeResultOut)
+@router.post(
+    "/campaigns/{campaign_id}/resume", response_model=CampaignResumeResultOut, dependencies=NO_QUERY
+)
 def resume(
     request: Request,
     campaign_id: uuid.UUID,

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dialer.policies.batch_status import batch_status
 from dialer.policies.vocabulary import Segment
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH
-from dialer.schemas import CallWindowIn, GoalSpecIn
+from dialer.schemas import CallWindowIn, GoalSpecIn, WallClockTime, refuse_nul
 from dialer.services.lifecycle import ResumeResult
 from models import Campaign
 
 CampaignStatusName = Literal["draft", "running", "paused", "done"]
+BatchStatusName = Literal[
+    "draft", "scheduled", "active", "paused", "completed", "failed", "cancelled"
+]
+# GET /campaigns?status=: seed 003's words, or the project's own (running, done).
+ListStatusFilter = Literal[
+    "draft", "scheduled", "active", "paused", "completed", "failed", "cancelled", "running", "done"
+]
 
 
 class CallWindowOut(BaseModel):
     """seed 002 CampaignCallWindow; weekdays 0=Monday .. 6=Sunday."""
 
-    start: time
-    end: time
+    start: WallClockTime
+    end: WallClockTime
     weekdays: list[int]
 
 
@@ -73,7 +81,15 @@ class CampaignCounters(BaseModel):
 
 
 class CampaignSummaryOut(CampaignCounters, CampaignOut):
-    """A campaign with its counters (GET /campaigns and GET /campaigns/{id})."""
+    """A campaign with its counters (GET /campaigns/{id})."""
+
+
+class CampaignListItemOut(CampaignSummaryOut):
+    """One campaign of GET /campaigns, seed 003's list: ``status`` in seed 003's words
+    (dialer.policies.batch_status), the project's own beside it as ``lifecycle_status``."""
+
+    status: BatchStatusName  # type: ignore[assignment]  # seed 003's words here
+    lifecycle_status: CampaignStatusName
 
 
 class CampaignPatch(BaseModel):
@@ -104,6 +120,11 @@ class CampaignPatch(BaseModel):
     phone_number_ids: list[uuid.UUID] | None = None
     phone_rotation_strategy: Literal["random", "sequential", "round_robin"] | None = None
     customer_fields: list[str] | None = None
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        return refuse_nul(value)
 
     def changes(self) -> dict[str, Any]:
         """The fields the caller sent (an explicit null included), as JSON values."""
@@ -136,6 +157,17 @@ def campaign_out(campaign: Campaign) -> CampaignOut:
 
 def summary_out(campaign: Campaign, counters: dict[str, Any]) -> CampaignSummaryOut:
     return CampaignSummaryOut.model_validate(_campaign_fields(campaign) | counters)
+
+
+def list_item_out(
+    campaign: Campaign, counters: dict[str, Any], now: datetime
+) -> CampaignListItemOut:
+    fields = _campaign_fields(campaign) | counters
+    fields["lifecycle_status"] = campaign.status
+    fields["status"] = batch_status(
+        campaign.status, campaign.schedule_type, campaign.scheduled_at, now
+    ).value
+    return CampaignListItemOut.model_validate(fields)
 
 
 def resume_out(result: ResumeResult) -> CampaignResumeResultOut:
