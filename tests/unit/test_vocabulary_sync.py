@@ -1,13 +1,17 @@
-"""The CHECK constraints allow exactly the enums' words."""
+"""The CHECK constraints allow exactly the enums' words, and each typed column its own enum's."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 import pytest
+from sqlalchemy import CheckConstraint, Column
 
 from dialer.policies import vocabulary as policy
+from models import Base
 from models import vocabulary as db
+from models.base import Word
 
 
 @pytest.mark.parametrize(
@@ -43,3 +47,35 @@ def test_open_statuses_agree() -> None:
 
 def test_every_fallback_channel_is_a_channel() -> None:
     assert {str(c) for c in policy.FallbackChannel} <= {str(c) for c in policy.Channel}
+
+
+def _typed_columns() -> list[tuple[str, Column[object], type[StrEnum]]]:
+    return [
+        (table.name, column, column.type.words)
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, Word)
+    ]
+
+
+def _check_words(table: str, column: str) -> set[str] | None:
+    for constraint in Base.metadata.tables[table].constraints:
+        if isinstance(constraint, CheckConstraint):
+            found = re.fullmatch(rf"{column} IN \((.*)\)", str(constraint.sqltext))
+            if found:
+                return {word.strip(" '") for word in found.group(1).split(",")}
+    return None
+
+
+def test_status_columns_are_typed_with_their_enum() -> None:
+    typed = {(table, column.name) for table, column, _ in _typed_columns()}
+    assert {("call_attempts", "status"), ("enrollments", "state"), ("messages", "purpose")} <= typed
+    assert ("campaigns", "fallback_channel") in typed
+
+
+def test_a_typed_columns_check_allows_only_its_enums_words() -> None:
+    for table, column, words in _typed_columns():
+        allowed = _check_words(table, column.name)
+        if allowed is not None:  # call_attempts.direction has no CHECK
+            assert allowed <= {str(word) for word in words}, (table, column.name)
+            assert allowed, (table, column.name)
