@@ -70,9 +70,12 @@ class Word(TypeDecorator[W]):
     def __init__(self, words: type[W], length: int = 16) -> None:
         super().__init__(length)
         self.words = words
+        # A dict lookup, not words(value): the enum's __call__ costs several times more,
+        # and the result paths read a few of these columns for every row.
+        self._members: dict[str, W] = {str(word): word for word in words}
 
     def process_bind_param(self, value: W | str | None, dialect: Dialect) -> str | None:
         return None if value is None else str(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> W | None:
-        return None if value is None else self.words(value)
+        return None if value is None else self._members[value]

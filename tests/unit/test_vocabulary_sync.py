@@ -7,6 +7,7 @@ from enum import StrEnum
 
 import pytest
 from sqlalchemy import CheckConstraint, Column
+from sqlalchemy.dialects import postgresql
 
 from dialer.policies import vocabulary as policy
 from models import Base
@@ -79,3 +80,17 @@ def test_a_typed_columns_check_allows_only_its_enums_words() -> None:
         if allowed is not None:  # call_attempts.direction has no CHECK
             assert allowed <= {str(word) for word in words}, (table, column.name)
             assert allowed, (table, column.name)
+
+
+def test_a_word_column_stores_the_string_and_reads_the_member() -> None:
+    column_type = Word(policy.AttemptStatus)
+    dialect = postgresql.dialect()
+    read = column_type.result_processor(dialect, None)
+    bind = column_type.bind_processor(dialect)
+    assert read is not None
+    assert bind is not None
+    assert read("in_progress") is policy.AttemptStatus.IN_PROGRESS
+    assert read(None) is None
+    stored = bind(policy.AttemptStatus.QUEUED)
+    assert (type(stored), stored) == (str, "queued")
+    assert bind("cancelled") == "cancelled"  # passed through: the CHECK refuses it, loudly
