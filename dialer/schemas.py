@@ -37,17 +37,11 @@ FALLBACK_WIRE_NAMES: Final[Mapping[str, str]] = {
     "whatsapp_first_message": "fallback_first_message",
     "whatsapp_after_attempts": "fallback_after_attempts",
 }
-_WIRE_NAME_OF_COLUMN: Final = {column: wire for wire, column in FALLBACK_WIRE_NAMES.items()}
 
 
 def column_of(wire_name: str) -> str:
     """The campaigns column a seed 002 field is stored in."""
     return FALLBACK_WIRE_NAMES.get(wire_name, wire_name)
-
-
-def wire_name_of(column: str) -> str:
-    """The seed 002 field a campaigns column is sent as."""
-    return _WIRE_NAME_OF_COLUMN.get(column, column)
 
 
 class _Strict(BaseModel):
