@@ -16,6 +16,8 @@ from dialer.errors import describe_validation_error
 from dialer.schemas import CUSTOMER_COLUMNS, CustomerIn
 
 INVALID_PHONE = "invalid_phone"
+# The problem "field" of a row that repeats an earlier one (reported apart from errors).
+DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ def collect(results: Iterable[ParsedRow | RowProblem]) -> ParsedCsv:
     for item in results:
         if isinstance(item, ParsedRow):
             parsed.rows.append(item)
-        elif item.field == "duplicate":
+        elif item.field == DUPLICATE:
             parsed.duplicates.append(item)
         else:
             parsed.errors.append(item)
@@ -126,10 +128,10 @@ def _duplicate_of(
     cust = row.customer
     if cust.customer_id and cust.customer_id in ids:
         first = ids[cust.customer_id]
-        return RowProblem(row.line, "duplicate", f"customer_id repeats line {first}", raw)
+        return RowProblem(row.line, DUPLICATE, f"customer_id repeats line {first}", raw)
     if cust.phone and cust.phone in phones:
         first = phones[cust.phone]
-        return RowProblem(row.line, "duplicate", f"phone {cust.phone} repeats line {first}", raw)
+        return RowProblem(row.line, DUPLICATE, f"phone {cust.phone} repeats line {first}", raw)
     if cust.customer_id:
         ids[cust.customer_id] = row.line
     if cust.phone:

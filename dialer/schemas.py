@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,11 +23,26 @@ from pydantic import (
 
 from dialer.errors import ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
+from dialer.policies.vocabulary import FallbackChannel
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH, parse_zone
 
 DEFAULT_WEEKDAYS = [0, 1, 2, 3, 4]
 # Seeds are silent on a default; two retries (2 h, then a day) match whatsapp_after_attempts=3.
 DEFAULT_ATTEMPT_DELAYS_MINUTES = [120, 1440]
+
+# Seed 002 names the fallback channel's fields after WhatsApp, the one channel it knows;
+# the campaign columns are channel-neutral. Wire name -> column name; every other
+# campaign field is stored under its wire name.
+FALLBACK_WIRE_NAMES: Final[Mapping[str, str]] = {
+    "whatsapp_channel_id": "fallback_channel_id",
+    "whatsapp_first_message": "fallback_first_message",
+    "whatsapp_after_attempts": "fallback_after_attempts",
+}
+
+
+def column_of(wire_name: str) -> str:
+    """The campaigns column a seed 002 field is stored in."""
+    return FALLBACK_WIRE_NAMES.get(wire_name, wire_name)
 
 
 class _Strict(BaseModel):
@@ -181,6 +197,11 @@ class CampaignSpec(_Strict):
     @property
     def has_whatsapp(self) -> bool:
         return self.whatsapp_channel_id is not None or self.whatsapp_channel is not None
+
+    @property
+    def fallback_channel(self) -> FallbackChannel:
+        """Seed 002's fallback fields are WhatsApp's: that is the channel they configure."""
+        return FallbackChannel.WHATSAPP
 
     @property
     def has_email(self) -> bool:

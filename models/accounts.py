@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import ARRAY, CheckConstraint, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdMixin, TimestampMixin, one_of
+from models import vocabulary
+from models.base import Base, IdMixin, TimestampMixin, Word, one_of
 from models.vocabulary import CHANNEL_KINDS
 
 
@@ -65,7 +66,7 @@ class Channel(IdMixin, TimestampMixin, Base):
     __tablename__ = "channels"
 
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[vocabulary.Channel] = mapped_column(Word(vocabulary.Channel))
     name: Mapped[str] = mapped_column(String(255))
     address: Mapped[str] = mapped_column(String(255))
     config: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))

@@ -22,8 +22,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdMixin, TimestampMixin, one_of
-from models.vocabulary import ATTEMPT_STATUSES, OPEN_ATTEMPT_STATUSES, OUTCOMES
+from models.base import Base, IdMixin, TimestampMixin, Word, one_of
+from models.vocabulary import (
+    ATTEMPT_STATUSES,
+    OPEN_ATTEMPT_STATUSES,
+    OUTCOMES,
+    AttemptStatus,
+    Direction,
+    Outcome,
+)
 
 _OPEN = one_of("status", OPEN_ATTEMPT_STATUSES)
 
@@ -38,8 +45,8 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     attempt_no: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), server_default="pending")
-    outcome: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[AttemptStatus] = mapped_column(Word(AttemptStatus), server_default="pending")
+    outcome: Mapped[Outcome | None] = mapped_column(Word(Outcome))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     scheduled_at: Mapped[datetime]
     queued_at: Mapped[datetime | None]
@@ -48,7 +55,7 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
     # Seed 000 fields.
     conv_id: Mapped[str | None] = mapped_column(String(255))
     n8n_exec_id: Mapped[str | None] = mapped_column(String(255))
-    direction: Mapped[str] = mapped_column(String(16), server_default="outbound")
+    direction: Mapped[Direction] = mapped_column(Word(Direction), server_default="outbound")
     external_from: Mapped[str | None] = mapped_column(String(50))
     external_to: Mapped[str | None] = mapped_column(String(50))
     duration_seconds: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))

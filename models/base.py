@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,3 +51,31 @@ def one_of(column: str, values: tuple[str, ...] | list[str] | frozenset[str]) ->
     """A CHECK expression that pins a status column to its vocabulary."""
     quoted = ", ".join(f"'{v}'" for v in sorted(values))
     return f"{column} IN ({quoted})"
+
+
+W = TypeVar("W", bound=StrEnum)
+
+
+class Word(TypeDecorator[W]):
+    """A vocabulary column: stored as the word's string, read back as the enum member.
+
+    The column stays a VARCHAR with the same strings, so the schema and the wire do
+    not change; code compares and assigns enum members. A bound plain string is
+    passed through unchanged, so the CHECK constraint (not Python) rejects a bad word.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, words: type[W], length: int = 16) -> None:
+        super().__init__(length)
+        self.words = words
+        # A dict lookup, not words(value): the enum's __call__ costs several times more,
+        # and the result paths read a few of these columns for every row.
+        self._members: dict[str, W] = {str(word): word for word in words}
+
+    def process_bind_param(self, value: W | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> W | None:
+        return None if value is None else self._members[value]

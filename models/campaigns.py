@@ -24,14 +24,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdMixin, TimestampMixin, one_of
+from models.base import Base, IdMixin, TimestampMixin, Word, one_of
 from models.vocabulary import (
     CAMPAIGN_STATUSES,
     ENROLLMENT_STATES,
+    FALLBACK_CHANNELS,
     FIRST_CONTACT_CHANNELS,
     GOAL_LOGICS,
     ROTATION_STRATEGIES,
     SCHEDULE_TYPES,
+    CampaignStatus,
+    Channel,
+    EnrollmentState,
+    FallbackChannel,
+    GoalLogic,
+    RotationStrategy,
+    ScheduleType,
 )
 
 
@@ -45,18 +53,27 @@ class Campaign(IdMixin, TimestampMixin, Base):
     phone_number_ids: Mapped[list[uuid.UUID]] = mapped_column(
         ARRAY(UUID(as_uuid=True)), server_default=text("'{}'")
     )
-    phone_rotation_strategy: Mapped[str] = mapped_column(String(16), server_default="round_robin")
+    phone_rotation_strategy: Mapped[RotationStrategy] = mapped_column(
+        Word(RotationStrategy), server_default="round_robin"
+    )
     email_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
-    whatsapp_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
+    # The fallback channel (seed 002 spells its fields whatsapp_*: the API maps them).
+    fallback_channel: Mapped[FallbackChannel] = mapped_column(
+        Word(FallbackChannel), server_default="whatsapp"
+    )
+    # The sender on the fallback channel (wire: whatsapp_channel_id).
+    fallback_channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
     goal: Mapped[str | None] = mapped_column(Text)
     goal_spec: Mapped[dict[str, Any]] = mapped_column(
         server_default=text("""'{"objectives": []}'::jsonb""")
     )
-    goal_logic: Mapped[str] = mapped_column(String(8), server_default="all")
-    first_contact_channel: Mapped[str] = mapped_column(String(16), server_default="call")
+    goal_logic: Mapped[GoalLogic] = mapped_column(Word(GoalLogic, 8), server_default="all")
+    first_contact_channel: Mapped[Channel] = mapped_column(Word(Channel), server_default="call")
     call_opening_message: Mapped[str | None] = mapped_column(Text)
-    whatsapp_first_message: Mapped[str | None] = mapped_column(Text)
-    whatsapp_after_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
+    # The fallback (and message-first) message (wire: whatsapp_first_message).
+    fallback_first_message: Mapped[str | None] = mapped_column(Text)
+    # Unanswered calls before the fallback goes out (wire: whatsapp_after_attempts).
+    fallback_after_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
     call_attempt_delays: Mapped[list[int]] = mapped_column(
         ARRAY(Integer), server_default=text("'{}'")
     )
@@ -68,10 +85,12 @@ class Campaign(IdMixin, TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
     concurrency: Mapped[int] = mapped_column(Integer, server_default="10")
     max_calls_per_day: Mapped[int | None] = mapped_column(Integer)
-    schedule_type: Mapped[str] = mapped_column(String(16), server_default="immediate")
+    schedule_type: Mapped[ScheduleType] = mapped_column(
+        Word(ScheduleType), server_default="immediate"
+    )
     scheduled_at: Mapped[datetime | None]
     variables: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
-    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    status: Mapped[CampaignStatus] = mapped_column(Word(CampaignStatus), server_default="draft")
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
 
@@ -85,7 +104,8 @@ class Campaign(IdMixin, TimestampMixin, Base):
         CheckConstraint(one_of("schedule_type", SCHEDULE_TYPES), name="schedule_type"),
         CheckConstraint("concurrency BETWEEN 1 AND 1000", name="concurrency"),
         CheckConstraint("max_calls_per_day IS NULL OR max_calls_per_day > 0", name="daily_cap"),
-        CheckConstraint("whatsapp_after_attempts >= 1", name="whatsapp_after"),
+        CheckConstraint(one_of("fallback_channel", FALLBACK_CHANNELS), name="fallback_channel"),
+        CheckConstraint("fallback_after_attempts >= 1", name="fallback_after"),
         CheckConstraint("window_start < window_end", name="window_order"),
         CheckConstraint(
             "schedule_type = 'immediate' OR scheduled_at IS NOT NULL", name="scheduled_needs_time"
@@ -103,12 +123,12 @@ class Enrollment(IdMixin, TimestampMixin, Base):
 
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
-    state: Mapped[str] = mapped_column(String(16), server_default="active")
+    state: Mapped[EnrollmentState] = mapped_column(Word(EnrollmentState), server_default="active")
     calls_made: Mapped[int] = mapped_column(Integer, server_default="0")
     unanswered_calls: Mapped[int] = mapped_column(Integer, server_default="0")
     # Calls made before the current round; a resume starts a new round of attempts.
     round_base: Mapped[int] = mapped_column(Integer, server_default="0")
-    whatsapp_fallback_at: Mapped[datetime | None]
+    fallback_at: Mapped[datetime | None]
     last_contact_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     close_reason: Mapped[str | None] = mapped_column(Text)

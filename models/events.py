@@ -19,8 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdMixin, one_of
-from models.vocabulary import PROVIDER_EVENT_STATUSES
+from models.base import Base, IdMixin, Word, one_of
+from models.vocabulary import PROVIDER_EVENT_STATUSES, ProviderEventStatus
 
 
 class ProviderEvent(IdMixin, Base):
@@ -31,7 +31,9 @@ class ProviderEvent(IdMixin, Base):
     provider: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), server_default="received")
+    status: Mapped[ProviderEventStatus] = mapped_column(
+        Word(ProviderEventStatus), server_default="received"
+    )
     payload: Mapped[dict[str, Any]]
     error: Mapped[str | None] = mapped_column(Text)
     attempt_id: Mapped[uuid.UUID | None]

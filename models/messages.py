@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, IdMixin, TimestampMixin, one_of
+from models.base import Base, IdMixin, TimestampMixin, Word, one_of
 from models.vocabulary import (
     CONTACT_CHANNELS,
     CONTACT_EVENT_KINDS,
@@ -17,6 +17,11 @@ from models.vocabulary import (
     MESSAGE_DIRECTIONS,
     MESSAGE_PURPOSES,
     MESSAGE_STATUSES,
+    Channel,
+    ContactEventKind,
+    Direction,
+    MessagePurpose,
+    MessageStatus,
 )
 
 
@@ -31,10 +36,10 @@ class Message(IdMixin, TimestampMixin, Base):
         ForeignKey("campaigns.id", ondelete="CASCADE")
     )
     channel_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channels.id"))
-    channel: Mapped[str] = mapped_column(String(16))
-    direction: Mapped[str] = mapped_column(String(16))
-    purpose: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    channel: Mapped[Channel] = mapped_column(Word(Channel))
+    direction: Mapped[Direction] = mapped_column(Word(Direction))
+    purpose: Mapped[MessagePurpose] = mapped_column(Word(MessagePurpose))
+    status: Mapped[MessageStatus] = mapped_column(Word(MessageStatus), server_default="pending")
     to_address: Mapped[str | None] = mapped_column(String(320))
     body: Mapped[str | None] = mapped_column(Text)
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
@@ -73,8 +78,8 @@ class ContactEvent(IdMixin, Base):
     )
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     campaign_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(32))
-    channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[ContactEventKind] = mapped_column(Word(ContactEventKind, 32))
+    channel: Mapped[Channel] = mapped_column(Word(Channel))
     # The attempt or message the fact came from; unique per kind so a replayed event counts once.
     source_id: Mapped[uuid.UUID]
     occurred_at: Mapped[datetime]

@@ -1,49 +1,251 @@
-"""The status words the CHECK constraints allow.
+"""The project's words (GUIDE section 3), spelled once, as string enums.
 
-models/ imports SQLAlchemy only, so the words are spelled here; a unit test keeps
-them equal to the StrEnums in dialer.policies.vocabulary.
+Every value is the exact string the seeds use and the database stores, so a member
+compares equal to it (``AttemptStatus("queued") is AttemptStatus.QUEUED``). The words
+live here, at the bottom of the layers, because both the CHECK constraints of
+``models/`` and the pure policies need them and ``models`` imports nothing of the
+dialer; ``dialer.policies.vocabulary`` re-exports them for the rest of the code. This
+module imports the standard library only (an import-linter contract keeps it so).
+
+The CHECK tuples at the end are derived from the enums, never spelled again.
 """
 
-CAMPAIGN_STATUSES = ("draft", "running", "paused", "done")
-ATTEMPT_STATUSES = (
-    "pending",
-    "queued",
-    "dispatching",
-    "in_progress",
-    "completed",
-    "failed",
-    "canceled",
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AttemptStatus(StrEnum):
+    """Where a call attempt is in its life (seed 000 ``CallAttemptOut.status``)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    DISPATCHING = "dispatching"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Outcome(StrEnum):
+    """How a finished call attempt went (seed 000 ``CallAttemptOut.outcome``)."""
+
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class EnrollmentState(StrEnum):
+    """Where a customer stands in a campaign."""
+
+    ACTIVE = "active"
+    GOAL_MET = "goal_met"
+    UNRESOLVED = "unresolved"
+    NOT_ANSWERED = "not_answered"
+    FAILED = "failed"
+    OPTED_OUT = "opted_out"
+    MISSING_CONTACT = "missing_contact"
+
+
+class CampaignStatus(StrEnum):
+    """Campaign status (seed 002 ``CampaignOut.status``)."""
+
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+
+
+class Segment(StrEnum):
+    """Which enrollments a resume targets (seed 002 ``CampaignResumeRequest.segment``)."""
+
+    NOT_ANSWERED = "not_answered"
+    NOT_CONTACTED = "not_contacted"
+    FAILED = "failed"
+    UNRESOLVED = "unresolved"
+
+
+class Channel(StrEnum):
+    """A way to reach a customer: the call, or a message channel."""
+
+    CALL = "call"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"
+
+
+class FallbackChannel(StrEnum):
+    """The message channel a campaign falls back to after unanswered calls.
+
+    It is also the channel of a message-first campaign's first contact. Each value is
+    a ``Channel`` value; a new fallback channel (SMS) is a member here and in
+    ``Channel`` plus its message adapter.
+    """
+
+    WHATSAPP = Channel.WHATSAPP.value
+
+
+class RotationStrategy(StrEnum):
+    """How the caller ID is chosen among a campaign's numbers (seed 003)."""
+
+    RANDOM = "random"
+    SEQUENTIAL = "sequential"
+    ROUND_ROBIN = "round_robin"
+
+
+class ScheduleType(StrEnum):
+    """When a started campaign begins calling (seed 003 ``schedule_type``)."""
+
+    IMMEDIATE = "immediate"
+    SCHEDULED = "scheduled"
+
+
+class ProviderCallStatus(StrEnum):
+    """A call's status as the voice provider reports it (seed 004)."""
+
+    QUEUED = "queued"
+    INITIATED = "initiated"
+    RINGING = "ringing"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    CANCELED = "canceled"
+    FAILED = "failed"
+
+
+class GoalLogic(StrEnum):
+    """How objectives combine into the goal (seed 002 ``goal_logic``)."""
+
+    ALL = "all"
+    ANY = "any"
+
+
+class ObjectiveType(StrEnum):
+    """The kinds of goal objective (seed 002 ``goal_spec.objectives[].type``)."""
+
+    CONTACT = "contact"
+    EMAIL = "email"
+    AI = "ai"
+
+
+class AiLabel(StrEnum):
+    """Labels of the post-call AI evaluation (seed 002 ``AiObjective.label_in``)."""
+
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+
+
+class Direction(StrEnum):
+    """Which way a call or message went."""
+
+    OUTBOUND = "outbound"
+    INBOUND = "inbound"
+
+
+class MessagePurpose(StrEnum):
+    """Why a message exists: a first contact, the fallback, a customer's reply, a notice."""
+
+    FIRST_CONTACT = "first_contact"
+    FALLBACK = "fallback"
+    REPLY = "reply"
+    NOTICE = "notice"
+
+
+class MessageStatus(StrEnum):
+    """Where a message is: pending -> queued -> sent -> delivered -> read, or failed/canceled.
+
+    ``received`` is an inbound message's only status.
+    """
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    RECEIVED = "received"
+    CANCELED = "canceled"
+
+
+class ContactEventKind(StrEnum):
+    """A recorded fact goals are counted from."""
+
+    ANSWERED_CALL = "answered_call"
+    WHATSAPP_REPLY = "whatsapp_reply"
+    EMAIL_DELIVERED = "email_delivered"
+    AI_EVALUATION = "ai_evaluation"
+
+
+class ProviderEventStatus(StrEnum):
+    """What became of a webhook event in the inbox."""
+
+    RECEIVED = "received"
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+
+
+# An open attempt still holds the enrollment's turn: a resume must not add another.
+OPEN_ATTEMPT_STATUSES: frozenset[AttemptStatus] = frozenset(
+    {
+        AttemptStatus.PENDING,
+        AttemptStatus.QUEUED,
+        AttemptStatus.DISPATCHING,
+        AttemptStatus.IN_PROGRESS,
+    }
 )
-OPEN_ATTEMPT_STATUSES = ("pending", "queued", "dispatching", "in_progress")
-IN_FLIGHT_ATTEMPT_STATUSES = ("queued", "dispatching", "in_progress")
-OUTCOMES = ("answered", "no_answer", "busy", "voicemail", "rejected", "failed", "canceled")
-ENROLLMENT_STATES = (
-    "active",
-    "goal_met",
-    "unresolved",
-    "not_answered",
-    "failed",
-    "opted_out",
-    "missing_contact",
+
+# Claimed and not finished: what counts against a campaign's concurrency.
+IN_FLIGHT_ATTEMPT_STATUSES: frozenset[AttemptStatus] = OPEN_ATTEMPT_STATUSES - {
+    AttemptStatus.PENDING
+}
+
+# Terminal statuses are absorbing: no later event may change them.
+TERMINAL_ATTEMPT_STATUSES: frozenset[AttemptStatus] = frozenset(
+    {AttemptStatus.COMPLETED, AttemptStatus.FAILED, AttemptStatus.CANCELED}
 )
-GOAL_LOGICS = ("all", "any")
-FIRST_CONTACT_CHANNELS = ("call", "whatsapp")
-ROTATION_STRATEGIES = ("random", "sequential", "round_robin")
-SCHEDULE_TYPES = ("immediate", "scheduled")
-CHANNEL_KINDS = ("whatsapp", "email")
-MESSAGE_CHANNELS = ("whatsapp", "email")
-MESSAGE_DIRECTIONS = ("outbound", "inbound")
-MESSAGE_PURPOSES = ("first_contact", "fallback", "reply", "notice")
-MESSAGE_STATUSES = (
-    "pending",
-    "queued",
-    "sent",
-    "delivered",
-    "read",
-    "failed",
-    "received",
-    "canceled",
+
+# Only these outcomes earn another call; an answered call ends calling.
+UNANSWERED_OUTCOMES: frozenset[Outcome] = frozenset(
+    {Outcome.NO_ANSWER, Outcome.BUSY, Outcome.VOICEMAIL, Outcome.FAILED}
 )
-CONTACT_EVENT_KINDS = ("answered_call", "whatsapp_reply", "email_delivered", "ai_evaluation")
-CONTACT_CHANNELS = ("call", "whatsapp", "email")
-PROVIDER_EVENT_STATUSES = ("received", "applied", "duplicate", "ignored", "rejected")
+
+# Every state but ``active`` means: no work left for this enrollment, so a campaign
+# whose enrollments are all closed can finish.
+CLOSED_ENROLLMENT_STATES: frozenset[EnrollmentState] = frozenset(
+    state for state in EnrollmentState if state is not EnrollmentState.ACTIVE
+)
+
+# Every channel but the call carries messages (and has a sender in ``channels``).
+MESSAGE_CHANNEL_SET: frozenset[Channel] = frozenset(set(Channel) - {Channel.CALL})
+
+
+def values(words: type[StrEnum] | frozenset[Channel]) -> tuple[str, ...]:
+    """The stored strings of an enum or a set of members, in a stable order."""
+    return tuple(sorted(str(word) for word in words))
+
+
+# The words each CHECK constraint allows.
+CAMPAIGN_STATUSES = values(CampaignStatus)
+ATTEMPT_STATUSES = values(AttemptStatus)
+OUTCOMES = values(Outcome)
+ENROLLMENT_STATES = values(EnrollmentState)
+GOAL_LOGICS = values(GoalLogic)
+FIRST_CONTACT_CHANNELS = (str(Channel.CALL), *values(FallbackChannel))
+FALLBACK_CHANNELS = values(FallbackChannel)
+ROTATION_STRATEGIES = values(RotationStrategy)
+SCHEDULE_TYPES = values(ScheduleType)
+CHANNEL_KINDS = values(MESSAGE_CHANNEL_SET)
+MESSAGE_CHANNELS = values(MESSAGE_CHANNEL_SET)
+MESSAGE_DIRECTIONS = values(Direction)
+MESSAGE_PURPOSES = values(MessagePurpose)
+MESSAGE_STATUSES = values(MessageStatus)
+CONTACT_EVENT_KINDS = values(ContactEventKind)
+CONTACT_CHANNELS = values(Channel)
+PROVIDER_EVENT_STATUSES = values(ProviderEventStatus)

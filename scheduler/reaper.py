@@ -14,12 +14,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dialer.policies.vocabulary import AttemptStatus
 from models import CallAttempt
 
 REAP_BATCH = 500
 
 
-def stale(session: Session, status: str, column: str, older_than: datetime) -> list[uuid.UUID]:
+def stale(
+    session: Session, status: AttemptStatus, column: str, older_than: datetime
+) -> list[uuid.UUID]:
     col = getattr(CallAttempt, column)
     return list(
         session.scalars(
@@ -32,11 +35,11 @@ def stale(session: Session, status: str, column: str, older_than: datetime) -> l
 
 
 def stale_queued(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
-    return stale(session, "queued", "queued_at", now - timeout)
+    return stale(session, AttemptStatus.QUEUED, "queued_at", now - timeout)
 
 
 def stale_dispatching(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
-    return stale(session, "dispatching", "dispatched_at", now - timeout)
+    return stale(session, AttemptStatus.DISPATCHING, "dispatched_at", now - timeout)
 
 
 def overdue_calls(
@@ -44,7 +47,10 @@ def overdue_calls(
 ) -> list[tuple[uuid.UUID, str | None]]:
     rows = session.execute(
         select(CallAttempt.id, CallAttempt.conv_id)
-        .where(CallAttempt.status == "in_progress", CallAttempt.dispatched_at < now - max_call)
+        .where(
+            CallAttempt.status == AttemptStatus.IN_PROGRESS,
+            CallAttempt.dispatched_at < now - max_call,
+        )
         .limit(REAP_BATCH)
     ).all()
     return [(r[0], r[1]) for r in rows]

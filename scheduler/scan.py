@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID, insert
 from sqlalchemy.orm import Session
 
+from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
 from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening_within_a_year
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
@@ -46,7 +47,9 @@ class _Sorted:
 
 
 def running_campaign_ids(session: Session) -> list[uuid.UUID]:
-    return list(session.scalars(select(Campaign.id).where(Campaign.status == "running")))
+    return list(
+        session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))
+    )
 
 
 def scan_campaign(
@@ -55,7 +58,7 @@ def scan_campaign(
     """Claim what is due for one campaign; empty when another scan holds it."""
     campaign = session.scalars(
         select(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == "running")
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING)
         # KEY SHARE-compatible (FOR NO KEY UPDATE): foreign-key checks of rows inserted
         # for this campaign do not make the scan skip it; a second scan still does.
         .with_for_update(skip_locked=True, key_share=True)
@@ -130,7 +133,7 @@ def _lock_due(
         .join(Customer, Customer.id == CallAttempt.customer_id)
         .where(
             CallAttempt.campaign_id == campaign_id,
-            CallAttempt.status == "pending",
+            CallAttempt.status == AttemptStatus.PENDING,
             CallAttempt.scheduled_at <= now,
         )
         .order_by(CallAttempt.scheduled_at)
@@ -168,7 +171,7 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
         session.execute(
             update(CallAttempt)
             .where(among(CallAttempt.id, s.claim))
-            .values(status="queued", queued_at=now)
+            .values(status=AttemptStatus.QUEUED, queued_at=now)
         )
     if s.move_ids:
         _move_to_openings(session, s.move_ids, s.move_to)
@@ -179,8 +182,8 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
             update(CallAttempt)
             .where(among(CallAttempt.id, s.never))
             .values(
-                status="canceled",
-                outcome="canceled",
+                status=AttemptStatus.CANCELED,
+                outcome=Outcome.CANCELED,
                 finished_at=now,
                 last_error="no_common_window",
             )
@@ -189,7 +192,7 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
         session.execute(
             update(Enrollment)
             .where(Enrollment.id.in_(enrollments))
-            .values(state="failed", closed_at=now, close_reason="no_common_window")
+            .values(state=EnrollmentState.FAILED, closed_at=now, close_reason="no_common_window")
         )
 
 

@@ -15,6 +15,7 @@ from time import perf_counter
 
 from dialer import metrics
 from dialer.dependencies import UnitOfWork
+from dialer.policies.vocabulary import CampaignStatus
 from dialer.policies.window import LegalBound
 from dialer.providers.base import MessageProvider, VoiceProvider
 from dialer.services.attempts import materialize_first_contacts
@@ -115,7 +116,7 @@ def materialize(uow: UnitOfWork, topic: str, campaign_id: uuid.UUID, now: dateti
         return 0
     with uow() as session:
         campaign = lock_campaign(session, campaign_id)
-        if campaign.status != "running":
+        if campaign.status != CampaignStatus.RUNNING:
             return 0
         at = max(now, campaign.scheduled_at) if campaign.scheduled_at else now
         return materialize_first_contacts(session, campaign, at)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from dialer.policies.vocabulary import CampaignStatus
+from dialer.policies.vocabulary import CampaignStatus, ScheduleType
 
 
 class BatchStatus(StrEnum):
@@ -48,7 +48,11 @@ def batch_status(
 ) -> BatchStatus:
     """The seed 003 word for a campaign in ``status`` at ``now``."""
     if status == CampaignStatus.RUNNING:
-        waiting = schedule_type == "scheduled" and scheduled_at is not None and scheduled_at > now
+        waiting = (
+            schedule_type == ScheduleType.SCHEDULED
+            and scheduled_at is not None
+            and scheduled_at > now
+        )
         return BatchStatus.SCHEDULED if waiting else BatchStatus.ACTIVE
     return {
         CampaignStatus.DRAFT: BatchStatus.DRAFT,

@@ -12,7 +12,8 @@ Segments (seed 002 ``CampaignResumeRequest.segment``):
 selected enrollment lands in exactly one bucket, checked in this order: an open
 attempt already holds its turn (skipped_existing_pending); no phone number, or
 state missing_contact (skipped_missing_contact); otherwise it is scheduled with
-the campaign's first contact channel (scheduled_calls or queued_whatsapp).
+the campaign's first contact channel (scheduled_calls, or queued_messages: seed 002's
+queued_whatsapp, the first message on the fallback channel).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dialer.errors import ValidationFailed
-from dialer.policies.vocabulary import Channel, EnrollmentState, Segment
+from dialer.policies.vocabulary import Channel, EnrollmentState, FallbackChannel, Segment
 
 _NEVER_CONTACT_AGAIN = frozenset({EnrollmentState.GOAL_MET, EnrollmentState.OPTED_OUT})
 
@@ -32,12 +33,16 @@ _STATE_OF_SEGMENT: dict[Segment, EnrollmentState] = {
 }
 
 
+# A message-first campaign's first contact is on its fallback channel.
+_FALLBACK_CHANNELS = frozenset(Channel(channel) for channel in FallbackChannel)
+
+
 @dataclass(frozen=True, slots=True)
 class EnrollmentSnapshot:
     """What a resume needs to know about one enrollment.
 
-    ``has_contact`` means the customer has a phone number (both calls and WhatsApp
-    need one).
+    ``has_contact`` means the customer has a phone number (calls and the fallback
+    channel's messages both need one).
     """
 
     state: EnrollmentState
@@ -53,7 +58,7 @@ class ResumePlan:
 
     selected_targets: int
     scheduled_calls: int
-    queued_whatsapp: int
+    queued_messages: int  # wire: queued_whatsapp
     skipped_existing_pending: int
     skipped_missing_contact: int
     to_schedule: tuple[int, ...]
@@ -71,9 +76,10 @@ def plan_resume(
     segment: Segment, snapshots: Sequence[EnrollmentSnapshot], first_channel: Channel
 ) -> ResumePlan:
     """Sort the segment's enrollments into skipped and scheduled."""
-    if first_channel not in (Channel.CALL, Channel.WHATSAPP):
+    if first_channel is not Channel.CALL and first_channel not in _FALLBACK_CHANNELS:
         raise ValidationFailed(
-            "first_contact_channel", f"must be call or whatsapp, got {first_channel!r}"
+            "first_contact_channel",
+            f"must be call or a fallback channel, got {first_channel!r}",
         )
     selected = pending = missing = 0
     to_schedule: list[int] = []
@@ -92,7 +98,7 @@ def plan_resume(
     return ResumePlan(
         selected_targets=selected,
         scheduled_calls=calls,
-        queued_whatsapp=scheduled - calls,
+        queued_messages=scheduled - calls,
         skipped_existing_pending=pending,
         skipped_missing_contact=missing,
         to_schedule=tuple(to_schedule),

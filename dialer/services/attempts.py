@@ -10,6 +10,16 @@ from sqlalchemy import DateTime, and_, exists, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from dialer.policies.vocabulary import (
+    AttemptStatus,
+    Channel,
+    Direction,
+    EnrollmentState,
+    FallbackChannel,
+    MessagePurpose,
+    MessageStatus,
+    Outcome,
+)
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
 from models.sql import among
 
@@ -52,12 +62,13 @@ def _next_attempt_no(session: Session, enrollment_id: uuid.UUID) -> int:
 def queue_message(
     session: Session,
     enrollment: Enrollment,
+    channel: FallbackChannel,
     channel_id: uuid.UUID,
-    purpose: str,
+    purpose: MessagePurpose,
     body: str,
     at: datetime,
 ) -> bool:
-    """Queue a WhatsApp message once per (enrollment, purpose); False when already queued."""
+    """Queue a message once per (enrollment, purpose); False when already queued."""
     customer = session.get(Customer, enrollment.customer_id)
     stmt = (
         insert(Message)
@@ -66,10 +77,10 @@ def queue_message(
             enrollment_id=enrollment.id,
             campaign_id=enrollment.campaign_id,
             channel_id=channel_id,
-            channel="whatsapp",
-            direction="outbound",
+            channel=channel,
+            direction=Direction.OUTBOUND,
             purpose=purpose,
-            status="pending",
+            status=MessageStatus.PENDING,
             to_address=customer.phone if customer else None,
             body=body,
             idempotency_key=f"msg:{enrollment.id}:{purpose}",
@@ -82,7 +93,7 @@ def queue_message(
 
 
 def materialize_first_contacts(session: Session, campaign: Campaign, at: datetime) -> int:
-    """First attempt (or first WhatsApp) for every active enrollment that has none yet.
+    """First attempt (or first message) for every active enrollment that has none yet.
 
     Set-based, in batches of MATERIALIZE_BATCH rows: a campaign of a million
     customers is a few hundred statements, not a million. Safe to run twice.
@@ -98,11 +109,11 @@ def materialize_first_contacts(session: Session, campaign: Campaign, at: datetim
 def _untouched_enrollments(campaign_id: uuid.UUID):  # type: ignore[no-untyped-def]
     no_attempt = ~exists().where(CallAttempt.enrollment_id == Enrollment.id)
     no_message = ~exists().where(
-        and_(Message.enrollment_id == Enrollment.id, Message.direction == "outbound")
+        and_(Message.enrollment_id == Enrollment.id, Message.direction == Direction.OUTBOUND)
     )
     return (
         select(Enrollment.id, Enrollment.campaign_id, Enrollment.customer_id)
-        .where(Enrollment.campaign_id == campaign_id, Enrollment.state == "active")
+        .where(Enrollment.campaign_id == campaign_id, Enrollment.state == EnrollmentState.ACTIVE)
         .where(no_attempt, no_message)
         .limit(MATERIALIZE_BATCH)
     )
@@ -110,7 +121,7 @@ def _untouched_enrollments(campaign_id: uuid.UUID):  # type: ignore[no-untyped-d
 
 def _materialize_batch(session: Session, campaign: Campaign, at: datetime) -> int:
     source = _untouched_enrollments(campaign.id).subquery()
-    if campaign.first_contact_channel == "whatsapp" and campaign.whatsapp_channel_id:
+    if campaign.first_contact_channel != Channel.CALL and campaign.fallback_channel_id:
         return _insert_first_messages(session, campaign, source, at)
     key = func.concat("att:", source.c.id, ":1")
     stmt = (
@@ -165,13 +176,13 @@ def _insert_first_messages(session: Session, campaign: Campaign, source, at: dat
                 source.c.customer_id,
                 source.c.id,
                 source.c.campaign_id,
-                literal(campaign.whatsapp_channel_id),
-                literal("whatsapp"),
-                literal("outbound"),
-                literal("first_contact"),
-                literal("pending"),
+                literal(campaign.fallback_channel_id),
+                literal(campaign.fallback_channel),
+                literal(Direction.OUTBOUND),
+                literal(MessagePurpose.FIRST_CONTACT),
+                literal(MessageStatus.PENDING),
                 select(Customer.phone).where(Customer.id == source.c.customer_id).scalar_subquery(),
-                literal(campaign.whatsapp_first_message),
+                literal(campaign.fallback_first_message),
                 key,
                 literal(at, DateTime(timezone=True)),
             ),
@@ -201,8 +212,13 @@ def cancel_open_work(
     )
     canceled = session.execute(
         update(CallAttempt)
-        .where(cond, CallAttempt.status.in_(("pending", "queued")))
-        .values(status="canceled", outcome="canceled", finished_at=at, last_error=reason)
+        .where(cond, CallAttempt.status.in_((AttemptStatus.PENDING, AttemptStatus.QUEUED)))
+        .values(
+            status=AttemptStatus.CANCELED,
+            outcome=Outcome.CANCELED,
+            finished_at=at,
+            last_error=reason,
+        )
         .returning(CallAttempt.id)
         # fetch: refresh only the rows changed; the default evaluates the WHERE against
         # every object in the session, quadratic in a batch of thousands of results.
@@ -215,8 +231,8 @@ def cancel_open_work(
     )
     session.execute(
         update(Message)
-        .where(msg_cond, Message.status == "pending")
-        .values(status="canceled", error=reason)
+        .where(msg_cond, Message.status == MessageStatus.PENDING)
+        .values(status=MessageStatus.CANCELED, error=reason)
         .execution_options(synchronize_session="fetch")
     )
     return len(canceled)

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session, load_only
 
 from dialer.policies.goals import GoalFacts
+from dialer.policies.vocabulary import ContactEventKind, Direction, FallbackChannel
 from models import CallAttempt, ContactEvent, Customer, Enrollment, Message
 from models.sql import among
 
@@ -98,16 +99,16 @@ class FactCounts:
     latest_ai_at: datetime | None = None
 
     def count(self, kind: str, times: int = 1) -> None:
-        if kind == "answered_call":
+        if kind == ContactEventKind.ANSWERED_CALL:
             self.answered_calls += times
-        elif kind == "whatsapp_reply":
+        elif kind == ContactEventKind.WHATSAPP_REPLY:
             self.whatsapp_replies += times
-        elif kind == "email_delivered":
+        elif kind == ContactEventKind.EMAIL_DELIVERED:
             self.emails_delivered += times
 
     def add(self, kind: str, data: dict[str, object], at: datetime) -> None:
         """One new contact event; an AI evaluation replaces an older one."""
-        if kind != "ai_evaluation":
+        if kind != ContactEventKind.AI_EVALUATION:
             self.count(kind)
         elif self.latest_ai_at is None or at >= self.latest_ai_at:
             label, score = data.get("label"), data.get("score")
@@ -134,26 +135,32 @@ def goal_facts_of(
         return facts
     counts = session.execute(
         select(ContactEvent.enrollment_id, ContactEvent.kind, func.count())
-        .where(among(ContactEvent.enrollment_id, facts), ContactEvent.kind != "ai_evaluation")
+        .where(
+            among(ContactEvent.enrollment_id, facts),
+            ContactEvent.kind != ContactEventKind.AI_EVALUATION,
+        )
         .group_by(ContactEvent.enrollment_id, ContactEvent.kind)
     )
     for enrollment_id, kind, count in counts:
         facts[enrollment_id].count(kind, count)
     latest = session.execute(
         select(ContactEvent.enrollment_id, ContactEvent.data, ContactEvent.occurred_at)
-        .where(among(ContactEvent.enrollment_id, facts), ContactEvent.kind == "ai_evaluation")
+        .where(
+            among(ContactEvent.enrollment_id, facts),
+            ContactEvent.kind == ContactEventKind.AI_EVALUATION,
+        )
         .ext(distinct_on(ContactEvent.enrollment_id))
         .order_by(
             ContactEvent.enrollment_id, ContactEvent.occurred_at.desc(), ContactEvent.id.desc()
         )
     )
     for enrollment_id, data, occurred_at in latest:
-        facts[enrollment_id].add("ai_evaluation", data or {}, occurred_at)
+        facts[enrollment_id].add(ContactEventKind.AI_EVALUATION, data or {}, occurred_at)
     return facts
 
 
-def whatsapp_sent_among(session: Session, enrollment_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-    """Enrollments that already have an outbound WhatsApp message (the fallback fires once)."""
+def fallback_sent_among(session: Session, enrollment_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Enrollments with an outbound message on a fallback channel (the fallback fires once)."""
     if not enrollment_ids:
         return set()
     return set(
@@ -161,8 +168,8 @@ def whatsapp_sent_among(session: Session, enrollment_ids: Collection[uuid.UUID])
             select(Message.enrollment_id)
             .where(
                 among(Message.enrollment_id, enrollment_ids),
-                Message.channel == "whatsapp",
-                Message.direction == "outbound",
+                Message.channel.in_(tuple(FallbackChannel)),
+                Message.direction == Direction.OUTBOUND,
             )
             .distinct()
         )

@@ -42,13 +42,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from dialer.errors import NotFound, ValidationFailed
-from dialer.policies.vocabulary import AttemptStatus, ProviderCallStatus
+from dialer.policies.vocabulary import AttemptStatus, Direction, ProviderCallStatus
 from dialer.services.calls_query import MAX_OFFSET, escape_like, search_term
 from models import Agent, CallAttempt, Campaign, Customer
 
 DEFAULT_LOG_LIMIT: Final = 10
 MAX_LOG_LIMIT: Final = 100
-DIRECTION: Final = "outbound"
+DIRECTION: Final = Direction.OUTBOUND
 AGENT_NOT_FOUND: Final = "Agent not found"
 
 _FINAL_PROVIDER_STATUSES: Final = (

@@ -10,7 +10,7 @@ What may change depends on the campaign's status:
   while paused, so no call goes out under half-applied settings.
 - done: nothing; resume it first (CampaignStateError, a 400).
 
-Never editable: the agent and the WhatsApp/email channels (they decide which
+Never editable: the agent and the fallback/email channels (they decide which
 caller IDs and senders exist: create another campaign), and the status (use the
 lifecycle actions). Changes apply to work planned after them: pending attempts
 keep their due time, and are checked against the new window when claimed.
@@ -30,7 +30,7 @@ from dialer.errors import CampaignStateError, Conflict, ValidationFailed, descri
 from dialer.policies.templates import template_fields as placeholders_in
 from dialer.policies.vocabulary import CampaignStatus
 from dialer.policies.window import LegalBound
-from dialer.schemas import CampaignSpec
+from dialer.schemas import CampaignSpec, column_of
 from dialer.services.campaigns import validate_spec
 from models import Campaign, PhoneNumber
 
@@ -109,10 +109,12 @@ def _edited_spec(campaign: Campaign, changes: Mapping[str, Any]) -> CampaignSpec
 
 
 def _spec_data(campaign: Campaign) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(campaign, name) for name in sorted(_STORED_AS_IS)}
+    data: dict[str, Any] = {
+        name: getattr(campaign, column_of(name)) for name in sorted(_STORED_AS_IS)
+    }
     data |= {
         "agent_id": campaign.agent_id,
-        "whatsapp_channel_id": campaign.whatsapp_channel_id,
+        "whatsapp_channel_id": campaign.fallback_channel_id,
         "email_channel_id": campaign.email_channel_id,
         "call_working_hours": {
             "start": campaign.window_start,
@@ -126,7 +128,7 @@ def _spec_data(campaign: Campaign) -> dict[str, Any]:
 
 
 def _placeholders(campaign: Campaign) -> set[str]:
-    texts = (campaign.call_opening_message, campaign.whatsapp_first_message)
+    texts = (campaign.call_opening_message, campaign.fallback_first_message)
     return {name for text in texts if text for name in placeholders_in(text)}
 
 
@@ -157,7 +159,8 @@ def _check_numbers(session: Session, campaign: Campaign, number_ids: list[uuid.U
 def _store(campaign: Campaign, spec: CampaignSpec, fields: Collection[str]) -> None:
     for name in set(fields) & _STORED_AS_IS:
         value = getattr(spec, name)
-        setattr(campaign, name, value.model_dump(mode="json") if name == "goal_spec" else value)
+        stored = value.model_dump(mode="json") if name == "goal_spec" else value
+        setattr(campaign, column_of(name), stored)
     if "call_working_hours" in fields:
         hours = spec.call_working_hours
         campaign.window_start = hours.start

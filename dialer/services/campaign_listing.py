@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from dialer.errors import NotFound
 from dialer.policies.batch_status import NEVER_USED, PLAIN_STATUSES, BatchStatus
-from dialer.policies.vocabulary import CampaignStatus
+from dialer.policies.vocabulary import CampaignStatus, ScheduleType
 from dialer.services.reports import campaign_counters, counters_by_campaign
 from models import Campaign
 
@@ -42,7 +42,7 @@ def _status_clause(status: str, now: datetime | None) -> ColumnElement[bool]:
     if batch in PLAIN_STATUSES:
         return Campaign.status == PLAIN_STATUSES[batch].value
     waiting = and_(
-        Campaign.schedule_type == "scheduled",
+        Campaign.schedule_type == ScheduleType.SCHEDULED,
         Campaign.scheduled_at.is_not(None),
         Campaign.scheduled_at > (now or func.now()),
     )

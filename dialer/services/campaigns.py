@@ -4,6 +4,7 @@ and reject what can never work (a window that never opens, an unknown placeholde
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -12,8 +13,9 @@ from sqlalchemy.orm import Session
 from dialer.errors import Conflict, NotFound, ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
 from dialer.policies.templates import CUSTOMER_TEMPLATE_FIELDS, validate_template
+from dialer.policies.vocabulary import Channel as ContactChannel
 from dialer.policies.window import CallWindow, LegalBound, WorkingHours, validate_window
-from dialer.schemas import AgentIn, CampaignSpec, ChannelIn
+from dialer.schemas import AgentIn, CampaignSpec, ChannelIn, column_of
 from dialer.settings import Settings
 from models import Account, Agent, Campaign, Channel, PhoneNumber
 
@@ -66,18 +68,24 @@ def create_campaign(
         agent_id=agent.id,
         phone_number_id=spec.phone_number_id or (number_ids[0] if number_ids else None),
         phone_number_ids=number_ids,
-        whatsapp_channel_id=_resolve_channel(
-            session, account, "whatsapp", spec.whatsapp_channel_id, spec.whatsapp_channel
+        fallback_channel=spec.fallback_channel,
+        fallback_channel_id=_resolve_channel(
+            session,
+            account,
+            ContactChannel(spec.fallback_channel),
+            spec.whatsapp_channel_id,
+            spec.whatsapp_channel,
         ),
         email_channel_id=_resolve_channel(
-            session, account, "email", spec.email_channel_id, spec.email_channel
+            session, account, ContactChannel.EMAIL, spec.email_channel_id, spec.email_channel
         ),
         window_start=spec.call_working_hours.start,
         window_end=spec.call_working_hours.end,
         window_weekdays=sorted(set(spec.call_working_hours.weekdays)),
         goal_spec=spec.goal_spec.model_dump(mode="json"),
-        **spec.model_dump(
-            include={
+        **_as_columns(
+            spec,
+            {
                 "name",
                 "goal",
                 "goal_logic",
@@ -93,12 +101,17 @@ def create_campaign(
                 "scheduled_at",
                 "variables",
                 "phone_rotation_strategy",
-            }
+            },
         ),
     )
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def _as_columns(spec: CampaignSpec, fields: set[str]) -> dict[str, Any]:
+    """The spec's fields under their column names (seed 002 spells some after WhatsApp)."""
+    return {column_of(name): value for name, value in spec.model_dump(include=fields).items()}
 
 
 def find_campaign(session: Session, account: Account, ref: str) -> Campaign:
@@ -194,7 +207,7 @@ def _resolve_numbers(
 def _resolve_channel(
     session: Session,
     account: Account,
-    kind: str,
+    kind: ContactChannel,
     channel_id: uuid.UUID | None,
     block: ChannelIn | None,
 ) -> uuid.UUID | None:

@@ -28,7 +28,13 @@ from dialer.dependencies import UnitOfWork
 from dialer.logging import get_logger
 from dialer.policies.rotation import pick_caller_id
 from dialer.policies.templates import render
-from dialer.policies.vocabulary import RotationStrategy
+from dialer.policies.vocabulary import (
+    AttemptStatus,
+    CampaignStatus,
+    EnrollmentState,
+    Outcome,
+    RotationStrategy,
+)
 from dialer.policies.window import CallWindow, LegalBound, may_start_call
 from dialer.policies.zones import contact_zones
 from dialer.providers.base import (
@@ -55,7 +61,8 @@ from models.sql import among, write_changes
 
 log = get_logger("dialer.dispatch")
 NEVER_OPENS_RETRY = timedelta(days=1)
-DISPATCHABLE = ("queued", "dispatching")  # dispatching: a re-send after a crash
+# dispatching: a re-send after a crash
+DISPATCHABLE = (AttemptStatus.QUEUED, AttemptStatus.DISPATCHING)
 # What dispatch reads of an attempt; the rest is not loaded (see batch_reads.RESULT_COLUMNS).
 DISPATCH_COLUMNS = (
     CallAttempt.campaign_id,
@@ -222,7 +229,7 @@ def _prepare_batch(
         if refusal is not None:
             reports.append(refusal)
             continue
-        if attempt.status == "queued":
+        if attempt.status == AttemptStatus.QUEUED:
             context.in_flight += 1
         accepted.append((attempt, customer))
         zones_of[attempt.id] = zones
@@ -259,7 +266,7 @@ def _campaign_contexts(
             select(CallAttempt.campaign_id, func.count())
             .where(
                 CallAttempt.campaign_id.in_(campaign_ids),
-                CallAttempt.status.in_(("dispatching", "in_progress")),
+                CallAttempt.status.in_((AttemptStatus.DISPATCHING, AttemptStatus.IN_PROGRESS)),
             )
             .group_by(CallAttempt.campaign_id)
         ).all()
@@ -287,31 +294,31 @@ def _recheck(
 ) -> DispatchReport | None:
     """GUIDE rule 5: campaign running, window open, not opted out, caps not exceeded."""
     campaign = context.campaign
-    if customer.opted_out or enrollment_state != "active":
+    if customer.opted_out or enrollment_state != EnrollmentState.ACTIVE:
         why = "customer opted out" if customer.opted_out else f"enrollment {enrollment_state}"
         _cancel(attempt, now, why)
         return DispatchReport(attempt.id, Verdict.CANCELED, why)
-    if campaign.status != "running":
+    if campaign.status != CampaignStatus.RUNNING:
         return _defer(attempt, now, f"campaign {campaign.status}")
     # The same test as the gate's, so an attempt the gate would hold back is not even marked.
     check = may_start_call(context.window, zones, now, limits.window_margin)
     if not check.allowed:
         return _defer(attempt, check.reopens or now + NEVER_OPENS_RETRY, "window closed")
-    if attempt.status == "queued" and context.in_flight >= campaign.concurrency:
+    if attempt.status == AttemptStatus.QUEUED and context.in_flight >= campaign.concurrency:
         return _defer(attempt, now, "concurrency reached")
     return None
 
 
 def _defer(attempt: CallAttempt, until: datetime, why: str) -> DispatchReport:
-    attempt.status = "pending"
+    attempt.status = AttemptStatus.PENDING
     attempt.queued_at = None
     attempt.scheduled_at = until
     return DispatchReport(attempt.id, Verdict.DEFERRED, why)
 
 
 def _cancel(attempt: CallAttempt, now: datetime, why: str) -> None:
-    attempt.status = "canceled"
-    attempt.outcome = "canceled"
+    attempt.status = AttemptStatus.CANCELED
+    attempt.outcome = Outcome.CANCELED
     attempt.finished_at = now
     attempt.last_error = why
 
@@ -346,7 +353,7 @@ def _start(
     now: datetime,
 ) -> _Prepared:
     before = (attempt.delivery_attempts, attempt.dispatched_at)
-    attempt.status = "dispatching"
+    attempt.status = AttemptStatus.DISPATCHING
     attempt.delivery_attempts += 1
     attempt.dispatched_at = now
     attempt.external_to = customer.phone
@@ -373,7 +380,9 @@ def _hold_back(session: Session, held: list[tuple[_Prepared, datetime]]) -> list
     reports = []
     for prep, reopens in held:
         attempt = attempts.get(prep.attempt_id)
-        if attempt is None or attempt.status != "dispatching":  # the reaper got there first
+        if (
+            attempt is None or attempt.status != AttemptStatus.DISPATCHING
+        ):  # the reaper got there first
             reports.append(DispatchReport(prep.attempt_id, Verdict.NOT_QUEUED))
             continue
         attempt.delivery_attempts = prep.delivery_attempts_before
@@ -426,8 +435,8 @@ def _record_placed(
     for attempt_id, record in placed:
         attempt = attempts[attempt_id]
         attempt.conv_id = record.id
-        if attempt.status == "dispatching":
-            attempt.status = "in_progress"
+        if attempt.status == AttemptStatus.DISPATCHING:
+            attempt.status = AttemptStatus.IN_PROGRESS
         batch.apply(attempt, record)
     batch.flush()
 
@@ -459,7 +468,7 @@ def _transient(
             select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
         ).one()
         attempt.last_error = f"transient: {exc}"
-        if attempt.status != "dispatching":
+        if attempt.status != AttemptStatus.DISPATCHING:
             return DispatchReport(attempt_id, Verdict.NOT_QUEUED)
         log.warning(
             "call_dispatch_failed",
@@ -479,7 +488,7 @@ def _transient(
                 permanent=False,
             )
             return DispatchReport(attempt_id, Verdict.FAILED, str(exc))
-        attempt.status = "queued"  # the task retries it; the reaper would too
+        attempt.status = AttemptStatus.QUEUED  # the task retries it; the reaper would too
         attempt.queued_at = now
     return DispatchReport(attempt_id, Verdict.RETRY, str(exc), exc.retry_after_seconds)
 
@@ -491,7 +500,7 @@ def _permanent(
         attempt = session.scalars(
             select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
         ).one()
-        if attempt.status != "dispatching":
+        if attempt.status != AttemptStatus.DISPATCHING:
             return DispatchReport(attempt_id, Verdict.NOT_QUEUED)
         log.warning(
             "call_dispatch_failed",
@@ -510,8 +519,8 @@ def _permanent(
 def _fail(
     session: Session, attempt: CallAttempt, now: datetime, reason: str, *, permanent: bool
 ) -> None:
-    attempt.status = "failed"
-    attempt.outcome = "failed"
+    attempt.status = AttemptStatus.FAILED
+    attempt.outcome = Outcome.FAILED
     attempt.finished_at = now
     attempt.last_error = reason
     finish_call(session, attempt, now, permanent_failure=permanent)

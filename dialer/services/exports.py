@@ -17,11 +17,11 @@ from sqlalchemy import BigInteger, Subquery, cast, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
-from dialer.policies.vocabulary import EnrollmentState
+from dialer.policies.vocabulary import Channel, Direction, EnrollmentState, MessageStatus
 from models import CallAttempt, Customer, Enrollment, Message
 
 EXPORT_BATCH_ROWS: Final = 1000
-_SENT_STATUSES: Final = ("sent", "delivered", "read")
+_SENT_STATUSES: Final = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,8 @@ def _whatsapp_sent(campaign_id: uuid.UUID) -> Subquery:
     m = Message
     return (
         select(m.enrollment_id, func.count().label("count"))
-        .where(m.campaign_id == campaign_id, m.channel == "whatsapp")
-        .where(m.direction == "outbound", m.status.in_(_SENT_STATUSES))
+        .where(m.campaign_id == campaign_id, m.channel == Channel.WHATSAPP)
+        .where(m.direction == Direction.OUTBOUND, m.status.in_(_SENT_STATUSES))
         .group_by(m.enrollment_id)
         .subquery()
     )

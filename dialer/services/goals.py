@@ -17,13 +17,17 @@ from dialer.policies.goals import (
     Objective,
     evaluate_goal,
 )
-from dialer.policies.vocabulary import AiLabel, Channel
+from dialer.policies.vocabulary import AiLabel, Channel, EnrollmentState, ObjectiveType
 from dialer.services import batch_reads
 from dialer.services.attempts import cancel_open_work
 from models import Campaign, Enrollment
 
 # A goal met late (a WhatsApp reply after the calls ran out) still counts.
-REOPENABLE_FOR_GOAL = ("active", "unresolved", "not_answered")
+REOPENABLE_FOR_GOAL = (
+    EnrollmentState.ACTIVE,
+    EnrollmentState.UNRESOLVED,
+    EnrollmentState.NOT_ANSWERED,
+)
 
 
 def objectives_of(goal_spec: dict[str, Any]) -> list[Objective]:
@@ -31,12 +35,12 @@ def objectives_of(goal_spec: dict[str, Any]) -> list[Objective]:
     out: list[Objective] = []
     for raw in goal_spec.get("objectives", []):
         kind = raw.get("type")
-        if kind == "contact":
+        if kind == ObjectiveType.CONTACT:
             channels = tuple(Channel(c) for c in raw.get("channels", []))
             out.append(ContactObjective(channels=channels, min_count=raw.get("min_count", 1)))
-        elif kind == "email":
+        elif kind == ObjectiveType.EMAIL:
             out.append(EmailObjective(min_count=raw.get("min_count", 1)))
-        elif kind == "ai":
+        elif kind == ObjectiveType.AI:
             labels = tuple(AiLabel(label) for label in raw.get("label_in", []))
             out.append(AiObjective(label_in=labels, min_score=raw.get("min_score", 0.0)))
     return out
@@ -62,7 +66,7 @@ def close_if_goal_met(
         return False
     if not evaluate_enrollment(session, enrollment, campaign).met:
         return False
-    enrollment.state = "goal_met"
+    enrollment.state = EnrollmentState.GOAL_MET
     enrollment.closed_at = now
     enrollment.close_reason = "goal met"
     cancel_open_work(session, now, enrollment_ids=[enrollment.id], reason="goal met")

@@ -16,8 +16,9 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from dialer.customers_csv import ParsedRow, RowProblem
+from dialer.customers_csv import DUPLICATE, ParsedRow, RowProblem
 from dialer.errors import DialerError
+from dialer.policies.vocabulary import EnrollmentState
 from models import Campaign, Customer, Enrollment
 
 BATCH_SIZE = 1000
@@ -59,7 +60,7 @@ def import_customers(
     for item in items:
         report.rows_read += 1
         if isinstance(item, RowProblem):
-            (report.duplicates if item.field == "duplicate" else report.errors).append(item)
+            (report.duplicates if item.field == DUPLICATE else report.errors).append(item)
             continue
         batch.append(item)
         if len(batch) >= BATCH_SIZE:
@@ -94,18 +95,21 @@ def _enrollment_values(
     values: dict[str, object] = {
         "campaign_id": campaign_id,
         "customer_id": customer.id,
-        "state": "active",
+        "state": EnrollmentState.ACTIVE,
         "close_reason": None,
     }
     if row.phone_problem is not None:
         report.invalid_phone += 1
-        values |= {"state": "failed", "close_reason": f"invalid_number: {row.phone_problem.reason}"}
+        values |= {
+            "state": EnrollmentState.FAILED,
+            "close_reason": f"invalid_number: {row.phone_problem.reason}",
+        }
     elif customer.opted_out:
         report.opted_out += 1
-        values |= {"state": "opted_out", "close_reason": "customer opted out"}
+        values |= {"state": EnrollmentState.OPTED_OUT, "close_reason": "customer opted out"}
     elif not customer.phone:
         report.missing_contact += 1
-        values |= {"state": "missing_contact", "close_reason": "no phone number"}
+        values |= {"state": EnrollmentState.MISSING_CONTACT, "close_reason": "no phone number"}
     return values
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from dialer import metrics
 from dialer.dependencies import UnitOfWork
 from dialer.logging import get_logger
+from dialer.policies.vocabulary import ProviderEventStatus
 from dialer.providers.base import ProviderEvent
 from dialer.services import batch_reads
 from dialer.services.messages import apply_inbound, apply_message_status
@@ -100,8 +101,8 @@ def _keep_rejected(session: Session, provider: str, payload: Mapping[str, Any], 
         .values(
             provider=provider,
             event_id=f"rejected:{raw_id}:{uuid.uuid4()}",
-            kind="rejected",
-            status="rejected",
+            kind=ProviderEventStatus.REJECTED,
+            status=ProviderEventStatus.REJECTED,
             payload=dict(payload),
             error=error.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode(),
         )
@@ -160,7 +161,7 @@ def _lock_received(
     payload = InboxRow.payload if with_payload else null()
     found = session.execute(
         select(InboxRow.id, payload, InboxRow.attempt_id)
-        .where(among(InboxRow.id, inbox_ids), InboxRow.status == "received")
+        .where(among(InboxRow.id, inbox_ids), InboxRow.status == ProviderEventStatus.RECEIVED)
         .with_for_update(skip_locked=True)
     )
     order = {inbox_id: index for index, inbox_id in enumerate(inbox_ids)}
@@ -181,9 +182,11 @@ def _apply_call_run(
         attempt = attempts.get(attempt_id) if attempt_id else None
         assert event.call is not None
         if attempt is None:
-            outcomes[row.id] = "ignored"
+            outcomes[row.id] = ProviderEventStatus.IGNORED
         else:
-            outcomes[row.id] = "applied" if batch.apply(attempt, event.call) else "unchanged"
+            outcomes[row.id] = (
+                ProviderEventStatus.APPLIED if batch.apply(attempt, event.call) else "unchanged"
+            )
     batch.flush()
     return outcomes
 
@@ -203,17 +206,22 @@ def _attempt_hints(
 def _apply_message_event(session: Session, event: ProviderEvent, now: datetime) -> str:
     if event.message_status is not None:
         changed = apply_message_status(session, event.message_status, now)
-        return "applied" if changed else "unchanged"
+        return ProviderEventStatus.APPLIED if changed else "unchanged"
     if event.inbound is not None:
         return apply_inbound(session, event.inbound, now)
-    return "ignored"
+    return ProviderEventStatus.IGNORED
 
 
 def _mark_handled(session: Session, outcomes: dict[uuid.UUID, str], now: datetime) -> None:
     """One UPDATE per final status; the outcome's detail (unchanged...) is only counted."""
     by_status: dict[str, list[uuid.UUID]] = {}
     for inbox_id, outcome in outcomes.items():
-        by_status.setdefault("ignored" if outcome == "ignored" else "applied", []).append(inbox_id)
+        by_status.setdefault(
+            ProviderEventStatus.IGNORED
+            if outcome == ProviderEventStatus.IGNORED
+            else ProviderEventStatus.APPLIED,
+            [],
+        ).append(inbox_id)
     for status, ids in by_status.items():
         session.execute(
             update(InboxRow)
@@ -276,7 +284,7 @@ def unapplied_events(session: Session, older_than_seconds: float, limit: int) ->
     return list(
         session.scalars(
             select(InboxRow.id)
-            .where(InboxRow.status == "received", InboxRow.received_at < cutoff)
+            .where(InboxRow.status == ProviderEventStatus.RECEIVED, InboxRow.received_at < cutoff)
             .order_by(InboxRow.received_at)
             .limit(limit)
         )

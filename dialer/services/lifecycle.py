@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 from dialer.errors import Conflict, NotFound
 from dialer.policies.lifecycle import Action, transition
 from dialer.policies.segments import EnrollmentSnapshot, ResumePlan, plan_resume
-from dialer.policies.vocabulary import CampaignStatus, Channel, EnrollmentState, Segment
+from dialer.policies.vocabulary import (
+    AttemptStatus,
+    CampaignStatus,
+    Channel,
+    Direction,
+    EnrollmentState,
+    MessagePurpose,
+    Segment,
+)
 from dialer.services import outbox
 from dialer.services.attempts import cancel_open_work, queue_message, schedule_call
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
@@ -33,7 +41,7 @@ class ResumeResult:
     segment: Segment
     selected_targets: int
     scheduled_calls: int
-    queued_whatsapp: int
+    queued_messages: int  # wire: queued_whatsapp
     skipped_existing_pending: int
     skipped_missing_contact: int
 
@@ -54,7 +62,7 @@ def start_campaign(session: Session, campaign: Campaign, now: datetime) -> Campa
     """draft/paused -> running (running: no-op; done: CampaignStateError)."""
     move = transition(CampaignStatus(campaign.status), Action.START)
     if move.changed:
-        campaign.status = move.new_status.value
+        campaign.status = move.new_status
         campaign.started_at = campaign.started_at or now
         outbox.record_event(session, outbox.CAMPAIGN_STARTED, campaign.id, now)
     return campaign
@@ -64,7 +72,7 @@ def pause_campaign(session: Session, campaign: Campaign, now: datetime) -> Campa
     """running -> paused: no new dispatches; pending work waits for start/resume."""
     move = transition(CampaignStatus(campaign.status), Action.PAUSE)
     if move.changed:
-        campaign.status = move.new_status.value
+        campaign.status = move.new_status
         outbox.record_event(session, outbox.CAMPAIGN_PAUSED, campaign.id, now)
     return campaign
 
@@ -88,8 +96,14 @@ def _end_waiting_enrollments(session: Session, campaign_id: uuid.UUID, now: date
     )
     session.execute(
         update(Enrollment)
-        .where(Enrollment.campaign_id == campaign_id, Enrollment.state == "active", ~call_on_line)
-        .values(state="not_answered", closed_at=now, close_reason="campaign completed")
+        .where(
+            Enrollment.campaign_id == campaign_id,
+            Enrollment.state == EnrollmentState.ACTIVE,
+            ~call_on_line,
+        )
+        .values(
+            state=EnrollmentState.NOT_ANSWERED, closed_at=now, close_reason="campaign completed"
+        )
     )
 
 
@@ -103,14 +117,16 @@ def finish_if_done(session: Session, campaign: Campaign, now: datetime) -> bool:
 
 
 def _close(session: Session, campaign: Campaign, now: datetime, *, reason: str) -> None:
-    campaign.status = CampaignStatus.DONE.value
+    campaign.status = CampaignStatus.DONE
     campaign.completed_at = now
     cancel_open_work(session, now, campaign_id=campaign.id, reason=reason)
     outbox.record_event(session, outbox.CAMPAIGN_COMPLETED, campaign.id, now, reason=reason)
 
 
 def _has_work_left(session: Session, campaign_id: uuid.UUID) -> bool:
-    active = exists().where(Enrollment.campaign_id == campaign_id, Enrollment.state == "active")
+    active = exists().where(
+        Enrollment.campaign_id == campaign_id, Enrollment.state == EnrollmentState.ACTIVE
+    )
     open_attempt = exists().where(
         CallAttempt.campaign_id == campaign_id, CallAttempt.status.in_(OPEN_ATTEMPT_STATUSES)
     )
@@ -124,14 +140,14 @@ def resume_campaign(
     move = transition(CampaignStatus(campaign.status), Action.RESUME)
     snapshots, enrollments = _snapshots(session, campaign.id)
     channel = (
-        Channel(campaign.first_contact_channel) if campaign.whatsapp_channel_id else Channel.CALL
+        Channel(campaign.first_contact_channel) if campaign.fallback_channel_id else Channel.CALL
     )
     plan = plan_resume(segment, snapshots, channel)
     used = Counter(
         _reopen(session, campaign, enrollments[index], channel, now) for index in plan.to_schedule
     )
     if move.changed:
-        campaign.status = move.new_status.value
+        campaign.status = move.new_status
         campaign.completed_at = None
     outbox.record_event(session, outbox.CAMPAIGN_RESUMED, campaign.id, now, segment=segment.value)
     return _resume_result(campaign, segment, plan, used)
@@ -143,7 +159,7 @@ def resume_counts(result: ResumeResult) -> dict[str, object]:
         "segment": result.segment.value,
         "selected_targets": result.selected_targets,
         "scheduled_calls": result.scheduled_calls,
-        "queued_whatsapp": result.queued_whatsapp,
+        "queued_whatsapp": result.queued_messages,
         "skipped_existing_pending": result.skipped_existing_pending,
         "skipped_missing_contact": result.skipped_missing_contact,
     }
@@ -158,7 +174,7 @@ def _resume_result(
         segment=segment,
         selected_targets=plan.selected_targets,
         scheduled_calls=used[Channel.CALL],
-        queued_whatsapp=used[Channel.WHATSAPP],
+        queued_messages=sum(n for channel, n in used.items() if channel is not Channel.CALL),
         skipped_existing_pending=plan.skipped_existing_pending,
         skipped_missing_contact=plan.skipped_missing_contact,
     )
@@ -177,7 +193,7 @@ def _snapshots(
     )
     sent = (
         select(func.count())
-        .where(Message.enrollment_id == Enrollment.id, Message.direction == "outbound")
+        .where(Message.enrollment_id == Enrollment.id, Message.direction == Direction.OUTBOUND)
         .correlate(Enrollment)
         .scalar_subquery()
     )
@@ -204,27 +220,28 @@ def _reopen(
     session: Session, campaign: Campaign, enrollment: Enrollment, channel: Channel, now: datetime
 ) -> Channel:
     """Start the enrollment's new round; returns the channel its first contact went on."""
-    enrollment.state = "active"
+    enrollment.state = EnrollmentState.ACTIVE
     enrollment.closed_at = None
     enrollment.close_reason = None
     enrollment.round_base = enrollment.calls_made
     enrollment.unanswered_calls = min(enrollment.unanswered_calls, enrollment.calls_made)
-    # The first WhatsApp goes out once per enrollment (a unique index): when an earlier
+    # The first message goes out once per enrollment (a unique index): when an earlier
     # round sent it, this round starts with a call instead of silently queuing nothing.
     if (
-        channel is Channel.WHATSAPP
-        and campaign.whatsapp_channel_id
-        and campaign.whatsapp_first_message
+        channel is not Channel.CALL
+        and campaign.fallback_channel_id
+        and campaign.fallback_first_message
         and queue_message(
             session,
             enrollment,
-            campaign.whatsapp_channel_id,
-            "first_contact",
-            campaign.whatsapp_first_message,
+            campaign.fallback_channel,
+            campaign.fallback_channel_id,
+            MessagePurpose.FIRST_CONTACT,
+            campaign.fallback_first_message,
             now,
         )
     ):
-        return Channel.WHATSAPP
+        return channel
     schedule_call(session, enrollment, now)
     return Channel.CALL
 
@@ -241,7 +258,7 @@ def start_scheduled(
     attempt = session.scalars(query).first()
     if attempt is None:
         raise NotFound(f"call attempt {attempt_id} not found")
-    if attempt.status != "pending":
+    if attempt.status != AttemptStatus.PENDING:
         raise Conflict(
             f"call attempt {attempt_id} is {attempt.status}; only a pending attempt can start now"
         )

@@ -11,8 +11,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dialer.dependencies import UnitOfWork
-from dialer.policies.retry import RetryPlan, first_call_after_whatsapp
+from dialer.policies.retry import RetryPlan, first_call_after_message
 from dialer.policies.templates import render
+from dialer.policies.vocabulary import (
+    CampaignStatus,
+    ContactEventKind,
+    Direction,
+    EnrollmentState,
+    MessagePurpose,
+    MessageStatus,
+)
+from dialer.policies.vocabulary import Channel as ContactChannel
 from dialer.providers.base import (
     InboundMessage,
     MessageProvider,
@@ -59,10 +68,10 @@ def claim_due_messages(session: Session, now: datetime, limit: int) -> list[uuid
             select(Message.id)
             .join(Campaign, Campaign.id == Message.campaign_id)
             .where(
-                Message.status == "pending",
-                Message.direction == "outbound",
+                Message.status == MessageStatus.PENDING,
+                Message.direction == Direction.OUTBOUND,
                 Message.scheduled_at <= now,
-                Campaign.status == "running",
+                Campaign.status == CampaignStatus.RUNNING,
             )
             .order_by(Message.scheduled_at)
             .limit(limit)
@@ -70,7 +79,9 @@ def claim_due_messages(session: Session, now: datetime, limit: int) -> list[uuid
         )
     )
     if ids:
-        session.execute(update(Message).where(Message.id.in_(ids)).values(status="queued"))
+        session.execute(
+            update(Message).where(Message.id.in_(ids)).values(status=MessageStatus.QUEUED)
+        )
     return ids
 
 
@@ -84,29 +95,29 @@ def send_message(
     try:
         result = provider.send(request)
     except TransientProviderError as exc:
-        return _mark(uow, message_id, status="pending", error=f"transient: {exc}")
+        return _mark(uow, message_id, status=MessageStatus.PENDING, error=f"transient: {exc}")
     except PermanentProviderError as exc:
-        return _mark(uow, message_id, status="failed", error=f"{exc.code}: {exc}")
+        return _mark(uow, message_id, status=MessageStatus.FAILED, error=f"{exc.code}: {exc}")
     with uow() as session:
         message = session.get_one(Message, message_id, with_for_update=True)
         message.status, message.provider_message_id, message.sent_at = (
-            result.status,
+            MessageStatus(result.status),
             result.provider_message_id,
             now,
         )
-        if message.purpose == "first_contact":
+        if message.purpose == MessagePurpose.FIRST_CONTACT:
             _schedule_first_call(session, message, now)
-    return "sent"
+    return MessageStatus.SENT
 
 
 def _prepare_send(session: Session, message_id: uuid.UUID) -> SendMessageRequest | str:
     message = session.get(Message, message_id, with_for_update=True)
-    if message is None or message.status != "queued":
+    if message is None or message.status != MessageStatus.QUEUED:
         return "not_queued"
     customer = session.get_one(Customer, message.customer_id)
     if customer.opted_out:
-        message.status, message.error = "canceled", "customer opted out"
-        return "canceled"
+        message.status, message.error = MessageStatus.CANCELED, "customer opted out"
+        return MessageStatus.CANCELED
     campaign = session.get_one(Campaign, message.campaign_id) if message.campaign_id else None
     channel = session.get(Channel, message.channel_id) if message.channel_id else None
     body = message.body or ""
@@ -132,15 +143,19 @@ def _mark(uow: UnitOfWork, message_id: uuid.UUID, *, status: str, error: str) ->
 
 
 def _schedule_first_call(session: Session, message: Message, now: datetime) -> None:
-    """WhatsApp first: the calls start delays[0] minutes later unless the reply met the goal."""
+    """Message first: the calls start delays[0] minutes later unless a reply met the goal."""
     if message.enrollment_id is None or message.campaign_id is None:
         return
     enrollment = session.get_one(Enrollment, message.enrollment_id, with_for_update=True)
     campaign = session.get_one(Campaign, message.campaign_id)
-    if enrollment.state != "active":
+    if enrollment.state != EnrollmentState.ACTIVE:
         return
-    plan = RetryPlan(tuple(campaign.call_attempt_delays), campaign.whatsapp_after_attempts, True)
-    schedule_call(session, enrollment, first_call_after_whatsapp(plan, now))
+    plan = RetryPlan(
+        tuple(campaign.call_attempt_delays),
+        campaign.fallback_after_attempts,
+        campaign.fallback_channel,
+    )
+    schedule_call(session, enrollment, first_call_after_message(plan, now))
 
 
 def apply_message_status(session: Session, update_: MessageStatusUpdate, now: datetime) -> bool:
@@ -151,12 +166,19 @@ def apply_message_status(session: Session, update_: MessageStatusUpdate, now: da
     ).first()
     if message is None or _rank(update_.status) <= _rank(message.status):
         return False
-    message.status = update_.status
+    message.status = MessageStatus(update_.status)
     message.error = update_.error or message.error
-    if update_.status == "delivered":
+    if update_.status == MessageStatus.DELIVERED:
         message.delivered_at = now
-        if message.channel == "email" and message.enrollment_id:
-            _record_fact(session, message, "email_delivered", "email", message.id, now)
+        if message.channel == ContactChannel.EMAIL and message.enrollment_id:
+            _record_fact(
+                session,
+                message,
+                ContactEventKind.EMAIL_DELIVERED,
+                ContactChannel.EMAIL,
+                message.id,
+                now,
+            )
     return True
 
 
@@ -189,7 +211,7 @@ def apply_inbound(session: Session, inbound: InboundMessage, now: datetime) -> s
     reply = _store_reply(session, customer, ours, inbound, now)
     if is_stop_request(inbound.text):
         opt_out(session, customer, now)
-        return "opted_out"
+        return EnrollmentState.OPTED_OUT
     enrollment = (
         session.get(Enrollment, ours.enrollment_id, with_for_update=True)
         if ours and ours.enrollment_id
@@ -197,7 +219,9 @@ def apply_inbound(session: Session, inbound: InboundMessage, now: datetime) -> s
     )
     if enrollment is None or reply is None:
         return "recorded"
-    _record_fact(session, reply, "whatsapp_reply", "whatsapp", reply.id, now)
+    _record_fact(
+        session, reply, ContactEventKind.WHATSAPP_REPLY, ContactChannel.WHATSAPP, reply.id, now
+    )
     close_if_goal_met(session, enrollment, session.get_one(Campaign, enrollment.campaign_id), now)
     return "recorded"
 
@@ -209,8 +233,8 @@ def _last_sent_to(session: Session, address: str) -> Message | None:
         select(Message)
         .where(
             Message.to_address == address,
-            Message.channel == "whatsapp",
-            Message.direction == "outbound",
+            Message.channel == ContactChannel.WHATSAPP,
+            Message.direction == Direction.OUTBOUND,
             Message.sent_at.is_not(None),
         )
         .order_by(Message.sent_at.desc())
@@ -245,9 +269,9 @@ def _store_reply(
             enrollment_id=ours.enrollment_id if ours else None,
             campaign_id=ours.campaign_id if ours else None,
             channel=inbound.channel,
-            direction="inbound",
-            purpose="reply",
-            status="received",
+            direction=Direction.INBOUND,
+            purpose=MessagePurpose.REPLY,
+            status=MessageStatus.RECEIVED,
             body=inbound.text,
             provider_message_id=inbound.provider_message_id,
             idempotency_key=f"in:{inbound.provider_message_id}",
@@ -266,7 +290,13 @@ def opt_out(session: Session, customer: Customer, now: datetime) -> None:
         session.scalars(
             select(Enrollment.id).where(
                 Enrollment.customer_id == customer.id,
-                Enrollment.state.in_(("active", "unresolved", "not_answered")),
+                Enrollment.state.in_(
+                    (
+                        EnrollmentState.ACTIVE,
+                        EnrollmentState.UNRESOLVED,
+                        EnrollmentState.NOT_ANSWERED,
+                    )
+                ),
             )
         )
     )
@@ -274,7 +304,11 @@ def opt_out(session: Session, customer: Customer, now: datetime) -> None:
         session.execute(
             update(Enrollment)
             .where(Enrollment.id.in_(active))
-            .values(state="opted_out", closed_at=now, close_reason="customer asked to stop")
+            .values(
+                state=EnrollmentState.OPTED_OUT,
+                closed_at=now,
+                close_reason="customer asked to stop",
+            )
         )
         cancel_open_work(session, now, enrollment_ids=active, reason="customer opted out")
 
@@ -298,6 +332,6 @@ def _record_fact(
         )
         .on_conflict_do_nothing()
     )
-    if kind == "email_delivered":
+    if kind == ContactEventKind.EMAIL_DELIVERED:
         enrollment = session.get_one(Enrollment, message.enrollment_id, with_for_update=True)
         close_if_goal_met(session, enrollment, session.get_one(Campaign, message.campaign_id), now)

@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session
 
 from dialer.dependencies import UnitOfWork
 from dialer.policies.status import is_terminal, map_provider_status
-from dialer.policies.vocabulary import ProviderCallStatus
+from dialer.policies.vocabulary import (
+    AttemptStatus,
+    Outcome,
+    ProviderCallStatus,
+    ProviderEventStatus,
+)
 from dialer.providers.base import (
     CallRecord,
     PermanentProviderError,
@@ -55,12 +60,16 @@ def _give_up(uow: UnitOfWork, attempt_id: uuid.UUID, now: datetime, reason: str)
         attempt = session.scalars(
             select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
         ).one()
-        if attempt.status != "in_progress":
+        if attempt.status != AttemptStatus.IN_PROGRESS:
             return "already_final"
-        attempt.status, attempt.outcome, attempt.finished_at = "failed", "failed", now
+        attempt.status, attempt.outcome, attempt.finished_at = (
+            AttemptStatus.FAILED,
+            Outcome.FAILED,
+            now,
+        )
         attempt.last_error = f"reconciliation: {reason}"
         finish_call(session, attempt, now, permanent_failure=False)
-    return "failed"
+    return AttemptStatus.FAILED
 
 
 def _audit(session: Session, provider: str, record: CallRecord) -> None:
@@ -71,7 +80,7 @@ def _audit(session: Session, provider: str, record: CallRecord) -> None:
             provider=provider,
             event_id=f"reconcile:{record.id}:{record.status}",
             kind="call.reconciled",
-            status="applied",
+            status=ProviderEventStatus.APPLIED,
             payload=_json_safe(asdict(record)),
         )
         .on_conflict_do_nothing()

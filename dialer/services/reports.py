@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from dialer.metrics import CampaignLoad
+from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
 from dialer.policies.window import LegalBound, is_open
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
@@ -55,10 +56,10 @@ def counters_by_campaign(
         select(
             e.campaign_id,
             func.count(),
-            func.count().filter(e.state != "active"),
-            func.count().filter(e.state == "goal_met"),
-            func.count().filter(e.state == "failed"),
-            func.count().filter(e.state == "not_answered"),
+            func.count().filter(e.state != EnrollmentState.ACTIVE),
+            func.count().filter(e.state == EnrollmentState.GOAL_MET),
+            func.count().filter(e.state == EnrollmentState.FAILED),
+            func.count().filter(e.state == EnrollmentState.NOT_ANSWERED),
         )
         .where(among(e.campaign_id, campaign_ids))
         .group_by(e.campaign_id)
@@ -67,9 +68,9 @@ def counters_by_campaign(
     calls = session.execute(
         select(
             a.campaign_id,
-            func.count(func.distinct(case((a.outcome == "voicemail", a.enrollment_id)))),
+            func.count(func.distinct(case((a.outcome == Outcome.VOICEMAIL, a.enrollment_id)))),
             func.coalesce(func.sum(a.cost_millicents), 0),
-            func.avg(a.duration_seconds).filter(a.outcome == "answered"),
+            func.avg(a.duration_seconds).filter(a.outcome == Outcome.ANSWERED),
         )
         .where(among(a.campaign_id, campaign_ids))
         .group_by(a.campaign_id)
@@ -174,14 +175,19 @@ def campaign_loads(session: Session, now: datetime) -> list[CampaignLoad]:
     running = {
         row[0]: row[1]
         for row in session.execute(
-            select(Campaign.id, Campaign.concurrency).where(Campaign.status == "running")
+            select(Campaign.id, Campaign.concurrency).where(
+                Campaign.status == CampaignStatus.RUNNING
+            )
         )
     }
     if not running:
         return []
     a = CallAttempt
     due = _count_by_campaign(
-        session, a.status == "pending", a.scheduled_at <= now, among(a.campaign_id, running)
+        session,
+        a.status == AttemptStatus.PENDING,
+        a.scheduled_at <= now,
+        among(a.campaign_id, running),
     )
     live = _count_by_campaign(
         session, a.status.in_(IN_FLIGHT_ATTEMPT_STATUSES), among(a.campaign_id, running)

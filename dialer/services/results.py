@@ -2,7 +2,7 @@
 
 A call event moves its attempt forward only (terminal states absorb); when the
 attempt ends, the enrollment's next step is decided by the retry policy and the
-goal: close it, plan the next call, and/or queue the WhatsApp fallback.
+goal: close it, plan the next call, and/or queue the fallback message.
 
 `ResultBatch` does this for many attempts in one transaction: it locks them and
 their enrollments, reads every fact a decision needs with one query per kind,
@@ -26,7 +26,19 @@ from dialer import metrics
 from dialer.policies.goals import evaluate_goal
 from dialer.policies.retry import NextStep, RetryPlan, decide_after_call
 from dialer.policies.status import apply_provider_status, is_terminal
-from dialer.policies.vocabulary import AttemptStatus, EnrollmentState, Outcome, ProviderCallStatus
+from dialer.policies.vocabulary import (
+    AttemptStatus,
+    CampaignStatus,
+    Channel,
+    ContactEventKind,
+    Direction,
+    EnrollmentState,
+    FallbackChannel,
+    MessagePurpose,
+    MessageStatus,
+    Outcome,
+    ProviderCallStatus,
+)
 from dialer.providers.base import CallRecord, ProviderEvent
 from dialer.services import batch_reads
 from dialer.services.attempts import cancel_open_work, idempotency_key
@@ -121,7 +133,7 @@ class ResultBatch:
         # result would also autoflush every pending change each time.
         self.campaigns: dict[uuid.UUID, Campaign] = {}
         self._facts: dict[uuid.UUID, batch_reads.FactCounts] | None = None
-        self._whatsapp_sent: set[uuid.UUID] = set()
+        self._fallback_sent: set[uuid.UUID] = set()
         self._last_no: dict[uuid.UUID, int] = {}
         self._writes = _Writes()
 
@@ -158,8 +170,8 @@ class ResultBatch:
         if not change.changed:
             return False
         was_terminal = is_terminal(AttemptStatus(attempt.status))
-        attempt.status = change.status.value
-        attempt.outcome = change.outcome.value if change.outcome else None
+        attempt.status = change.status
+        attempt.outcome = change.outcome
         copy_record(attempt, record)
         if is_terminal(change.status) and not was_terminal:
             attempt.finished_at = record.ended_at or self.now
@@ -170,7 +182,7 @@ class ResultBatch:
         """The attempt just became terminal: count it, record facts, decide the next step."""
         enrollment = self._enrollment_of(attempt)
         campaign = self._campaign_of(attempt)
-        outcome = Outcome(attempt.outcome or "failed")
+        outcome = Outcome(attempt.outcome or Outcome.FAILED)
         metrics.attempt_finished(outcome.value)
         _count_call(enrollment, outcome, self.now)
         self._record_call_facts(attempt, enrollment)
@@ -180,19 +192,19 @@ class ResultBatch:
             self._facts_of(enrollment.id).frozen(),
         )
         enrollment.goal_result = goal.to_dict()
-        if enrollment.state != "active":
+        if enrollment.state != EnrollmentState.ACTIVE:
             return None  # closed meanwhile (opted out, goal met by a reply)
         step = decide_after_call(
             _retry_plan(campaign),
             outcome=Outcome.FAILED if outcome is Outcome.CANCELED else outcome,
             attempts_made=enrollment.calls_made - enrollment.round_base,
             unanswered_calls=enrollment.unanswered_calls,
-            whatsapp_sent=enrollment.id in self._whatsapp_sent,
+            fallback_sent=enrollment.id in self._fallback_sent,
             goal_met=goal.met,
             permanent_failure=permanent_failure,
             finished_at=self.now,
         )
-        if campaign.status == "done":
+        if campaign.status == CampaignStatus.DONE:
             step = _closing_only(step)
         self._apply_next_step(enrollment, campaign, step)
         return step
@@ -226,7 +238,7 @@ class ResultBatch:
             self._facts[pending["enrollment_id"]].add(
                 pending["kind"], pending["data"], pending["occurred_at"]
             )
-        self._whatsapp_sent |= batch_reads.whatsapp_sent_among(self.session, ids)
+        self._fallback_sent |= batch_reads.fallback_sent_among(self.session, ids)
         for enrollment_id, last in batch_reads.last_attempt_numbers(self.session, ids).items():
             self._last_no[enrollment_id] = max(self._last_no.get(enrollment_id, 0), last)
 
@@ -239,17 +251,17 @@ class ResultBatch:
             "enrollment_id": enrollment.id,
             "customer_id": enrollment.customer_id,
             "campaign_id": enrollment.campaign_id,
-            "channel": "call",
+            "channel": Channel.CALL,
             "source_id": attempt.id,
             "occurred_at": at,
         }
-        kinds: list[tuple[str, dict[str, object]]] = [("answered_call", {})]
+        kinds: list[tuple[str, dict[str, object]]] = [(ContactEventKind.ANSWERED_CALL, {})]
         if attempt.customer_sentiment:
             data: dict[str, object] = {
                 "label": attempt.customer_sentiment,
                 "score": attempt.agent_goal_score,
             }
-            kinds.append(("ai_evaluation", data))
+            kinds.append((ContactEventKind.AI_EVALUATION, data))
         for kind, data in kinds:
             facts.add(kind, data, at)
             self._writes.contact_events.append(base | {"kind": kind, "data": data})
@@ -258,10 +270,10 @@ class ResultBatch:
         if step.close_as in (EnrollmentState.GOAL_MET, EnrollmentState.FAILED):
             self._writes.cancel_for.append(enrollment.id)
             self._writes.cancel_reasons[enrollment.id] = step.reason
-        if step.send_whatsapp and campaign.whatsapp_channel_id and campaign.whatsapp_first_message:
-            self._queue_whatsapp(enrollment, campaign)
+        if step.send_fallback is not None:
+            self._queue_fallback(enrollment, campaign, step.send_fallback)
         if step.close_as is not None:
-            enrollment.state = step.close_as.value
+            enrollment.state = step.close_as
             enrollment.closed_at = self.now
             enrollment.close_reason = step.reason
         elif step.next_call_at is not None:
@@ -283,20 +295,22 @@ class ResultBatch:
             }
         )
 
-    def _queue_whatsapp(self, enrollment: Enrollment, campaign: Campaign) -> None:
-        self._whatsapp_sent.add(enrollment.id)
+    def _queue_fallback(
+        self, enrollment: Enrollment, campaign: Campaign, channel: FallbackChannel
+    ) -> None:
+        self._fallback_sent.add(enrollment.id)
         self._writes.messages.append(
             {
                 "id": uuid.uuid4(),
                 "customer_id": enrollment.customer_id,
                 "enrollment_id": enrollment.id,
                 "campaign_id": enrollment.campaign_id,
-                "channel_id": campaign.whatsapp_channel_id,
-                "channel": "whatsapp",
-                "direction": "outbound",
-                "purpose": "fallback",
-                "status": "pending",
-                "body": campaign.whatsapp_first_message,
+                "channel_id": campaign.fallback_channel_id,
+                "channel": channel,
+                "direction": Direction.OUTBOUND,
+                "purpose": MessagePurpose.FALLBACK,
+                "status": MessageStatus.PENDING,
+                "body": campaign.fallback_first_message,
                 "idempotency_key": f"msg:{enrollment.id}:fallback",
                 "scheduled_at": self.now,
             }
@@ -364,8 +378,8 @@ def _closing_only(step: NextStep) -> NextStep:
     (goal_met, unresolved...), plan nothing. Left active, the enrollment would hold a
     resumed campaign open forever; not_answered is what resume can select."""
     if step.close_as is not None:
-        return replace(step, send_whatsapp=False)
-    return NextStep(EnrollmentState.NOT_ANSWERED, None, False, "campaign completed")
+        return replace(step, send_fallback=None)
+    return NextStep(EnrollmentState.NOT_ANSWERED, None, None, "campaign completed")
 
 
 def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> None:
@@ -377,7 +391,10 @@ def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> None
 
 
 def _retry_plan(campaign: Campaign) -> RetryPlan:
-    whatsapp = campaign.whatsapp_channel_id is not None and bool(campaign.whatsapp_first_message)
+    """The campaign's retry settings; no fallback without a sender and a message."""
+    ready = campaign.fallback_channel_id is not None and bool(campaign.fallback_first_message)
     return RetryPlan(
-        tuple(campaign.call_attempt_delays), campaign.whatsapp_after_attempts, whatsapp
+        tuple(campaign.call_attempt_delays),
+        campaign.fallback_after_attempts,
+        campaign.fallback_channel if ready else None,
     )

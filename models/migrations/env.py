@@ -7,12 +7,11 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine, pool
 
-import models
-from models.base import Base
+# Through the package: that imports every table module, so autogenerate sees every table.
+from models import Base
 
 config = context.config
 target_metadata = Base.metadata
-assert models.__all__  # every model module is imported, so autogenerate sees every table
 
 
 def _url() -> str:

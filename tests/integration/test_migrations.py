@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from dialer import migrate
+from dialer.policies.vocabulary import FallbackChannel
 from models import Base
 from tests.integration.pipeline_support import rome_csv, setup_campaign
 
@@ -36,7 +37,7 @@ def test_models_and_migration_have_no_drift(database_url: str) -> None:
     assert diff == []
 
 
-HEAD = "0004"
+HEAD = "0005"
 
 
 def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
@@ -65,8 +66,10 @@ def _index_names(engine: Engine, table: str) -> set[str]:
 
 
 def test_the_daily_claim_counters_start_from_the_attempts_claimed_lately(scratch_url: str) -> None:
-    migrate.upgrade(scratch_url, "0002")
+    # The services write today's columns: make the campaign at head, then go back.
+    migrate.upgrade(scratch_url)
     campaign_id = setup_campaign(scratch_url, csv_text=rome_csv(3))
+    migrate.downgrade(scratch_url, "0002")
     engine = create_engine(scratch_url)
     with engine.begin() as conn:
         conn.execute(
@@ -82,3 +85,52 @@ def test_the_daily_claim_counters_start_from_the_attempts_claimed_lately(scratch
         rows = conn.execute(text("SELECT campaign_id, claimed FROM campaign_daily_claims")).all()
     engine.dispose()
     assert [(row.campaign_id, row.claimed) for row in rows] == [(campaign_id, 3)]
+
+
+FALLBACK_COLUMNS = ("fallback_channel_id", "fallback_first_message", "fallback_after_attempts")
+WHATSAPP_COLUMNS = ("whatsapp_channel_id", "whatsapp_first_message", "whatsapp_after_attempts")
+
+
+def test_the_fallback_columns_keep_their_data_both_ways(scratch_url: str) -> None:
+    migrate.upgrade(scratch_url)
+    setup_campaign(scratch_url, {"whatsapp_after_attempts": 2}, rome_csv(2))
+    engine = create_engine(scratch_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE enrollments SET fallback_at = '2026-12-01T10:00:00Z'"))
+        before = conn.execute(text(f"SELECT {', '.join(FALLBACK_COLUMNS)} FROM campaigns")).one()
+    assert before[0] is not None
+    assert before[1:] == ("Hi {{name}}, we tried to call you.", 2)
+
+    migrate.downgrade(scratch_url, "0004")
+    columns = {c["name"] for c in inspect(engine).get_columns("campaigns")}
+    assert "fallback_channel" not in columns
+    with engine.connect() as conn:
+        old = conn.execute(text(f"SELECT {', '.join(WHATSAPP_COLUMNS)} FROM campaigns")).one()
+        old_at = conn.execute(text("SELECT whatsapp_fallback_at FROM enrollments")).scalars()
+        assert tuple(old) == tuple(before)
+        assert all(at is not None for at in old_at)
+
+    migrate.upgrade(scratch_url)
+    with engine.connect() as conn:
+        after = conn.execute(
+            text(f"SELECT fallback_channel, {', '.join(FALLBACK_COLUMNS)} FROM campaigns")
+        ).one()
+        fallback_at = conn.execute(text("SELECT fallback_at FROM enrollments")).scalars().all()
+    engine.dispose()
+    assert tuple(after) == ("whatsapp", *before)
+    assert len(fallback_at) == 2
+    assert all(at is not None for at in fallback_at)
+
+
+def test_the_fallback_channel_allows_only_the_enums_words(database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        check = conn.execute(
+            text(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conname = 'ck_campaigns_fallback_channel'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert "'whatsapp'" in check
+    assert set(FallbackChannel) == {FallbackChannel.WHATSAPP}  # a new member needs a migration

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select, update
 
 from dialer.policies.status import map_provider_status
-from dialer.policies.vocabulary import ProviderCallStatus, Segment
+from dialer.policies.vocabulary import MessagePurpose, ProviderCallStatus, Segment
 from dialer.providers.base import InboundMessage
 from dialer.providers.simulated import call_status_event, event_payload, inbound_message_event
 from dialer.services.attempts import queue_message
@@ -206,13 +206,19 @@ def test_goal_met_by_a_call_cancels_the_enrollments_pending_message(
     driver.tick()  # the four calls are on the line
     with transaction(clean_db) as session:
         campaign = session.get_one(Campaign, campaign_id)
-        assert campaign.whatsapp_channel_id is not None
+        assert campaign.fallback_channel_id is not None
         for enrollment in session.scalars(
             select(Enrollment).where(Enrollment.campaign_id == campaign_id)
         ):
             later = MONDAY_8_UTC + timedelta(days=1)
             assert queue_message(
-                session, enrollment, campaign.whatsapp_channel_id, "fallback", "Hi", later
+                session,
+                enrollment,
+                campaign.fallback_channel,
+                campaign.fallback_channel_id,
+                MessagePurpose.FALLBACK,
+                "Hi",
+                later,
             )
     run_to_done(driver, clean_db, campaign_id, TEN_MINUTES)
 

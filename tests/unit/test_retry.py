@@ -1,4 +1,4 @@
-"""Retry plan: due times, exhaustion, WhatsApp fallback, and the decision after a call."""
+"""Retry plan: due times, exhaustion, the fallback channel, and the decision after a call."""
 
 from __future__ import annotations
 
@@ -15,19 +15,21 @@ from dialer.policies.retry import (
     NextStep,
     RetryPlan,
     decide_after_call,
-    first_call_after_whatsapp,
+    fallback_due,
+    first_call_after_message,
     max_call_attempts,
     next_call_due,
-    whatsapp_fallback_due,
 )
-from dialer.policies.vocabulary import EnrollmentState, Outcome
+from dialer.policies.vocabulary import EnrollmentState, FallbackChannel, Outcome
 
 T0 = datetime(2025, 3, 10, 14, 30, tzinfo=UTC)
-PLAN = RetryPlan(delays_minutes=(60, 240, 1440), whatsapp_after_attempts=2, whatsapp_available=True)
+WA = FallbackChannel.WHATSAPP
+PLAN = RetryPlan(delays_minutes=(60, 240, 1440), fallback_after_attempts=2, fallback_channel=WA)
 
 
 def plan(delays: tuple[int, ...] = (60, 240, 1440), after: int = 2, wa: bool = True) -> RetryPlan:
-    return RetryPlan(delays_minutes=delays, whatsapp_after_attempts=after, whatsapp_available=wa)
+    channel = WA if wa else None
+    return RetryPlan(delays_minutes=delays, fallback_after_attempts=after, fallback_channel=channel)
 
 
 @pytest.mark.parametrize(
@@ -75,15 +77,15 @@ def test_single_attempt_plan_is_exhausted_after_first_call() -> None:
         ({"delays_minutes": (10, -1)}, "call_attempt_delays"),
         ({"delays_minutes": (10, 2.5)}, "call_attempt_delays"),
         ({"delays_minutes": (True,)}, "call_attempt_delays"),
-        ({"whatsapp_after_attempts": 0}, "whatsapp_after_attempts"),
-        ({"whatsapp_after_attempts": -3}, "whatsapp_after_attempts"),
+        ({"fallback_after_attempts": 0}, "whatsapp_after_attempts"),
+        ({"fallback_after_attempts": -3}, "whatsapp_after_attempts"),
     ],
 )
 def test_invalid_plan_is_rejected_naming_the_setting(kwargs: dict[str, Any], field: str) -> None:
     values: dict[str, Any] = {
         "delays_minutes": (60,),
-        "whatsapp_after_attempts": 3,
-        "whatsapp_available": True,
+        "fallback_after_attempts": 3,
+        "fallback_channel": WA,
     }
     with pytest.raises(ValidationFailed) as info:
         RetryPlan(**(values | kwargs))
@@ -112,18 +114,16 @@ def test_attempts_made_must_count_the_call_that_ended() -> None:
         (0, False, True, False),
     ],
 )
-def test_whatsapp_fallback_due(
-    unanswered: int, sent: bool, available: bool, expected: bool
-) -> None:
-    assert whatsapp_fallback_due(plan(wa=available), unanswered, sent) is expected
+def test_fallback_due(unanswered: int, sent: bool, available: bool, expected: bool) -> None:
+    assert fallback_due(plan(wa=available), unanswered, sent) is (WA if expected else None)
 
 
-def test_first_call_after_whatsapp_waits_first_delay() -> None:
-    assert first_call_after_whatsapp(PLAN, T0) == T0 + timedelta(minutes=60)
+def test_first_call_after_message_waits_first_delay() -> None:
+    assert first_call_after_message(PLAN, T0) == T0 + timedelta(minutes=60)
 
 
-def test_first_call_after_whatsapp_without_delays_is_due_at_once() -> None:
-    assert first_call_after_whatsapp(plan(()), T0) == T0
+def test_first_call_after_message_without_delays_is_due_at_once() -> None:
+    assert first_call_after_message(plan(()), T0) == T0
 
 
 def decide(**overrides: Any) -> NextStep:
@@ -131,7 +131,7 @@ def decide(**overrides: Any) -> NextStep:
         "outcome": Outcome.NO_ANSWER,
         "attempts_made": 1,
         "unanswered_calls": 1,
-        "whatsapp_sent": False,
+        "fallback_sent": False,
         "goal_met": False,
         "permanent_failure": False,
         "finished_at": T0,
@@ -140,7 +140,7 @@ def decide(**overrides: Any) -> NextStep:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "close_as", "next_call_at", "send_whatsapp"),
+    ("overrides", "close_as", "next_call_at", "send_fallback"),
     [
         # first unanswered call: retry after delays[0], fallback not yet due
         ({}, None, T0 + timedelta(minutes=60), False),
@@ -153,14 +153,14 @@ def decide(**overrides: Any) -> NextStep:
         ),
         # fallback already sent: only once
         (
-            {"attempts_made": 3, "unanswered_calls": 3, "whatsapp_sent": True},
+            {"attempts_made": 3, "unanswered_calls": 3, "fallback_sent": True},
             None,
             T0 + timedelta(minutes=1440),
             False,
         ),
         # last attempt unanswered: close as not_answered
         (
-            {"attempts_made": 4, "unanswered_calls": 4, "whatsapp_sent": True},
+            {"attempts_made": 4, "unanswered_calls": 4, "fallback_sent": True},
             EnrollmentState.NOT_ANSWERED,
             None,
             False,
@@ -202,13 +202,13 @@ def test_decide_after_call(
     overrides: dict[str, Any],
     close_as: EnrollmentState | None,
     next_call_at: datetime | None,
-    send_whatsapp: bool,
+    send_fallback: bool,
 ) -> None:
     step = decide(**overrides)
-    assert (step.close_as, step.next_call_at, step.send_whatsapp) == (
+    assert (step.close_as, step.next_call_at, step.send_fallback) == (
         close_as,
         next_call_at,
-        send_whatsapp,
+        WA if send_fallback else None,
     )
     assert step.reason
 
@@ -220,13 +220,13 @@ def test_fallback_fires_on_the_last_unanswered_call() -> None:
         outcome=Outcome.NO_ANSWER,
         attempts_made=2,
         unanswered_calls=2,
-        whatsapp_sent=False,
+        fallback_sent=False,
         goal_met=False,
         permanent_failure=False,
         finished_at=T0,
     )
     assert step.close_as is EnrollmentState.NOT_ANSWERED
-    assert step.send_whatsapp is True
+    assert step.send_fallback is FallbackChannel.WHATSAPP
 
 
 @given(
@@ -243,7 +243,7 @@ def test_calls_stop_exactly_at_max_attempts(delays: list[int], attempts_made: in
 
 
 @given(st.integers(min_value=1, max_value=10), st.integers(min_value=1, max_value=10))
-def test_unanswered_sequence_sends_whatsapp_exactly_once(calls: int, after: int) -> None:
+def test_unanswered_sequence_sends_the_fallback_exactly_once(calls: int, after: int) -> None:
     retry_plan = plan((15,) * (calls - 1), after=after)
     sent = 0
     for made in range(1, calls + 1):
@@ -252,11 +252,11 @@ def test_unanswered_sequence_sends_whatsapp_exactly_once(calls: int, after: int)
             outcome=Outcome.NO_ANSWER,
             attempts_made=made,
             unanswered_calls=made,
-            whatsapp_sent=sent > 0,
+            fallback_sent=sent > 0,
             goal_met=False,
             permanent_failure=False,
             finished_at=T0,
         )
-        sent += step.send_whatsapp
+        sent += step.send_fallback is not None
         assert (step.close_as is None) == (made < calls)
     assert sent == (1 if calls >= after else 0)

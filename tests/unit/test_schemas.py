@@ -8,7 +8,14 @@ import pytest
 from pydantic import ValidationError
 
 from dialer.errors import describe_validation_error
-from dialer.schemas import AiObjectiveIn, CampaignSpec, ContactObjectiveIn
+from dialer.schemas import (
+    FALLBACK_WIRE_NAMES,
+    AiObjectiveIn,
+    CampaignSpec,
+    ContactObjectiveIn,
+    column_of,
+)
+from models import Campaign
 
 BASE: dict[str, Any] = {"name": "Renewals", "agent": {"name": "a", "provider_agent_id": "agt"}}
 
@@ -79,3 +86,12 @@ def test_errors_name_the_field(changes: dict[str, Any], field: str, reason: str)
 )
 def test_cross_field_rules(changes: dict[str, Any], reason: str) -> None:
     assert any(reason in r for r in errors(**changes).values())
+
+
+def test_the_fallback_wire_names_map_to_campaign_columns() -> None:
+    columns = set(Campaign.__table__.columns.keys())
+    assert set(FALLBACK_WIRE_NAMES) <= set(CampaignSpec.model_fields)  # seed 002's names
+    assert set(FALLBACK_WIRE_NAMES.values()) <= columns
+    assert not {name for name in columns if name.startswith("whatsapp")}
+    assert column_of("whatsapp_after_attempts") == "fallback_after_attempts"
+    assert column_of("call_attempt_delays") == "call_attempt_delays"

@@ -110,7 +110,7 @@ def test_every_selected_enrollment_lands_in_exactly_one_bucket(
     segment: Segment, snapshots: list[EnrollmentSnapshot], channel: Channel
 ) -> None:
     result = plan_resume(segment, snapshots, channel)
-    scheduled = result.scheduled_calls + result.queued_whatsapp
+    scheduled = result.scheduled_calls + result.queued_messages
     skipped = result.skipped_existing_pending + result.skipped_missing_contact
     assert result.selected_targets == scheduled + skipped
     assert len(result.to_schedule) == scheduled

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from dialer.policies.batch_status import batch_status
 from dialer.policies.vocabulary import Segment
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH
-from dialer.schemas import CallWindowIn, GoalSpecIn, WallClockTime, refuse_nul
+from dialer.schemas import CallWindowIn, GoalSpecIn, WallClockTime, column_of, refuse_nul
 from dialer.services.lifecycle import ResumeResult
 from models import Campaign
 
@@ -176,12 +176,13 @@ def resume_out(result: ResumeResult) -> CampaignResumeResultOut:
         segment=result.segment,
         selected_targets=result.selected_targets,
         scheduled_calls=result.scheduled_calls,
-        queued_whatsapp=result.queued_whatsapp,
+        queued_whatsapp=result.queued_messages,
         skipped_existing_pending=result.skipped_existing_pending,
         skipped_missing_contact=result.skipped_missing_contact,
     )
 
 
+# Seed 002 field names; column_of maps the whatsapp_* ones to the fallback columns.
 _COLUMNS_AS_IS = (
     "id",
     "name",
@@ -214,7 +215,7 @@ _COLUMNS_AS_IS = (
 
 
 def _campaign_fields(campaign: Campaign) -> dict[str, Any]:
-    fields = {name: getattr(campaign, name) for name in _COLUMNS_AS_IS}
+    fields = {name: getattr(campaign, column_of(name)) for name in _COLUMNS_AS_IS}
     fields["call_working_hours"] = {
         "start": campaign.window_start,
         "end": campaign.window_end,
