@@ -158,7 +158,13 @@ class TwilioVoiceProvider(HostedVoiceAdapter):
 
     def _send_placement(self, request: PlaceCallRequest) -> CallRecord:
         form = call_request_form(request, self._settings, self._webhook_url)
-        response = self._http.send("POST", f"{self._calls_path}.json", "place_call", data=form)
+        response = self._http.send(
+            "POST",
+            f"{self._calls_path}.json",
+            "place_call",
+            content=urlencode(form),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         return call_record(self._http.json(response, "Calls.json"))
 
     def get_call(self, call_id: str) -> CallRecord:
@@ -363,7 +369,7 @@ def verify_webhook(
     signature = headers.get(SIGNATURE_HEADER)
     if not signature:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
-    params = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    params = _form_params(body)
     if not RequestValidator(secret).validate(url, params, signature):
         raise SignatureError("signature does not match")
     stamp = _rfc2822(next(iter(params.get("Timestamp", [])), None))
@@ -374,8 +380,19 @@ def verify_webhook(
 
 def sign(url: str, body: bytes, secret: str) -> dict[str, str]:
     """The header Twilio would send (the fake server and tests sign with this)."""
-    params = parse_qs(body.decode(), keep_blank_values=True)
-    return {SIGNATURE_HEADER: RequestValidator(secret).compute_signature(url, params)}
+    signature = RequestValidator(secret).compute_signature(url, _form_params(body))
+    return {SIGNATURE_HEADER: signature}
+
+
+class _FormParams(dict[str, list[str]]):
+    """Form fields as the validator reads repeated ones (Django's ``getlist``)."""
+
+    def getlist(self, name: str) -> list[str]:
+        return self[name]
+
+
+def _form_params(body: bytes) -> _FormParams:
+    return _FormParams(parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
 def parse_webhook(
