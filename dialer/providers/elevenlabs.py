@@ -49,7 +49,7 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from dialer.clock import real_utcnow
 from dialer.dependencies import Clock
@@ -62,6 +62,7 @@ from dialer.providers.base import (
     ProviderEvent,
 )
 from dialer.providers.provider_http import ProviderHttp, default_refusal_code
+from dialer.providers.provider_settings import HostedProviderSettings
 from dialer.providers.ratelimit import CallRateLimiter
 from dialer.providers.seen_once import SeenOnce
 from dialer.providers.signing import SignatureError
@@ -76,7 +77,12 @@ from dialer.providers.voice_adapter import (
     sentiment_label,
     success_text,
 )
-from dialer.providers.webhook_auth import check_first_delivery, check_fresh, unix_seconds
+from dialer.providers.webhook_auth import (
+    WebhookVerifier,
+    check_first_delivery,
+    check_fresh,
+    unix_seconds,
+)
 
 PROVIDER_NAME: Final = "elevenlabs"
 WEBHOOK_PATH: Final = "/webhooks/elevenlabs"
@@ -101,7 +107,7 @@ _FAILURES: Final[dict[str, ProviderCallStatus]] = {
 }
 
 
-class Settings(BaseSettings):
+class Settings(HostedProviderSettings):
     """ElevenLabs account settings (environment: ``DIALER_ELEVENLABS_*``); no default secrets."""
 
     model_config = SettingsConfigDict(env_prefix="DIALER_ELEVENLABS_", extra="ignore")
@@ -119,7 +125,6 @@ class Settings(BaseSettings):
     default_phone_number_id: str | None = Field(
         default=None, description="agent_phone_number_id used when a call names no caller ID."
     )
-    connect_timeout_seconds: float = Field(default=3.0, gt=0)
     read_timeout_seconds: float = Field(default=15.0, gt=0)
     calls_per_second: float = Field(
         default=2.0, gt=0, description="Calls per second sent to ElevenLabs (the fleet's limiter)."
@@ -193,12 +198,18 @@ def build(
     *,
     limiter: CallRateLimiter | None = None,
     journal: SeenOnce | None = None,
+    webhook_url: str | None = None,
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Clock = real_utcnow,
     lookup_delays_seconds: tuple[float, ...] = DEFAULT_LOOKUP_DELAYS_SECONDS,
 ) -> ElevenLabsVoiceProvider:
-    """The adapter for one ElevenLabs workspace (the registry's factory)."""
+    """The adapter for one ElevenLabs workspace (the registry's factory).
+
+    ``webhook_url`` is accepted for a uniform factory but not sent: ElevenLabs posts
+    its post-call webhooks to the URL set in the workspace's settings.
+    """
+    del webhook_url
     http = ProviderHttp(
         PROVIDER_NAME,
         settings.base_url,
@@ -353,6 +364,24 @@ def _ended(started: datetime | None, duration: Any) -> datetime | None:
 # --------------------------------------------------------------------------- webhooks
 
 
+def verifier(settings: Settings, replay_guard: SeenOnce | None = None) -> WebhookVerifier:
+    """``verify_webhook`` with this account's secret and tolerance bound (the registry's)."""
+    secret = settings.webhook_secret.get_secret_value()
+
+    def check(headers: Mapping[str, str], body: bytes, url: str, now: float) -> None:
+        verify_webhook(
+            headers,
+            body,
+            url,
+            secret,
+            now,
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+            replay_guard=replay_guard,
+        )
+
+    return check
+
+
 def verify_webhook(
     headers: Mapping[str, str],
     body: bytes,
@@ -388,9 +417,11 @@ def sign(body: bytes, secret: str, now: float) -> dict[str, str]:
     return {SIGNATURE_HEADER: f"t={stamp},v0={signature_digest(secret, stamp, body)}"}
 
 
-def parse_webhook(body: bytes, headers: Mapping[str, str]) -> list[ProviderEvent]:
+def parse_webhook(
+    body: bytes, headers: Mapping[str, str], url: str | None = None
+) -> list[ProviderEvent]:
     """A post-call webhook as our events; audio webhooks carry no status and give none."""
-    del headers
+    del headers, url
     try:
         payload = json.loads(body)
     except ValueError as exc:

@@ -57,7 +57,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from retell.lib.webhook_auth import symmetric as _retell_hmac
 
 from dialer.clock import real_utcnow
@@ -71,6 +71,7 @@ from dialer.providers.base import (
     ProviderEvent,
 )
 from dialer.providers.provider_http import ProviderHttp, default_refusal_code
+from dialer.providers.provider_settings import HostedProviderSettings
 from dialer.providers.ratelimit import CallRateLimiter
 from dialer.providers.seen_once import SeenOnce
 from dialer.providers.signing import SignatureError
@@ -85,7 +86,12 @@ from dialer.providers.voice_adapter import (
     sentiment_label,
     success_text,
 )
-from dialer.providers.webhook_auth import check_first_delivery, check_fresh, unix_seconds
+from dialer.providers.webhook_auth import (
+    WebhookVerifier,
+    check_first_delivery,
+    check_fresh,
+    unix_seconds,
+)
 
 PROVIDER_NAME: Final = "retell"
 WEBHOOK_PATH: Final = "/webhooks/retell"
@@ -103,7 +109,7 @@ _CANCEL_REASONS: Final = frozenset({"manual_stopped"})
 _INVALID_NUMBER_REASONS: Final = frozenset({"invalid_destination"})
 
 
-class Settings(BaseSettings):
+class Settings(HostedProviderSettings):
     """Retell account settings (environment: ``DIALER_RETELL_*``); no secret has a default."""
 
     model_config = SettingsConfigDict(env_prefix="DIALER_RETELL_", extra="ignore")
@@ -117,8 +123,6 @@ class Settings(BaseSettings):
     default_from_number: str | None = Field(
         default=None, description="Caller ID (E.164, a Retell number) when a call names none."
     )
-    connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    read_timeout_seconds: float = Field(default=10.0, gt=0)
     calls_per_second: float = Field(
         default=5.0, gt=0, description="Calls per second sent to Retell (the fleet's limiter)."
     )
@@ -138,12 +142,16 @@ class RetellVoiceProvider(HostedVoiceAdapter):
     honours_idempotency_key = HONOURS_IDEMPOTENCY_KEY
     can_find_by_metadata = True
 
-    def __init__(self, settings: Settings, http: ProviderHttp, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, http: ProviderHttp, webhook_url: str | None, **kwargs: Any
+    ) -> None:
         super().__init__(http, **kwargs)
         self._settings = settings
+        self._webhook_url = webhook_url
 
     def _send_placement(self, request: PlaceCallRequest) -> CallRecord:
-        body = call_request_body(request, self._settings.default_from_number)
+        webhook = request.webhook_url or self._webhook_url
+        body = call_request_body(request, self._settings.default_from_number, webhook)
         response = self._http.send("POST", "/v2/create-phone-call", "place_call", json=body)
         return call_record(self._http.json(response, "create-phone-call"))
 
@@ -176,6 +184,7 @@ def build(
     *,
     limiter: CallRateLimiter | None = None,
     journal: SeenOnce | None = None,
+    webhook_url: str | None = None,
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Clock = real_utcnow,
@@ -197,6 +206,7 @@ def build(
     return RetellVoiceProvider(
         settings,
         http,
+        webhook_url,
         journal=journal,
         lookup_delays_seconds=lookup_delays_seconds,
         sleep=sleep,
@@ -207,7 +217,9 @@ def build(
 # --------------------------------------------------------------------------- requests
 
 
-def call_request_body(request: PlaceCallRequest, default_from: str | None) -> dict[str, Any]:
+def call_request_body(
+    request: PlaceCallRequest, default_from: str | None, webhook_url: str | None = None
+) -> dict[str, Any]:
     from_number = request.from_number or default_from
     if not from_number:
         raise PermanentProviderError(
@@ -223,9 +235,14 @@ def call_request_body(request: PlaceCallRequest, default_from: str | None) -> di
         "metadata": our_metadata(request),
         "idempotency_key": request.idempotency_key,
     }
+    override: dict[str, Any] = {}
     greeting = opening_message(request)
     if greeting:
-        body["agent_override"] = {"retell_llm": {"begin_message": greeting}}
+        override["retell_llm"] = {"begin_message": greeting}
+    if webhook_url:
+        override["agent"] = {"webhook_url": webhook_url}  # else the agent's or account's
+    if override:
+        body["agent_override"] = override
     return body
 
 
@@ -346,6 +363,24 @@ def _ms_time(raw: Any) -> datetime | None:
 # --------------------------------------------------------------------------- webhooks
 
 
+def verifier(settings: Settings, replay_guard: SeenOnce | None = None) -> WebhookVerifier:
+    """``verify_webhook`` with this account's secret and tolerance bound (the registry's)."""
+    secret = settings.signing_key()
+
+    def check(headers: Mapping[str, str], body: bytes, url: str, now: float) -> None:
+        verify_webhook(
+            headers,
+            body,
+            url,
+            secret,
+            now,
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+            replay_guard=replay_guard,
+        )
+
+    return check
+
+
 def verify_webhook(
     headers: Mapping[str, str],
     body: bytes,
@@ -390,8 +425,11 @@ def _signed_at(signature: str) -> float:
     return unix_seconds(head[2:])
 
 
-def parse_webhook(body: bytes, headers: Mapping[str, str]) -> list[ProviderEvent]:
+def parse_webhook(
+    body: bytes, headers: Mapping[str, str], url: str | None = None
+) -> list[ProviderEvent]:
     """A Retell webhook as our events; an event that carries no call status gives none."""
+    del url
     try:
         payload = json.loads(body)
     except ValueError as exc:

@@ -49,7 +49,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit, urluns
 
 import httpx
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import VoiceResponse
 
@@ -63,6 +63,7 @@ from dialer.providers.base import (
     ProviderEvent,
 )
 from dialer.providers.provider_http import ProviderHttp, default_refusal_code
+from dialer.providers.provider_settings import HostedProviderSettings
 from dialer.providers.ratelimit import CallRateLimiter
 from dialer.providers.seen_once import SeenOnce
 from dialer.providers.signing import SignatureError
@@ -74,7 +75,7 @@ from dialer.providers.voice_adapter import (
     dynamic_variables,
     opening_message,
 )
-from dialer.providers.webhook_auth import check_first_delivery, check_fresh
+from dialer.providers.webhook_auth import WebhookVerifier, check_first_delivery, check_fresh
 
 PROVIDER_NAME: Final = "twilio"
 WEBHOOK_PATH: Final = "/webhooks/twilio"
@@ -110,7 +111,7 @@ _INVALID_NUMBER_CODES: Final = frozenset({13223, 13224, 21211, 21214, 21217, 214
 _FROM_NOT_ALLOWED_CODES: Final = frozenset({21210, 21212, 21606})
 
 
-class Settings(BaseSettings):
+class Settings(HostedProviderSettings):
     """Twilio account settings (environment: ``DIALER_TWILIO_*``); no secret has a default."""
 
     model_config = SettingsConfigDict(env_prefix="DIALER_TWILIO_", extra="ignore")
@@ -133,12 +134,13 @@ class Settings(BaseSettings):
     machine_detection: Literal["off", "Enable", "DetectMessageEnd"] = Field(
         default="Enable", description="Answering machine detection (AnsweredBy in callbacks)."
     )
-    connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    read_timeout_seconds: float = Field(default=10.0, gt=0)
     calls_per_second: float = Field(
         default=1.0, gt=0, description="The account's CPS (Twilio's default is 1)."
     )
     webhook_tolerance_seconds: float = Field(default=900.0, gt=0)
+
+    def account_id(self) -> str:
+        return self.account_sid  # one CPS bucket per Twilio account
 
 
 class TwilioVoiceProvider(HostedVoiceAdapter):
@@ -187,6 +189,7 @@ def build(
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Clock = real_utcnow,
+    lookup_delays_seconds: tuple[float, ...] = (),
 ) -> TwilioVoiceProvider:
     """The adapter for one Twilio account (the registry's factory)."""
     if settings.api_key_sid and settings.api_key_secret:
@@ -207,7 +210,13 @@ def build(
         clock=clock,
     )
     return TwilioVoiceProvider(
-        settings, http, webhook_url, journal=journal, sleep=sleep, clock=clock
+        settings,
+        http,
+        webhook_url,
+        journal=journal,
+        lookup_delays_seconds=lookup_delays_seconds,  # no lookup: nothing to wait for
+        sleep=sleep,
+        clock=clock,
     )
 
 
@@ -347,6 +356,24 @@ def _int(raw: Any) -> int | None:
 
 
 # --------------------------------------------------------------------------- webhooks
+
+
+def verifier(settings: Settings, replay_guard: SeenOnce | None = None) -> WebhookVerifier:
+    """``verify_webhook`` with this account's secret and tolerance bound (the registry's)."""
+    secret = settings.auth_token.get_secret_value()
+
+    def check(headers: Mapping[str, str], body: bytes, url: str, now: float) -> None:
+        verify_webhook(
+            headers,
+            body,
+            url,
+            secret,
+            now,
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+            replay_guard=replay_guard,
+        )
+
+    return check
 
 
 def verify_webhook(

@@ -47,7 +47,7 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from dialer.clock import real_utcnow
 from dialer.dependencies import Clock
@@ -60,6 +60,7 @@ from dialer.providers.base import (
     ProviderEvent,
 )
 from dialer.providers.provider_http import ProviderHttp, default_refusal_code
+from dialer.providers.provider_settings import HostedProviderSettings
 from dialer.providers.ratelimit import CallRateLimiter
 from dialer.providers.seen_once import SeenOnce
 from dialer.providers.signing import SignatureError
@@ -75,7 +76,12 @@ from dialer.providers.voice_adapter import (
     sentiment_label,
     success_text,
 )
-from dialer.providers.webhook_auth import check_first_delivery, check_fresh, unix_seconds
+from dialer.providers.webhook_auth import (
+    WebhookVerifier,
+    check_first_delivery,
+    check_fresh,
+    unix_seconds,
+)
 
 PROVIDER_NAME: Final = "vapi"
 WEBHOOK_PATH: Final = "/webhooks/vapi"
@@ -124,7 +130,7 @@ _ANSWERED: Final = frozenset(
 )
 
 
-class Settings(BaseSettings):
+class Settings(HostedProviderSettings):
     """Vapi account settings (environment: ``DIALER_VAPI_*``); no secret has a default."""
 
     model_config = SettingsConfigDict(env_prefix="DIALER_VAPI_", extra="ignore")
@@ -144,8 +150,6 @@ class Settings(BaseSettings):
     default_phone_number_id: str | None = Field(
         default=None, description="Vapi phoneNumberId used when a call names no caller ID."
     )
-    connect_timeout_seconds: float = Field(default=3.0, gt=0)
-    read_timeout_seconds: float = Field(default=10.0, gt=0)
     calls_per_second: float = Field(
         default=2.0, gt=0, description="Calls per second sent to Vapi (the fleet's limiter)."
     )
@@ -176,12 +180,17 @@ class VapiVoiceProvider(HostedVoiceAdapter):
     honours_idempotency_key = HONOURS_IDEMPOTENCY_KEY
     can_find_by_metadata = True
 
-    def __init__(self, settings: Settings, http: ProviderHttp, **kwargs: Any) -> None:
+    def __init__(
+        self, settings: Settings, http: ProviderHttp, webhook_url: str | None, **kwargs: Any
+    ) -> None:
         super().__init__(http, **kwargs)
         self._settings = settings
+        self._webhook_url = webhook_url
 
     def _send_placement(self, request: PlaceCallRequest) -> CallRecord:
-        body = call_request_body(request, self._settings.phone_number_id(request.from_number))
+        number_id = self._settings.phone_number_id(request.from_number)
+        webhook = request.webhook_url or self._webhook_url
+        body = call_request_body(request, number_id, webhook)
         response = self._http.send("POST", "/call", "place_call", json=body)
         return call_record(self._http.json(response, "POST /call"))
 
@@ -213,6 +222,7 @@ def build(
     *,
     limiter: CallRateLimiter | None = None,
     journal: SeenOnce | None = None,
+    webhook_url: str | None = None,
     transport: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Clock = real_utcnow,
@@ -234,6 +244,7 @@ def build(
     return VapiVoiceProvider(
         settings,
         http,
+        webhook_url,
         journal=journal,
         lookup_delays_seconds=lookup_delays_seconds,
         sleep=sleep,
@@ -244,7 +255,9 @@ def build(
 # --------------------------------------------------------------------------- requests
 
 
-def call_request_body(request: PlaceCallRequest, phone_number_id: str) -> dict[str, Any]:
+def call_request_body(
+    request: PlaceCallRequest, phone_number_id: str, webhook_url: str | None = None
+) -> dict[str, Any]:
     overrides: dict[str, Any] = {
         "variableValues": dynamic_variables(request),
         "metadata": our_metadata(request),
@@ -252,6 +265,8 @@ def call_request_body(request: PlaceCallRequest, phone_number_id: str) -> dict[s
     greeting = opening_message(request)
     if greeting:
         overrides["firstMessage"] = greeting
+    if webhook_url:
+        overrides["server"] = {"url": webhook_url}  # else the assistant's or the org's
     return {
         "assistantId": request.agent_id,
         "phoneNumberId": phone_number_id,
@@ -368,6 +383,25 @@ def _time(raw: Any) -> datetime | None:
 # --------------------------------------------------------------------------- webhooks
 
 
+def verifier(settings: Settings, replay_guard: SeenOnce | None = None) -> WebhookVerifier:
+    """``verify_webhook`` with this account's secret and tolerance bound (the registry's)."""
+    secret = settings.webhook_secret.get_secret_value()
+
+    def check(headers: Mapping[str, str], body: bytes, url: str, now: float) -> None:
+        verify_webhook(
+            headers,
+            body,
+            url,
+            secret,
+            now,
+            mode=settings.webhook_auth,
+            tolerance_seconds=settings.webhook_tolerance_seconds,
+            replay_guard=replay_guard,
+        )
+
+    return check
+
+
 def verify_webhook(
     headers: Mapping[str, str],
     body: bytes,
@@ -440,9 +474,11 @@ def _message_timestamp(body: bytes) -> float | None:
     return unix_seconds(raw) if isinstance(raw, int | float) else None
 
 
-def parse_webhook(body: bytes, headers: Mapping[str, str]) -> list[ProviderEvent]:
+def parse_webhook(
+    body: bytes, headers: Mapping[str, str], url: str | None = None
+) -> list[ProviderEvent]:
     """A server message as our events; messages that carry no call status give none."""
-    del headers
+    del headers, url
     try:
         payload = json.loads(body)
     except ValueError as exc:

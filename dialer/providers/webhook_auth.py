@@ -13,11 +13,14 @@ valid signature is the same everywhere:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from dialer.providers.seen_once import SeenOnce
 from dialer.providers.signing import SignatureError
 
+# (headers, raw body, the URL as the provider called it, now in Unix seconds) -> None or raise
+WebhookVerifier = Callable[[Mapping[str, str], bytes, str, float], None]
 # Unix timestamps past this are in milliseconds (this one is in the year 2286 in seconds).
 _MILLISECONDS_FROM: Final = 10_000_000_000
 

@@ -50,7 +50,7 @@ KEYS = {
     "vapi": "Bearer vapi-key",
     "retell": "Bearer retell-key",
     "twilio": "Basic " + base64.b64encode(f"{TWILIO_ACCOUNT}:{TWILIO_TOKEN}".encode()).decode(),
-    "elevenlabs": "xi-key",
+    "elevenlabs": "xi-test-key",
 }
 READ_TIMEOUT_SECONDS = 0.3
 HOOK_PATH_QUERY = "?dialer_idempotency_key=k&attempt_id=a"
@@ -70,7 +70,7 @@ class Case:
 def _vapi(base: str, **kw: Any) -> HostedVoiceAdapter:
     settings = vapi.Settings(
         api_key="vapi-key",
-        webhook_secret="s",
+        webhook_secret="whsec-test-value",
         base_url=base,
         phone_number_ids={CALLER_ID: "pn_1"},
         read_timeout_seconds=READ_TIMEOUT_SECONDS,
@@ -98,8 +98,8 @@ def _twilio(base: str, **kw: Any) -> HostedVoiceAdapter:
 
 def _elevenlabs(base: str, **kw: Any) -> HostedVoiceAdapter:
     settings = elevenlabs.Settings(
-        api_key="xi-key",
-        webhook_secret="s",
+        api_key="xi-test-key",
+        webhook_secret="whsec-test-value",
         base_url=base,
         phone_number_ids={CALLER_ID: "phnum_1"},
         read_timeout_seconds=READ_TIMEOUT_SECONDS,

@@ -90,7 +90,11 @@ Build = Callable[..., Any]
 
 
 def vapi_adapter(api: FakeApi, journal: InMemorySeenOnce, **kw: Any) -> vapi.VapiVoiceProvider:
-    settings = vapi.Settings(api_key="k", webhook_secret="s", phone_number_ids={CALLER_ID: "pn_1"})
+    settings = vapi.Settings(
+        api_key="test-api-key",
+        webhook_secret="whsec-test-value",
+        phone_number_ids={CALLER_ID: "pn_1"},
+    )
     return vapi.build(
         settings,
         transport=httpx.MockTransport(api),
@@ -221,7 +225,7 @@ def test_twilio_has_no_lookup_so_a_lost_answer_is_uncertain_at_once() -> None:
 def test_retell_keeps_our_key_so_a_lost_answer_may_be_sent_again_with_it() -> None:
     api = FakeApi("/v2/create-phone-call", {**RETELL_REGISTERED, "metadata": {}}, lose_answers=1)
     adapter = retell.build(
-        retell.Settings(api_key="k"),
+        retell.Settings(api_key="test-api-key"),
         transport=httpx.MockTransport(api),
         sleep=lambda _: None,
         lookup_delays_seconds=DELAYS,

@@ -1,0 +1,62 @@
+"""Provider settings: no default or placeholder secret, one call bucket per account,
+and the registry-facing verifier with the account's secret bound in.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from dialer.providers import elevenlabs, retell, twilio_voice, vapi
+from dialer.providers.seen_once import InMemorySeenOnce
+from dialer.providers.signing import SignatureError
+from dialer.providers.webhook_auth import WebhookReplayed
+from tests.voice_fixtures import TWILIO_ACCOUNT, TWILIO_TOKEN, VAPI_END_OF_CALL
+
+NOW = 1741014130.0
+
+
+@pytest.mark.parametrize("value", ["", "short", "changeme", "CHANGEME", "password", "  secret  "])
+def test_placeholder_or_short_secrets_are_refused_naming_the_field(value: str) -> None:
+    with pytest.raises(ValidationError, match="webhook_secret: not a usable secret"):
+        vapi.Settings(api_key="vapi-private-key", webhook_secret=value)
+
+
+def test_twilio_auth_token_is_checked_too() -> None:
+    with pytest.raises(ValidationError, match="auth_token"):
+        twilio_voice.Settings(account_sid=TWILIO_ACCOUNT, auth_token="test")
+
+
+def test_documented_rates_become_one_bucket_per_account() -> None:
+    first = retell.Settings(api_key="retell-account-one", calls_per_second=2.5)
+    second = retell.Settings(api_key="retell-account-two")
+    limits = first.bucket_limits()
+    assert (limits.rate_per_second, limits.burst) == (2.5, 3)
+    assert first.limiter_key("retell") != second.limiter_key("retell")
+    assert "retell-account-one" not in first.limiter_key("retell")  # a digest, not the key
+    twilio = twilio_voice.Settings(account_sid=TWILIO_ACCOUNT, auth_token=TWILIO_TOKEN)
+    assert twilio.limiter_key("twilio") == f"ratelimit:provider_calls:twilio:{TWILIO_ACCOUNT}"
+    assert twilio.bucket_limits().rate_per_second == 1.0  # Twilio's default CPS
+
+
+def test_the_verifier_binds_secret_mode_tolerance_and_replay_guard() -> None:
+    settings = vapi.Settings(
+        api_key="vapi-private-key", webhook_secret="vapi-hook-secret", webhook_auth="secret"
+    )
+    check = vapi.verifier(settings, InMemorySeenOnce())
+    body = json.dumps(VAPI_END_OF_CALL).encode()
+    check({vapi.SECRET_HEADER: "vapi-hook-secret"}, body, "https://hooks.example", NOW)
+    with pytest.raises(WebhookReplayed):
+        check({vapi.SECRET_HEADER: "vapi-hook-secret"}, body, "https://hooks.example", NOW)
+    with pytest.raises(SignatureError):
+        check({vapi.SECRET_HEADER: "other"}, body, "https://hooks.example", NOW)
+
+
+def test_every_module_exposes_the_same_registry_surface() -> None:
+    for module in (vapi, retell, twilio_voice, elevenlabs):
+        assert f"/webhooks/{module.PROVIDER_NAME}" == module.WEBHOOK_PATH
+        assert module.HONOURS_IDEMPOTENCY_KEY is (module is retell)
+        for name in ("Settings", "build", "verifier", "verify_webhook", "parse_webhook", "sign"):
+            assert callable(getattr(module, name)), f"{module.__name__}.{name}"
