@@ -85,7 +85,7 @@ from dialer.providers.webhook_auth import (
 )
 
 PROVIDER_NAME: Final = "elevenlabs"
-WEBHOOK_PATH: Final = "/webhooks/elevenlabs"
+WEBHOOK_PATH: Final = "/webhooks/calls/elevenlabs"
 SIGNATURE_HEADER: Final = "ElevenLabs-Signature"
 HONOURS_IDEMPOTENCY_KEY: Final = False
 CALL_EVENT: Final = "call.status"

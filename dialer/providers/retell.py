@@ -94,7 +94,7 @@ from dialer.providers.webhook_auth import (
 )
 
 PROVIDER_NAME: Final = "retell"
-WEBHOOK_PATH: Final = "/webhooks/retell"
+WEBHOOK_PATH: Final = "/webhooks/calls/retell"
 SIGNATURE_HEADER: Final = "X-Retell-Signature"
 HONOURS_IDEMPOTENCY_KEY: Final = True  # for one hour (see the module docstring)
 CALL_EVENT: Final = "call.status"

@@ -78,7 +78,7 @@ from dialer.providers.voice_adapter import (
 from dialer.providers.webhook_auth import WebhookVerifier, check_first_delivery, check_fresh
 
 PROVIDER_NAME: Final = "twilio"
-WEBHOOK_PATH: Final = "/webhooks/twilio"
+WEBHOOK_PATH: Final = "/webhooks/calls/twilio"
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
 HONOURS_IDEMPOTENCY_KEY: Final = False
 CALL_EVENT: Final = "call.status"
@@ -126,7 +126,7 @@ class Settings(HostedProviderSettings):
     base_url: str = Field(default="https://api.twilio.com", description="Twilio API base URL.")
     status_callback_url: str | None = Field(
         default=None,
-        description="Public URL of our webhook, e.g. https://hooks.example/webhooks/twilio.",
+        description="Public URL of our webhook, e.g. https://hooks.example/webhooks/calls/twilio.",
     )
     default_from_number: str | None = Field(
         default=None, description="Caller ID (E.164, a Twilio number) when a call names none."

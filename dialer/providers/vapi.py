@@ -84,7 +84,7 @@ from dialer.providers.webhook_auth import (
 )
 
 PROVIDER_NAME: Final = "vapi"
-WEBHOOK_PATH: Final = "/webhooks/vapi"
+WEBHOOK_PATH: Final = "/webhooks/calls/vapi"
 SECRET_HEADER: Final = "X-Vapi-Secret"
 SIGNATURE_HEADER: Final = "x-signature"
 TIMESTAMP_HEADER: Final = "x-timestamp"

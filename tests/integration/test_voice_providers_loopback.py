@@ -90,7 +90,7 @@ def _twilio(base: str, **kw: Any) -> HostedVoiceAdapter:
         account_sid=TWILIO_ACCOUNT,
         auth_token=TWILIO_TOKEN,
         base_url=base,
-        status_callback_url="https://hooks.example/webhooks/twilio",
+        status_callback_url="https://hooks.example/webhooks/calls/twilio",
         read_timeout_seconds=READ_TIMEOUT_SECONDS,
     )
     return twilio_voice.build(settings, **kw)

@@ -56,7 +56,7 @@ def test_the_verifier_binds_secret_mode_tolerance_and_replay_guard() -> None:
 
 def test_every_module_exposes_the_same_registry_surface() -> None:
     for module in (vapi, retell, twilio_voice, elevenlabs):
-        assert f"/webhooks/{module.PROVIDER_NAME}" == module.WEBHOOK_PATH
+        assert f"/webhooks/calls/{module.PROVIDER_NAME}" == module.WEBHOOK_PATH
         assert module.HONOURS_IDEMPOTENCY_KEY is (module is retell)
         for name in ("Settings", "build", "verifier", "verify_webhook", "parse_webhook", "sign"):
             assert callable(getattr(module, name)), f"{module.__name__}.{name}"

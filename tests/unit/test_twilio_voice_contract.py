@@ -32,7 +32,7 @@ from tests.voice_fixtures import (
     TWILIO_TOKEN,
 )
 
-HOOK = "https://hooks.example/webhooks/twilio"
+HOOK = "https://hooks.example/webhooks/calls/twilio"
 RELAY = "wss://agent.example/relay"
 NOW = datetime(2025, 3, 3, 15, 2, 15, tzinfo=UTC).timestamp()
 
