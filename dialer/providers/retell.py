@@ -36,7 +36,6 @@ registered                                  queued
 ongoing                                     in_progress
 ended, voicemail_reached / ivr_reached      completed, voicemail
   or call_analysis.in_voicemail
-ended, manual_stopped before any answer     canceled
 ended (any other reason)                    completed (answered)
 not_connected / ended, dial_no_answer       no_answer
 not_connected / ended, dial_busy,           busy
@@ -44,6 +43,9 @@ not_connected / ended, dial_busy,           busy
 not_connected, manual_stopped               canceled
 not_connected (dial_failed, ...), error     failed
 ==========================================  =====================================
+
+A ``call_ended`` webhook of an answered call is read as in_progress: the result is
+``call_analyzed``, which carries the analysis (see ``_awaits_analysis``).
 """
 
 from __future__ import annotations
@@ -452,8 +454,21 @@ def events_from_payload(payload: Mapping[str, Any], signed_at: float | None) -> 
     record = call_record(call)
     if event == "call_started" and record.status == ProviderCallStatus.QUEUED:
         record = _with_status(record, ProviderCallStatus.IN_PROGRESS)
+    if event == "call_ended" and _awaits_analysis(record):
+        record = _with_status(record, ProviderCallStatus.IN_PROGRESS)
     occurred = _occurred_at(record, signed_at)
     return [ProviderEvent(PROVIDER_NAME, f"{record.id}:{event}", CALL_EVENT, occurred, call=record)]
+
+
+def _awaits_analysis(record: CallRecord) -> bool:
+    """An answered call's ``call_ended`` is not its result: ``call_analyzed`` is.
+
+    The first terminal event wins (``policies.status``), so a terminal ``call_ended``
+    would close the attempt before its evaluation arrives and the AI objective would
+    never see it. Unanswered ends (no answer, busy, voicemail, failed) have nothing to
+    wait for. If ``call_analyzed`` never comes, reconciliation reads the call.
+    """
+    return record.status == ProviderCallStatus.COMPLETED.value and not record.voicemail
 
 
 def _with_status(record: CallRecord, status: ProviderCallStatus) -> CallRecord:

@@ -32,7 +32,8 @@ Status mapping: ``scheduled``/``queued`` -> queued, ``ringing`` -> ringing,
 (voicemail detection) -> completed + voicemail, ``manually-canceled`` and deleted
 scheduled calls -> canceled, hang-ups after a conversation (``customer-ended-call``,
 ``assistant-ended-call``..., ``exceeded-max-duration``, ``silence-timed-out``) ->
-completed, every error reason -> failed.
+completed, every error reason -> failed. An answered call's ``ended`` status-update
+is read as in_progress: its result is the end-of-call report, which has the analysis.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 from urllib.parse import quote
@@ -499,9 +501,21 @@ def events_from_payload(payload: Mapping[str, Any]) -> list[ProviderEvent]:
     if not isinstance(call, Mapping):
         raise ValueError(f"{kind}: field 'message.call' must be an object")
     record = call_record(call, _message_fields(message, kind))
+    if kind == "status-update" and _awaits_report(record):
+        record = replace(record, status=ProviderCallStatus.IN_PROGRESS.value)
     occurred = _occurred_at(message, record)
     event_id = f"{record.id}:{kind}:{record.status}"
     return [ProviderEvent(PROVIDER_NAME, event_id, CALL_EVENT, occurred, call=record)]
+
+
+def _awaits_report(record: CallRecord) -> bool:
+    """An answered call's ``ended`` status-update is not its result: the report is.
+
+    The first terminal event wins (``policies.status``), so a terminal status-update
+    would close the attempt before the end-of-call report brings the analysis.
+    Unanswered ends have nothing to wait for; a lost report is reconciled.
+    """
+    return record.status == ProviderCallStatus.COMPLETED.value and not record.voicemail
 
 
 def _message_fields(message: Mapping[str, Any], kind: str) -> dict[str, Any]:

@@ -138,7 +138,22 @@ def _body(event: str, call: dict[str, object]) -> bytes:
     [
         ("call_started", {**RETELL_REGISTERED, "call_status": "ongoing"}, "in_progress"),
         ("call_started", RETELL_REGISTERED, "in_progress"),  # a started call is under way
-        ("call_ended", {**RETELL_ANALYZED, "call_analysis": None}, "completed"),
+        # An answered call's result is call_analyzed: call_ended must not close it first.
+        ("call_ended", {**RETELL_ANALYZED, "call_analysis": None}, "in_progress"),
+        (
+            "call_ended",
+            {**RETELL_ANALYZED, "disconnection_reason": "voicemail_reached"},
+            "completed",
+        ),
+        (
+            "call_ended",
+            {
+                **RETELL_REGISTERED,
+                "call_status": "not_connected",
+                "disconnection_reason": "dial_busy",
+            },
+            "busy",
+        ),
         ("call_analyzed", RETELL_ANALYZED, "completed"),
     ],
 )

@@ -167,6 +167,24 @@ def test_voicemail_status_update_is_a_voicemail() -> None:
     assert (event.call.status, event.call.voicemail) == ("completed", True)
 
 
+@pytest.mark.parametrize(
+    ("reason", "status"),
+    [
+        ("customer-ended-call", "in_progress"),  # the end-of-call report brings the result
+        ("customer-did-not-answer", "no_answer"),
+        ("customer-busy", "busy"),
+        ("twilio-failed-to-connect-call", "failed"),
+    ],
+)
+def test_ended_status_update_waits_for_the_report_only_when_answered(
+    reason: str, status: str
+) -> None:
+    message = {**VAPI_RINGING["message"], "status": "ended", "endedReason": reason}
+    (event,) = vapi.parse_webhook(json.dumps({"message": message}).encode(), {})
+    assert event.call is not None
+    assert event.call.status == status
+
+
 def test_other_server_messages_carry_no_status() -> None:
     for kind in ("transcript", "conversation-update", "speech-update", "tool-calls", "hang"):
         payload = {"message": {"type": kind, "call": VAPI_QUEUED}}
