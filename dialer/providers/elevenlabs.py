@@ -125,11 +125,17 @@ class Settings(HostedProviderSettings):
     default_phone_number_id: str | None = Field(
         default=None, description="agent_phone_number_id used when a call names no caller ID."
     )
-    read_timeout_seconds: float = Field(default=15.0, gt=0)
+    read_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="Read timeout (outbound-call answers are slower)."
+    )
     calls_per_second: float = Field(
         default=2.0, gt=0, description="Calls per second sent to ElevenLabs (the fleet's limiter)."
     )
-    webhook_tolerance_seconds: float = Field(default=WEBHOOK_TOLERANCE_SECONDS, gt=0)
+    webhook_tolerance_seconds: float = Field(
+        default=WEBHOOK_TOLERANCE_SECONDS,
+        gt=0,
+        description="Accepted age of a signed webhook (30 min).",
+    )
 
     def phone_number_id(self, from_number: str | None) -> str:
         if from_number is None:
@@ -226,6 +232,7 @@ def build(
         settings,
         http,
         journal=journal,
+        parallel_requests=settings.parallel_requests,
         lookup_delays_seconds=lookup_delays_seconds,
         sleep=sleep,
         clock=clock,

@@ -39,6 +39,12 @@ class HostedProviderSettings(BaseSettings):
     calls_per_second: float = Field(
         default=1.0, gt=0, description="Calls per second sent to the provider (the fleet's bucket)."
     )
+    parallel_requests: int = Field(
+        default=4,
+        ge=1,
+        le=20,
+        description="Placement requests of one dispatch chunk in flight at once.",
+    )
     burst: int | None = Field(
         default=None, ge=1, description="Calls allowed at once on top of the rate; default 1 s."
     )

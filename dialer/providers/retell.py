@@ -210,6 +210,7 @@ def build(
         http,
         webhook_url,
         journal=journal,
+        parallel_requests=settings.parallel_requests,
         lookup_delays_seconds=lookup_delays_seconds,
         sleep=sleep,
         clock=clock,

@@ -137,7 +137,9 @@ class Settings(HostedProviderSettings):
     calls_per_second: float = Field(
         default=1.0, gt=0, description="The account's CPS (Twilio's default is 1)."
     )
-    webhook_tolerance_seconds: float = Field(default=900.0, gt=0)
+    webhook_tolerance_seconds: float = Field(
+        default=900.0, gt=0, description="Accepted age of a status callback (its signed Timestamp)."
+    )
 
     def account_id(self) -> str:
         return self.account_sid  # one CPS bucket per Twilio account
@@ -214,6 +216,7 @@ def build(
         http,
         webhook_url,
         journal=journal,
+        parallel_requests=settings.parallel_requests,
         lookup_delays_seconds=lookup_delays_seconds,  # no lookup: nothing to wait for
         sleep=sleep,
         clock=clock,

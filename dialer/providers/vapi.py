@@ -155,7 +155,11 @@ class Settings(HostedProviderSettings):
     calls_per_second: float = Field(
         default=2.0, gt=0, description="Calls per second sent to Vapi (the fleet's limiter)."
     )
-    webhook_tolerance_seconds: float = Field(default=300.0, gt=0)
+    webhook_tolerance_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Accepted age of a server message (signed or its timestamp).",
+    )
 
     def phone_number_id(self, from_number: str | None) -> str:
         if from_number is None:
@@ -248,6 +252,7 @@ def build(
         http,
         webhook_url,
         journal=journal,
+        parallel_requests=settings.parallel_requests,
         lookup_delays_seconds=lookup_delays_seconds,
         sleep=sleep,
         clock=clock,

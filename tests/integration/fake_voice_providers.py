@@ -53,6 +53,9 @@ class FakeProviders:
     api_keys: dict[str, str]  # provider -> expected credential header value
     slow_answers: int = 0
     slow_seconds: float = 1.0
+    answer_delay_seconds: float = 0.0  # every create answer waits this long (a slow provider)
+    in_flight: int = 0
+    max_in_flight: int = 0
     refusals: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     calls: list[FakeCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -86,8 +89,13 @@ class FakeProviders:
     async def answer(self, content: dict[str, Any], status: int = 201) -> Response:
         with self._lock:
             slow, self.slow_answers = self.slow_answers > 0, max(0, self.slow_answers - 1)
-        if slow:
-            await asyncio.sleep(self.slow_seconds)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.slow_seconds if slow else self.answer_delay_seconds)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         return JSONResponse(content, status)
 
 

@@ -129,7 +129,8 @@ def base_url(fake: FakeProviders) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _clear_faults(fake: FakeProviders) -> Iterator[None]:
     yield
-    fake.slow_answers, fake.refusals[:] = 0, []
+    fake.slow_answers, fake.refusals[:], fake.answer_delay_seconds = 0, [], 0.0
+    fake.max_in_flight = 0
 
 
 def _key(case: Case, test: str) -> str:
@@ -195,6 +196,21 @@ def test_429_slows_the_fleet_and_the_retry_places_one_call(
     clock[0] += 3
     adapter.place_call(case.request(key))
     assert fake.creates_by_key()[key] == 1
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_chunk_overlaps_its_requests_and_gates_each_one(
+    case: Case, fake: FakeProviders, base_url: str
+) -> None:
+    adapter = case.make(base_url)  # parallel_requests: 4 by default
+    fake.answer_delay_seconds = 0.1
+    requests = [case.request(_key(case, f"batch{n}")) for n in range(8)]
+    held_back = requests[3].idempotency_key
+    answers = adapter.place_calls(requests, lambda r: r.idempotency_key != held_back)
+    assert [type(a).__name__ for a in answers].count("NotSent") == 1
+    assert 1 < fake.max_in_flight <= 4
+    creates = fake.creates_by_key()
+    assert [creates[r.idempotency_key] for r in requests] == [1, 1, 1, 0, 1, 1, 1, 1]
 
 
 @pytest.fixture
