@@ -67,7 +67,10 @@ from dialer.providers.ratelimit import CallRateLimiter
 from dialer.providers.seen_once import SeenOnce
 from dialer.providers.signing import SignatureError
 from dialer.providers.voice_adapter import (
+    ATTEMPT_ID_KEY,
+    CAMPAIGN_ID_KEY,
     DEFAULT_LOOKUP_DELAYS_SECONDS,
+    IDEMPOTENCY_METADATA_KEY,
     HostedVoiceAdapter,
     dollars_to_millicents,
     dynamic_variables,
@@ -332,7 +335,7 @@ def conversation_record(payload: Any) -> CallRecord:
         extraction_status="completed" if extraction else None,
         hangup_reason=meta.get("termination_reason"),
         voicemail=voicemail,
-        metadata=metadata_strings(_object(client.get("dynamic_variables"))),
+        metadata=_our_keys(_object(client.get("dynamic_variables"))),
         analysis=_analysis(analysis, extraction) if analysis else None,
     )
 
@@ -352,6 +355,12 @@ def _data_collection(analysis: Mapping[str, Any]) -> dict[str, Any]:
     """Data collection results as the custom extraction: {item: value}."""
     results = _object(analysis.get("data_collection_results"))
     return {name: _object(item).get("value") for name, item in results.items()}
+
+
+def _our_keys(variables: Mapping[str, Any]) -> dict[str, str]:
+    """Our metadata back from the dynamic variables (the contact's fields stay out)."""
+    names = (ATTEMPT_ID_KEY, CAMPAIGN_ID_KEY, IDEMPOTENCY_METADATA_KEY)
+    return metadata_strings({name: variables[name] for name in names if name in variables})
 
 
 def _object(raw: Any) -> Mapping[str, Any]:

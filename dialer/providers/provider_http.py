@@ -40,8 +40,15 @@ _MAX_POOL_CONNECTIONS: Final = 20
 _ERROR_TEXT_LIMIT: Final = 300
 # Gateways answer these when the request got in but the answer did not come out.
 _AMBIGUOUS_STATUSES: Final = frozenset({502, 504})
-# Sent before the request could leave: nothing reached the provider.
-_NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Raised before the request could leave: nothing reached the provider.
+_NOT_SENT_ERRORS: Final = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+    httpx.LocalProtocolError,
+)
 
 Sleep = Callable[[float], None]
 # What an adapter says a refusal stands for: (status, parsed body, message) -> our code.
@@ -114,7 +121,7 @@ class ProviderHttp:
             with metrics.provider_request(self.provider, operation):
                 response = self._client.request(method, path, **kwargs)
         except _NOT_SENT_ERRORS as exc:
-            kind = "network" if isinstance(exc, httpx.ConnectError) else "timeout"
+            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
             raise TransientProviderError(f"{where}: {type(exc).__name__}", kind=kind) from exc
         except httpx.TransportError as exc:
             raise AnswerLost(f"{where}: answer lost ({type(exc).__name__})") from exc

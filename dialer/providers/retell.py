@@ -250,7 +250,13 @@ def call_request_body(
 
 
 def list_calls_body(request: PlaceCallRequest, sent_after: datetime) -> dict[str, Any]:
-    """Calls whose metadata carries our key, started after ``sent_after`` (the lookup)."""
+    """Calls whose metadata carries our key (the lookup).
+
+    Only the key is filtered on: a call that never connected has no
+    ``start_timestamp``, and a time filter would hide exactly the calls a re-send
+    must not repeat. ``sent_after`` is accepted for the uniform lookup signature.
+    """
+    del sent_after
     return {
         "filter_criteria": {
             "metadata": [
@@ -261,11 +267,6 @@ def list_calls_body(request: PlaceCallRequest, sent_after: datetime) -> dict[str
                     "value": request.idempotency_key,
                 }
             ],
-            "start_timestamp": {
-                "type": "number",
-                "op": "ge",
-                "value": int(sent_after.timestamp() * 1000),
-            },
         },
         "limit": _LIST_PAGE_SIZE,
     }

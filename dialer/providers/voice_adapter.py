@@ -56,6 +56,7 @@ DEFAULT_LOOKUP_DELAYS_SECONDS: Final = (0.5, 1.0, 2.0)
 LOOKUP_CLOCK_SKEW: Final = timedelta(minutes=2)
 # Our keys in the provider's metadata: the attempt id and the key itself.
 ATTEMPT_ID_KEY: Final = "attempt_id"
+CAMPAIGN_ID_KEY: Final = "campaign_id"
 IDEMPOTENCY_METADATA_KEY: Final = "dialer_idempotency_key"
 
 log = structlog.get_logger(__name__)
