@@ -94,6 +94,7 @@ HONOURS_IDEMPOTENCY_KEY: Final = False
 CALL_EVENT: Final = "call.status"
 STATUS_MESSAGES: Final = ("status-update", "end-of-call-report")
 _LIST_LIMIT: Final = 100
+_LIST_PAGES: Final = 5
 
 _LIVE: Final[dict[str, ProviderCallStatus]] = {
     "scheduled": ProviderCallStatus.QUEUED,
@@ -205,15 +206,33 @@ class VapiVoiceProvider(HostedVoiceAdapter):
         return call_record(self._http.json(self._http.send("GET", path, "get_call"), path))
 
     def find_call(self, request: PlaceCallRequest, sent_after: datetime) -> CallRecord | None:
-        params = {
+        """Page back through the assistant's calls created since ``sent_after``.
+
+        Vapi filters on neither metadata nor name, so the key is matched here; a busy
+        assistant can create more than a page in that window, so up to
+        ``_LIST_PAGES`` pages are read, each ending before the oldest call seen.
+        """
+        params: dict[str, str | int] = {
             "assistantId": request.agent_id,
-            "createdAtGe": sent_after.isoformat().replace("+00:00", "Z"),
+            "createdAtGe": _iso(sent_after),
             "limit": _LIST_LIMIT,
         }
-        answer = self._http.json(self._http.send("GET", "/call", "find_call", params=params), "")
-        for call in answer if isinstance(answer, list) else []:
-            if _key_of(call) == request.idempotency_key:
-                return call_record(call)
+        for _ in range(_LIST_PAGES):
+            page = self._http.json(self._http.send("GET", "/call", "find_call", params=params), "")
+            calls = (
+                [call for call in page if isinstance(call, Mapping)]
+                if isinstance(page, list)
+                else []
+            )
+            for call in calls:
+                if _key_of(call) == request.idempotency_key:
+                    return call_record(call)
+            oldest = min(
+                (str(c.get("createdAt")) for c in calls if c.get("createdAt")), default=None
+            )
+            if len(calls) < _LIST_LIMIT or oldest is None:
+                return None
+            params["createdAtLt"] = oldest
         return None
 
     def parse_event(self, payload: Mapping[str, Any]) -> ProviderEvent:
@@ -379,6 +398,10 @@ def _duration(call: Mapping[str, Any]) -> float | None:
         return float(value)
     started, ended = _time(call.get("startedAt")), _time(call.get("endedAt"))
     return (ended - started).total_seconds() if started and ended else None
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _time(raw: Any) -> datetime | None:

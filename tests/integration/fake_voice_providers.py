@@ -24,6 +24,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -46,6 +47,9 @@ class FakeCall:
     key: str
     provider: str
     body: dict[str, Any]
+    created_at: str = field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds")
+    )
 
 
 @dataclass
@@ -124,6 +128,7 @@ def _vapi_call(call: FakeCall) -> dict[str, Any]:
         "assistantId": call.body["assistantId"],
         "customer": call.body["customer"],
         "assistantOverrides": call.body["assistantOverrides"],
+        "createdAt": call.created_at,
     }
 
 
@@ -138,8 +143,18 @@ def _vapi_routes(app: FastAPI, fake: FakeProviders) -> None:
         return await fake.answer(_vapi_call(call))
 
     @app.get("/call")
-    async def listing(assistantId: str, createdAtGe: str, limit: int = 100) -> Response:
-        calls = [c for c in fake.calls if c.provider == "vapi"]
+    async def listing(
+        assistantId: str, createdAtGe: str, limit: int = 100, createdAtLt: str | None = None
+    ) -> Response:
+        # Like Vapi: newest first, one page of ``limit``, bounded by the created-at filters.
+        since, until = _instant(createdAtGe), _instant(createdAtLt) if createdAtLt else None
+        calls = [
+            c
+            for c in reversed(fake.calls)
+            if c.provider == "vapi"
+            and _instant(c.created_at) >= since
+            and (until is None or _instant(c.created_at) < until)
+        ]
         return JSONResponse([_vapi_call(c) for c in calls][:limit])
 
     @app.get("/call/{call_id}")
@@ -148,6 +163,10 @@ def _vapi_routes(app: FastAPI, fake: FakeProviders) -> None:
         if call is None:
             return JSONResponse({"message": "not found"}, 404)
         return JSONResponse({**_vapi_call(call), "status": "ended", "endedReason": "voicemail"})
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _retell_call(call: FakeCall) -> dict[str, Any]:

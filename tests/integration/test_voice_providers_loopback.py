@@ -181,6 +181,32 @@ def _place_through_a_lost_answer(case: Case, adapter: HostedVoiceAdapter, key: s
             adapter.place_call(request)
 
 
+def test_vapi_lookup_pages_back_through_a_busy_assistant(
+    fake: FakeProviders, base_url: str
+) -> None:
+    case, key = CASES[0], _key(CASES[0], "busy")
+    adapter = case.make(base_url)
+    fake.slow_answers, fake.slow_seconds = 1, READ_TIMEOUT_SECONDS * 3
+    # The fake creates our call, then 250 more arrive before the answer is known lost.
+    original_answer = fake.answer
+
+    async def crowded_answer(content: dict[str, Any], status: int = 201) -> Any:
+        body = {"assistantId": REQUEST.agent_id, "customer": {"number": REQUEST.to}}
+        for n in range(250):
+            other = {**body, "assistantOverrides": {"metadata": {"dialer_idempotency_key": n}}}
+            fake.create("vapi", f"other-{key}-{n}", other)
+        return await original_answer(content, status)
+
+    fake.answer = crowded_answer  # type: ignore[method-assign]
+    try:
+        found = adapter.place_call(case.request(key))
+    finally:
+        fake.answer = original_answer  # type: ignore[method-assign]
+    assert fake.find("vapi", key) is not None
+    assert found.id == fake.find("vapi", key).id  # type: ignore[union-attr]
+    assert fake.creates_by_key()[key] == 1
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_429_slows_the_fleet_and_the_retry_places_one_call(
     case: Case, fake: FakeProviders, base_url: str
