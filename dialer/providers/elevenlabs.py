@@ -72,6 +72,7 @@ from dialer.providers.voice_adapter import (
     DEFAULT_LOOKUP_DELAYS_SECONDS,
     IDEMPOTENCY_METADATA_KEY,
     HostedVoiceAdapter,
+    analysis_from,
     dollars_to_millicents,
     dynamic_variables,
     metadata_strings,
@@ -342,7 +343,8 @@ def conversation_record(payload: Any) -> CallRecord:
 
 def _analysis(analysis: Mapping[str, Any], extraction: Mapping[str, Any]) -> CallAnalysis:
     score = analysis.get("call_success_score")
-    return CallAnalysis(
+    return analysis_from(
+        extraction,
         summary_title=analysis.get("call_summary_title"),
         transcript_summary=analysis.get("transcript_summary"),
         call_successful=success_text(analysis.get("call_successful")),

@@ -81,6 +81,7 @@ from dialer.providers.voice_adapter import (
     DEFAULT_LOOKUP_DELAYS_SECONDS,
     IDEMPOTENCY_METADATA_KEY,
     HostedVoiceAdapter,
+    analysis_from,
     dynamic_variables,
     metadata_strings,
     opening_message,
@@ -351,7 +352,9 @@ def _call_record(call: Mapping[str, Any]) -> CallRecord:
 
 
 def _analysis(analysis: Mapping[str, Any]) -> CallAnalysis:
-    return CallAnalysis(
+    custom = analysis.get("custom_analysis_data")
+    return analysis_from(
+        custom if isinstance(custom, Mapping) else None,
         transcript_summary=analysis.get("call_summary"),
         call_successful=success_text(analysis.get("call_successful")),
         sentiment=sentiment_label(analysis.get("user_sentiment")),

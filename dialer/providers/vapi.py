@@ -70,6 +70,7 @@ from dialer.providers.voice_adapter import (
     DEFAULT_LOOKUP_DELAYS_SECONDS,
     IDEMPOTENCY_METADATA_KEY,
     HostedVoiceAdapter,
+    analysis_from,
     dollars_to_millicents,
     dynamic_variables,
     metadata_strings,
@@ -378,7 +379,8 @@ def call_record(payload: Any, overrides: Mapping[str, Any] | None = None) -> Cal
 def _analysis(analysis: Mapping[str, Any]) -> CallAnalysis:
     structured = analysis.get("structuredData")
     data = structured if isinstance(structured, Mapping) else {}
-    return CallAnalysis(
+    return analysis_from(
+        data,
         transcript_summary=analysis.get("summary"),
         call_successful=success_text(analysis.get("successEvaluation")),
         sentiment=sentiment_label(data.get("sentiment")),

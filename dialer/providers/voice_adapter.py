@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 import structlog
 
 from dialer.clock import real_utcnow
 from dialer.dependencies import Clock
 from dialer.providers.base import (
+    CallAnalysis,
     CallRecord,
     Gate,
     NotSent,
@@ -271,3 +272,51 @@ def metadata_strings(raw: object) -> dict[str, str]:
     if not isinstance(raw, dict):
         return {}
     return {str(k): v for k, v in raw.items() if isinstance(v, str)}
+
+
+# Seed 000 attempt fields an agent's custom extraction may fill, by their seed names
+# (a Retell custom analysis item, a Vapi structured-data key, an ElevenLabs data
+# collection item): seed name -> CallAnalysis field.
+SEED_EXTRACTION_FIELDS: Final = {
+    "call_summary_title": "summary_title",
+    "agent_goal_result": "goal_result",
+    "agent_goal_rationale": "goal_rationale",
+    "agent_goal_score": "goal_score",
+    "customer_sentiment": "sentiment",
+    "customer_sentiment_rationale": "sentiment_rationale",
+    "follow_up_required": "follow_up_required",
+    "follow_up_required_rationale": "follow_up_rationale",
+    "escalation_required": "escalation_required",
+    "escalation_required_rationale": "escalation_rationale",
+}
+_FLAG_FIELDS: Final = frozenset({"follow_up_required", "escalation_required"})
+
+
+def analysis_from(extraction: Mapping[str, Any] | None, **native: Any) -> CallAnalysis:
+    """The provider's own analysis fields, completed by seed-named extraction items.
+
+    What the provider says natively (summary, success, sentiment) wins; the agent's
+    extraction fills the rest of seed 000's fields when it names them.
+    """
+    values: dict[str, Any] = {}
+    for seed_name, ours in SEED_EXTRACTION_FIELDS.items():
+        if extraction is None or extraction.get(seed_name) is None:
+            continue
+        values[ours] = _typed(ours, extraction[seed_name])
+    values.update({name: value for name, value in native.items() if value is not None})
+    return CallAnalysis(**{k: v for k, v in values.items() if v is not None})
+
+
+def _typed(field_name: str, raw: Any) -> Any:
+    if field_name in _FLAG_FIELDS:
+        verdict = success_text(raw)
+        return None if verdict is None else verdict == "success"
+    if field_name == "goal_score":
+        try:
+            score = float(raw)
+        except (TypeError, ValueError):
+            return None
+        return score if 0.0 <= score <= 1.0 else None
+    if field_name == "sentiment":
+        return sentiment_label(raw)
+    return str(raw)

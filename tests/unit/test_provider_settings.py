@@ -13,7 +13,13 @@ from dialer.providers import elevenlabs, retell, twilio_voice, vapi
 from dialer.providers.seen_once import InMemorySeenOnce
 from dialer.providers.signing import SignatureError
 from dialer.providers.webhook_auth import WebhookReplayed
-from tests.voice_fixtures import TWILIO_ACCOUNT, TWILIO_TOKEN, VAPI_END_OF_CALL
+from tests.voice_fixtures import (
+    ELEVENLABS_DONE,
+    RETELL_ANALYZED,
+    TWILIO_ACCOUNT,
+    TWILIO_TOKEN,
+    VAPI_END_OF_CALL,
+)
 
 NOW = 1741014130.0
 
@@ -60,3 +66,36 @@ def test_every_module_exposes_the_same_registry_surface() -> None:
         assert module.HONOURS_IDEMPOTENCY_KEY is (module is retell)
         for name in ("Settings", "build", "verifier", "verify_webhook", "parse_webhook", "sign"):
             assert callable(getattr(module, name)), f"{module.__name__}.{name}"
+
+
+def test_seed_named_extraction_items_fill_the_seed_000_fields() -> None:
+    custom = {
+        "agent_goal_result": "achieved",
+        "agent_goal_rationale": "The customer booked.",
+        "agent_goal_score": "0.8",
+        "follow_up_required": "false",
+        "escalation_required": True,
+        "escalation_required_rationale": "Asked for a manager.",
+        "call_summary_title": "Booked",
+        "customer_sentiment": "Negative",  # Retell's own user_sentiment wins
+    }
+    call = {**RETELL_ANALYZED, "call_analysis": {**RETELL_ANALYZED["call_analysis"]}}
+    call["call_analysis"]["custom_analysis_data"] = custom
+    analysis = retell.call_record(call).analysis
+    assert analysis is not None
+    assert (analysis.goal_result, analysis.goal_score, analysis.summary_title) == (
+        "achieved",
+        0.8,
+        "Booked",
+    )
+    assert (analysis.follow_up_required, analysis.escalation_required) == (False, True)
+    assert analysis.escalation_rationale == "Asked for a manager."
+    assert analysis.sentiment == "positive"
+    items = {"agent_goal_result": {"data_collection_id": "x", "value": "not_achieved"}}
+    conversation = {
+        **ELEVENLABS_DONE,
+        "analysis": {**ELEVENLABS_DONE["analysis"], "data_collection_results": items},
+    }
+    eleven = elevenlabs.conversation_record(conversation).analysis
+    assert eleven is not None
+    assert (eleven.goal_result, eleven.goal_score) == ("not_achieved", 0.9)
