@@ -198,13 +198,21 @@ class HostedVoiceAdapter:
             raise
 
     def _earlier_try(self, request: PlaceCallRequest, now: datetime) -> CallRecord:
-        """The key was claimed before: find that try's call, or send only if the key protects."""
+        """The key was claimed before: find that try's call, or send only if the key protects.
+
+        A lookup that fails says nothing: a transient failure is raised as it is (the
+        task comes back later, the claim stays), and only a lookup that answered
+        "none" lets a provider that keeps our key be sent the request again.
+        """
         since = now - timedelta(seconds=PLACEMENT_CLAIM_TTL_SECONDS)
-        found = self._find(request, since)
+        try:
+            found = self.find_call(request, since) if self.can_find_by_metadata else None
+        except PermanentProviderError as exc:
+            raise PlacementUncertain(f"{self.name}: the lookup was refused: {exc}") from exc
         if found is not None:
             log.info("provider_call_found_again", provider=self.name, call_id=found.id)
             return found
-        if self.honours_idempotency_key:
+        if self.honours_idempotency_key and self.can_find_by_metadata:
             return self._send_placement(request)  # the provider itself returns the same call
         raise PlacementUncertain(
             f"{self.name}: an earlier try with key {request.idempotency_key} may have placed"

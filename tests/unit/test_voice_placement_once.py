@@ -237,3 +237,22 @@ def test_retell_keeps_our_key_so_a_lost_answer_may_be_sent_again_with_it() -> No
     assert api.creates == 2
     keys = {json.loads(body)["idempotency_key"] for body in api.bodies}
     assert keys == {REQUEST.idempotency_key}
+
+
+def test_a_failed_lookup_after_an_earlier_try_sends_nothing_and_comes_back_later() -> None:
+    api = FakeApi("/v2/create-phone-call", RETELL_REGISTERED)
+    journal = InMemorySeenOnce()
+    settings = retell.Settings(api_key="test-api-key")
+    first = retell.build(settings, transport=httpx.MockTransport(api), journal=journal)
+    first.place_call(REQUEST)
+
+    def lookups_fail(request: httpx.Request) -> httpx.Response:
+        if "list-calls" in request.url.path:
+            return httpx.Response(503, json={"message": "busy"})
+        return api(request)
+
+    again = retell.build(settings, transport=httpx.MockTransport(lookups_fail), journal=journal)
+    with pytest.raises(TransientProviderError) as later:
+        again.place_call(REQUEST)
+    assert not isinstance(later.value, PermanentProviderError)
+    assert api.creates == 1
