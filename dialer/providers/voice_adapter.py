@@ -109,7 +109,7 @@ class HostedVoiceAdapter:
     provider offers no way to find a call by our metadata) and ``parse_event``.
     """
 
-    name: ClassVar[str]
+    name: str  # an instance attribute for the VoiceProvider protocol
     honours_idempotency_key: ClassVar[bool] = False
     can_find_by_metadata: ClassVar[bool] = False
 

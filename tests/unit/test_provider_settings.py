@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from dialer.providers import elevenlabs, retell, twilio_voice, vapi
+from dialer.providers.base import VoiceProvider
 from dialer.providers.seen_once import InMemorySeenOnce
 from dialer.providers.signing import SignatureError
 from dialer.providers.webhook_auth import WebhookReplayed
@@ -99,3 +100,18 @@ def test_seed_named_extraction_items_fill_the_seed_000_fields() -> None:
     eleven = elevenlabs.conversation_record(conversation).analysis
     assert eleven is not None
     assert (eleven.goal_result, eleven.goal_score) == ("not_achieved", 0.9)
+
+
+def test_every_adapter_is_a_voice_provider() -> None:
+    """Typed: mypy checks that each adapter satisfies the pipeline's protocol."""
+    adapters: list[VoiceProvider] = [
+        vapi.build(vapi.Settings(api_key="vapi-private-key", webhook_secret="vapi-hook-secret")),
+        retell.build(retell.Settings(api_key="retell-api-key")),
+        twilio_voice.build(
+            twilio_voice.Settings(account_sid=TWILIO_ACCOUNT, auth_token=TWILIO_TOKEN)
+        ),
+        elevenlabs.build(
+            elevenlabs.Settings(api_key="xi-api-key-1", webhook_secret="el-hook-secret")
+        ),
+    ]
+    assert [a.name for a in adapters] == ["vapi", "retell", "twilio", "elevenlabs"]
