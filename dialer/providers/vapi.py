@@ -534,7 +534,10 @@ def events_from_payload(payload: Mapping[str, Any]) -> list[ProviderEvent]:
     if kind == "status-update" and _awaits_report(record):
         record = replace(record, status=ProviderCallStatus.IN_PROGRESS.value)
     occurred = _occurred_at(message, record)
-    event_id = f"{record.id}:{kind}:{record.status}"
+    # Vapi's own status names the event: an answered call's "ended" is read as
+    # in_progress (above), and must not share an id with its "in-progress" update.
+    raw_status = "ended" if kind == "end-of-call-report" else str(message.get("status"))
+    event_id = f"{record.id}:{kind}:{raw_status}"
     return [ProviderEvent(PROVIDER_NAME, event_id, CALL_EVENT, occurred, call=record)]
 
 

@@ -146,7 +146,7 @@ def test_end_of_call_report_carries_outcome_analysis_and_cost() -> None:
     assert record.analysis.call_successful == "success"
     assert record.analysis.sentiment == "positive"
     assert record.metadata["attempt_id"] == OUR_METADATA["attempt_id"]
-    assert event.event_id == f"{VAPI_QUEUED['id']}:end-of-call-report:completed"
+    assert event.event_id == f"{VAPI_QUEUED['id']}:end-of-call-report:ended"
     assert event.occurred_at == datetime.fromtimestamp(1741014129, tz=UTC)
 
 
@@ -154,6 +154,18 @@ def test_status_update_takes_the_message_status() -> None:
     (event,) = vapi.parse_webhook(json.dumps(VAPI_RINGING).encode(), {})
     assert event.call is not None
     assert event.call.status == "ringing"
+    assert event.event_id == f"{VAPI_QUEUED['id']}:status-update:ringing"
+
+
+def test_ended_and_in_progress_updates_have_distinct_event_ids() -> None:
+    ids = set()
+    for status, reason in (("in-progress", None), ("ended", "customer-ended-call")):
+        message = {**VAPI_RINGING["message"], "status": status, "endedReason": reason}
+        (event,) = vapi.parse_webhook(json.dumps({"message": message}).encode(), {})
+        assert event.call is not None
+        assert event.call.status == "in_progress"  # both: the report is the result
+        ids.add(event.event_id)
+    assert len(ids) == 2
 
 
 def test_voicemail_status_update_is_a_voicemail() -> None:
