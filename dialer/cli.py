@@ -193,10 +193,10 @@ def beat_cmd() -> None:
 def api_cmd() -> None:
     """Serve the control API and the webhook ingress on api_host:api_port."""
     from dialer.api import create_app, serve_app, serve_metrics
+    from dialer.providers.events import parse_event_payload
     from dialer.providers.http_voice import PROVIDER_NAME as HTTP_VOICE
     from dialer.providers.http_voice import parse_call_event
-    from dialer.providers.simulated import PROVIDER_NAME as SIMULATED
-    from dialer.providers.simulated import parse_event_payload
+    from dialer.providers.simulation import PROVIDER_NAME as SIMULATED
     from tasks.pipeline import apply_event
 
     runtime = _runtime()

@@ -20,7 +20,7 @@ from dialer.providers.base import MessageProvider, SendMessageRequest, SendResul
 from dialer.providers.email_smtp import SmtpEmailProvider
 from dialer.providers.http_voice import HttpVoiceProvider
 from dialer.providers.ratelimit import provider_rate_limiter
-from dialer.providers.simulated import (
+from dialer.providers.simulation import (
     SimulatedMessageProvider,
     SimulatedVoiceProvider,
     SimulationProfile,

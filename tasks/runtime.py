@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from dialer.bootstrap import Runtime, bootstrap
 from dialer.providers.base import MessageProvider, VoiceProvider
-from dialer.providers.simulated import SimulatedMessageProvider, SimulatedVoiceProvider
+from dialer.providers.simulation import SimulatedMessageProvider, SimulatedVoiceProvider
 from dialer.providers.whatsapp import whatsapp_aware
 from dialer.services.campaigns import legal_bound
 from dialer.services.dispatch import DispatchLimits

@@ -27,9 +27,9 @@ from dialer import metrics
 from dialer.api import create_ingress_app
 from dialer.api.ingress import MAX_BODY_BYTES
 from dialer.providers.base import CallRecord
+from dialer.providers.events import call_status_event, event_payload, parse_event_payload
 from dialer.providers.send_guard import SendOnceGuard
 from dialer.providers.signing import sign_headers
-from dialer.providers.simulated import call_status_event, event_payload, parse_event_payload
 from dialer.providers.whatsapp import (
     WhatsAppCloudProvider,
     WhatsAppConfig,
