@@ -28,8 +28,8 @@ from rich.table import Table
 from sqlalchemy import delete, func, select
 
 from dialer import migrate
-from dialer.bootstrap import Runtime, bootstrap
 from dialer.clock import utcnow
+from dialer.composition import Runtime, bootstrap
 from dialer.customers_csv import parse_customers
 from dialer.embedded import stop_services
 from dialer.errors import DialerError

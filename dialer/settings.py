@@ -124,7 +124,9 @@ class Settings(BaseSettings):
     )
     provider: str = Field(
         default="simulated",
-        description="Voice/message adapters: simulated (in-process) or http (seed 004 API).",
+        description="Voice/message adapters: a name in the provider registry "
+        "(dialer.providers.catalog): simulated (in-process) or http (seed 004 API). "
+        "An unknown name stops start-up.",
     )
     provider_base_url: str = Field(
         default="http://127.0.0.1:8700",
@@ -225,13 +227,6 @@ class Settings(BaseSettings):
         description="Password of Flower's HTTP basic auth; `dialer flower` refuses to start "
         "without one.",
     )
-
-    @field_validator("provider")
-    @classmethod
-    def _known_provider(cls, value: str) -> str:
-        if value not in {"simulated", "http"}:
-            raise ValueError("must be 'simulated' or 'http'")
-        return value
 
     @field_validator("log_format")
     @classmethod

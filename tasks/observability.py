@@ -18,7 +18,7 @@ import structlog
 from celery import Task, signals
 
 from dialer import gc_tuning, metrics
-from tasks.runtime import worker
+from dialer.composition import worker
 
 _served: dict[str, Any] = {}  # this worker's metrics server and directory, for shutdown
 
