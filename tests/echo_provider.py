@@ -2,11 +2,11 @@
 
 It is shaped like the real providers to come (issue 13), not like seed 004: its
 own settings (``DIALER_ECHO_API_KEY``, required), form-encoded status webhooks at
-its own path, signed over the full URL and the body with the API key (Twilio's
-idea), and its own status words. Registering ``ECHO`` in
-``dialer.providers.catalog.PROVIDERS`` is all it takes for the settings check to
-accept ``DIALER_PROVIDER=echo``, the composition root to build it and the ingress
-to route its webhooks; no production module names it.
+its own path, signed over the public URL it called and the body with the API key
+(Twilio's idea), a GET subscription handshake (Meta's), and its own status words.
+Registering ``ECHO`` in ``dialer.providers.catalog.PROVIDERS`` is all it takes for
+the settings check to accept ``DIALER_PROVIDER=echo``, the composition root to build
+it and the ingress to route its webhooks; no production module names it.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dialer.providers.channels import ChannelRouter
 from dialer.providers.events import CALL_STATUS_EVENT
 from dialer.providers.registry import (
     Adapters,
+    Handshake,
     ProviderConfig,
     ProviderContext,
     SignedRequest,
@@ -94,10 +95,24 @@ def verifier(config: ProviderConfig) -> Verifier:
 
     def check(request: SignedRequest) -> None:
         offered = request.headers.get(SIGNATURE_HEADER, "")
-        if not hmac.compare_digest(offered, signature(api_key, request.url, request.body)):
+        expected = signature(api_key, request.public_url, request.body)
+        if not hmac.compare_digest(offered, expected):
             raise SignatureError("echo signature does not match")
 
     return check
+
+
+def handshake(config: ProviderConfig) -> Handshake:
+    """Meta's GET check: subscribe with our token, and the challenge is answered."""
+    api_key = config.options_as(EchoSettings).api_key.get_secret_value()
+
+    def answer(query: Mapping[str, str]) -> str:
+        token = query.get("hub.verify_token", "")
+        if query.get("hub.mode") != "subscribe" or not hmac.compare_digest(token, api_key):
+            raise SignatureError("echo: verify token does not match")
+        return query.get("hub.challenge", "")
+
+    return answer
 
 
 def decode_form(body: bytes) -> dict[str, Any]:
@@ -136,6 +151,7 @@ ECHO: Final = VoiceProviderSpec(
             split=one_event(parse_status),
             decode=decode_form,
             verifier=verifier,
+            handshake=handshake,
         ),
     ),
     settings_model=EchoSettings,

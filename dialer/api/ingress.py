@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NoReturn
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from dialer import metrics
@@ -35,6 +35,7 @@ from dialer.providers.catalog import CALL_WEBHOOK_PREFIX, PROVIDERS
 from dialer.providers.registry import (
     BodyDecoder,
     EventSplitter,
+    Handshake,
     Job,
     ProviderConfig,
     Registry,
@@ -87,9 +88,12 @@ def ingress_router(
     """One route per webhook of ``registry``, then a 404 for unknown call providers."""
     intake = _Intake(uow, enqueue_apply)
     router = APIRouter(include_in_schema=False)
+    public_base = settings.public_webhook_base_url
     for route in registry.webhook_routes(settings):
-        _add_webhook_route(router, route, _SignatureGuard(route.verifier(), clock), intake)
-    unknown_guard = _SignatureGuard(shared_secret_verifier(ProviderConfig(settings)), clock)
+        guard = _SignatureGuard(route.verifier(), clock, public_base)
+        _add_webhook_route(router, route, guard, intake)
+    shared = shared_secret_verifier(ProviderConfig(settings))
+    unknown_guard = _SignatureGuard(shared, clock, public_base)
 
     @router.post(CALL_WEBHOOK_PREFIX + "{provider}")
     async def unknown_call_provider(provider: str, request: Request) -> JSONResponse:
@@ -106,6 +110,9 @@ def _add_webhook_route(
     router: APIRouter, route: WebhookRoute, guard: _SignatureGuard, intake: _Intake
 ) -> None:
     webhook = route.webhook
+    handshake = route.handshake()
+    if handshake is not None:
+        _add_handshake_route(router, webhook.path, webhook.source, handshake)
 
     @router.post(webhook.path)
     async def receive(request: Request) -> JSONResponse:
@@ -116,15 +123,29 @@ def _add_webhook_route(
         return await run_in_threadpool(intake.store, webhook.source, jobs)
 
 
+def _add_handshake_route(router: APIRouter, path: str, source: str, answer: Handshake) -> None:
+    @router.get(path)
+    async def subscribe(request: Request) -> Response:
+        """The provider's subscription check: its challenge echoed, or 403."""
+        try:
+            challenge = answer(request.query_params)
+        except SignatureError as exc:
+            log.warning("webhook_handshake_refused", provider=source, reason=str(exc))
+            return error_response(403, "handshake_refused", str(exc))
+        return PlainTextResponse(challenge)
+
+
 # --------------------------------------------------------------------------- verification
 
 
 class _SignatureGuard:
     """Reads a bounded body and checks its signature; answers the refusal when it fails."""
 
-    def __init__(self, verifier: Verifier, clock: UnixClock) -> None:
+    def __init__(self, verifier: Verifier, clock: UnixClock, public_base_url: str) -> None:
         self._verify = verifier
         self._clock = clock
+        # A provider signs the URL it called (Twilio does), not the one a proxy forwards to.
+        self._public_base_url = public_base_url.rstrip("/")
 
     async def read_verified(
         self, request: Request, provider: str
@@ -136,12 +157,17 @@ class _SignatureGuard:
             message = f"body larger than {MAX_BODY_BYTES} bytes"
             return b"", error_response(413, "payload_too_large", message)
         try:
-            self._verify(SignedRequest(request.headers, body, str(request.url), self._clock()))
+            self._verify(self._signed(request, body))
         except SignatureError as exc:
             log.warning("webhook_signature_rejected", provider=provider, reason=str(exc))
             metrics.webhook_events("forged")
             return body, error_response(401, "invalid_signature", str(exc))
         return body, None
+
+    def _signed(self, request: Request, body: bytes) -> SignedRequest:
+        query = f"?{request.url.query}" if request.url.query else ""
+        public_url = f"{self._public_base_url}{request.url.path}{query}"
+        return SignedRequest(request.headers, body, str(request.url), public_url, self._clock())
 
 
 async def _read_bounded(request: Request) -> bytes | None:

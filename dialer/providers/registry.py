@@ -48,11 +48,12 @@ log = get_logger("dialer.providers.registry")
 
 @dataclass(frozen=True)
 class SignedRequest:
-    """A webhook as it arrived, for a verifier: raw body, headers, full URL, arrival time."""
+    """A webhook as it arrived, for a verifier: raw body, headers, URLs, arrival time."""
 
     headers: Mapping[str, str]  # case-insensitive (Starlette's are)
     body: bytes
-    url: str
+    url: str  # as this process received it
+    public_url: str  # as the provider called it: DIALER_PUBLIC_WEBHOOK_BASE_URL + path?query
     received_at: float  # Unix seconds, from the ingress's clock
 
 
@@ -74,6 +75,11 @@ class ProviderConfig:
 
 
 VerifierFactory = Callable[[ProviderConfig], Verifier]
+# A subscription check some providers make with GET before they post (Meta's
+# hub.mode/hub.verify_token/hub.challenge): the query -> the text to answer; raises
+# SignatureError to refuse.
+Handshake = Callable[[Mapping[str, str]], str]
+HandshakeFactory = Callable[[ProviderConfig], Handshake]
 
 
 def shared_secret_verifier(config: ProviderConfig) -> Verifier:
@@ -121,6 +127,7 @@ class WebhookSpec:
     split: EventSplitter  # ValueError: the whole body is kept as rejected
     decode: BodyDecoder = decode_json_object  # ValueError: the raw text is kept as rejected
     verifier: VerifierFactory = shared_secret_verifier
+    handshake: HandshakeFactory | None = None  # set: the path also answers GET with it
 
 
 # --------------------------------------------------------------------------- adapters
@@ -267,6 +274,10 @@ class WebhookRoute:
 
     def verifier(self) -> Verifier:
         return self.webhook.verifier(self.config)
+
+    def handshake(self) -> Handshake | None:
+        factory = self.webhook.handshake
+        return None if factory is None else factory(self.config)
 
 
 def load_options(spec: Spec) -> BaseSettings | None:

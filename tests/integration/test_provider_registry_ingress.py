@@ -28,22 +28,25 @@ from tests.integration.pipeline_support import MONDAY_8_UTC, uow_for
 
 pytestmark = pytest.mark.integration
 API_KEY = "echo-key"
+PUBLIC_BASE_URL = "https://hooks.example.com/dialer"  # a proxy in front of the ingress
 FORM = {"CallId": "echo_9", "CallStatus": "no-pickup", "To": "+15551234567"}
 
 
 @contextmanager
 def serve(settings: Settings, database_url: str, enqueued: list[uuid.UUID]) -> Iterator[str]:
-    app = create_ingress_app(settings, uow_for(database_url), enqueued.append)
+    public = settings.model_copy(update={"public_webhook_base_url": PUBLIC_BASE_URL + "/"})
+    app = create_ingress_app(public, uow_for(database_url), enqueued.append)
     with serve_in_thread(app) as url:
         yield url
 
 
-def post(url: str, body: bytes, key: str = API_KEY) -> httpx.Response:
+def post(base_url: str, body: bytes, key: str = API_KEY) -> httpx.Response:
+    """Signed over the public URL, as the provider calls it, while sent to the loopback."""
     headers = {
-        SIGNATURE_HEADER: signature(key, url, body),
+        SIGNATURE_HEADER: signature(key, PUBLIC_BASE_URL + WEBHOOK_PATH, body),
         "Content-Type": "application/x-www-form-urlencoded",
     }
-    return httpx.post(url, content=body, headers=headers)
+    return httpx.post(base_url + WEBHOOK_PATH, content=body, headers=headers)
 
 
 def inbox(database_url: str) -> list[InboxRow]:
@@ -58,10 +61,10 @@ def test_a_registered_providers_webhook_is_verified_stored_and_enqueued(
     enqueued: list[uuid.UUID] = []
     body = urlencode(FORM).encode()
     with PROVIDERS.registered(ECHO), serve(settings, clean_db, enqueued) as base_url:
-        forged = post(base_url + WEBHOOK_PATH, body, key="not-the-key")
-        stored = post(base_url + WEBHOOK_PATH, body)
-        again = post(base_url + WEBHOOK_PATH, body)
-        malformed = post(base_url + WEBHOOK_PATH, b"CallId=echo_9")
+        forged = post(base_url, body, key="not-the-key")
+        stored = post(base_url, body)
+        again = post(base_url, body)
+        malformed = post(base_url, b"CallId=echo_9")
 
     assert forged.status_code == 401
     assert stored.status_code == 200, stored.text
@@ -80,10 +83,26 @@ def test_a_registered_providers_webhook_is_verified_stored_and_enqueued(
         assert apply_stored(session, enqueued[0], parse_status, MONDAY_8_UTC) == "ignored"
 
 
+def test_a_registered_providers_subscription_handshake_is_answered(
+    settings: Settings, clean_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIALER_ECHO_API_KEY", API_KEY)
+    query = {"hub.mode": "subscribe", "hub.verify_token": API_KEY, "hub.challenge": "1158201444"}
+    with PROVIDERS.registered(ECHO), serve(settings, clean_db, []) as base_url:
+        answered = httpx.get(base_url + WEBHOOK_PATH, params=query)
+        refused = httpx.get(base_url + WEBHOOK_PATH, params=query | {"hub.verify_token": "x"})
+        plain = httpx.get(base_url + "/webhooks/whatsapp", params=query)
+
+    assert (answered.status_code, answered.text) == (200, "1158201444")
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "handshake_refused"
+    assert plain.status_code == 405  # an entry without a handshake answers POST only
+
+
 def test_without_its_entry_the_path_is_not_served(settings: Settings, clean_db: str) -> None:
     enqueued: list[uuid.UUID] = []
     with serve(settings, clean_db, enqueued) as base_url:
-        response = post(base_url + WEBHOOK_PATH, urlencode(FORM).encode())
+        response = post(base_url, urlencode(FORM).encode())
     assert response.status_code == 404
     assert inbox(clean_db) == []
 
@@ -94,6 +113,6 @@ def test_an_entry_whose_settings_are_missing_serves_no_webhook(
     monkeypatch.delenv("DIALER_ECHO_API_KEY", raising=False)
     enqueued: list[uuid.UUID] = []
     with PROVIDERS.registered(ECHO), serve(settings, clean_db, enqueued) as base_url:
-        response = post(base_url + WEBHOOK_PATH, urlencode(FORM).encode())
+        response = post(base_url, urlencode(FORM).encode())
     assert response.status_code == 404
     assert inbox(clean_db) == []
