@@ -13,6 +13,7 @@ would not help). Applying is never done here, to answer fast.
 
 Answers: 200 ``{"status": "stored" | "duplicate" | "ignored", "stored": n,
 "duplicates": n}``; 401/404/413/422/500 ``{"error": {"code", "message"[, "details"]}}``.
+A webhook whose entry has a handshake also answers GET: the challenge as text, or 403.
 Logs never carry the body or phone numbers: providers, counts, field names only.
 """
 
@@ -49,7 +50,7 @@ from dialer.services.inbox import Intake, IntakeResult, take_in
 from dialer.settings import Settings
 
 MAX_BODY_BYTES: Final = 1024 * 1024
-RAW_BODY_KEPT_CHARS: Final = 10_000  # of a body that is not JSON, kept for inspection
+RAW_BODY_KEPT_CHARS: Final = 10_000  # of a body that does not decode, kept for inspection
 _FIELD_IN_ERROR: Final = re.compile(r"field '([^']+)'")
 
 EnqueueApply = Callable[[uuid.UUID], None]

@@ -9,7 +9,6 @@ the demo and the Celery app (tasks) all start here; nothing below imports it.
 
 from dialer.composition.providers import (
     AgentNumbers,
-    Providers,
     build_providers,
     check_provider_settings,
 )
@@ -18,7 +17,6 @@ from dialer.composition.worker import Worker, worker
 
 __all__ = [
     "AgentNumbers",
-    "Providers",
     "Runtime",
     "Worker",
     "bootstrap",

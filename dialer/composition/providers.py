@@ -28,8 +28,6 @@ from models import Agent, PhoneNumber
 
 AGENT_NUMBERS_TTL_SECONDS = 60.0
 
-Providers = Adapters  # what build_providers answers: voice, messages, the event source
-
 
 def check_provider_settings(
     settings: Settings, registry: Registry = PROVIDERS
