@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test test-unit test-tools lint format demo migrate bench all clean services-stop
+.PHONY: setup test test-unit test-integration test-e2e test-tools lint format demo migrate bench all clean services-stop
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -14,11 +14,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP) ## create the virtualenv and install the project with its dev tools
 
-test: $(STAMP) ## the whole suite (starts the embedded servers when no URLs are set)
+test: $(STAMP) ## every tier CI runs: unit, integration, e2e (starts the embedded servers when no URLs are set)
 	$(BIN)/pytest
 
-test-unit: $(STAMP) ## pure-logic tests only
-	$(BIN)/pytest tests/unit
+test-unit: $(STAMP) ## pure logic, no servers
+	$(BIN)/pytest tests/unit -m unit
+
+test-integration: $(STAMP) ## real PostgreSQL and Redis (configured, else embedded)
+	$(BIN)/pytest -m integration
+
+test-e2e: $(STAMP) ## real worker, beat, api and sandbox processes
+	$(BIN)/pytest tests/e2e
 
 test-tools: $(STAMP) ## optional tier: deploy/ checked by docker compose (a missing plugin fails)
 	$(BIN)/pytest tests/tools

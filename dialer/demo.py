@@ -28,13 +28,13 @@ from rich.table import Table
 from sqlalchemy import delete, func, select
 
 from dialer import migrate
+from dialer.cli.render import print_import_report, print_plan
 from dialer.clock import utcnow
 from dialer.composition import Runtime, bootstrap
 from dialer.customers_csv import parse_customers
 from dialer.embedded import stop_services
 from dialer.errors import DialerError
 from dialer.processes import ProcessGroup, fast_clock_env
-from dialer.render import print_import_report, print_plan
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign, legal_bound

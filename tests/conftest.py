@@ -1,4 +1,9 @@
-"""Test fixtures: real PostgreSQL and Redis, configured or embedded.
+"""Test tiers and fixtures: real PostgreSQL and Redis, configured or embedded.
+
+A test's tier is its folder, marked here (``pytest -m unit|integration|e2e|tools``):
+``unit`` (pure logic), ``integration`` (real PostgreSQL/Redis, servers in threads),
+``e2e`` (real worker, beat, api and sandbox processes) and ``tools`` (optional host
+tools, run only when asked). A test outside those folders is a collection error.
 
 With DIALER_DATABASE_URL / DIALER_REDIS_URL set, those servers are used; otherwise
 the project's embedded servers start (in .dialer/test). Tests that need a server
@@ -8,17 +13,20 @@ skip when none can be had on a laptop, but fail under CI=true.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from dialer import migrate
 from dialer.embedded import ServiceUrls, ensure_services, services_status, stop_services
-from dialer.settings import Settings, load_settings
+from dialer.settings import Settings, get_settings, load_settings
 from models import Base
 from models.session import engine_for, session_factory
 
@@ -27,6 +35,28 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_DATABASE = f"dialer_test_{os.getpid()}"
 # The control API fixtures (`api`, `api_server`), for every test module that asks for them.
 pytest_plugins = ["tests.integration.api_support"]
+
+
+TIERS = ("unit", "integration", "e2e", "tools")
+TESTS = Path(__file__).resolve().parent
+
+
+def tier_of(path: Path) -> str:
+    """The tier of a test file: the tests/ folder it sits in."""
+    folder = path.resolve().relative_to(TESTS).parts[0]
+    if folder not in TIERS:
+        raise pytest.UsageError(f"{path}: a test belongs in one of tests/{{{','.join(TIERS)}}}")
+    return folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item.path)
+        # A test may name a higher tier than its folder's (tests/unit/test_simulated_provider's
+        # Redis tests say integration): then it has that tier only, so -m unit needs no server.
+        named = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
+        if not named:
+            item.add_marker(getattr(pytest.mark, tier))
 
 
 def in_ci() -> bool:
@@ -81,6 +111,32 @@ def redis_url(service_urls: ServiceUrls) -> str:
     """
     database = os.environ.get("DIALER_TEST_REDIS_DB", "15")
     return str(make_url(service_urls.redis_url).set(database=database))
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """The test Redis database, empty before and after the test (replies decoded to str)."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def redis_namespace(redis_client: redis.Redis) -> str:
+    """A key prefix of the test's own, for code that takes one (the database is emptied after)."""
+    return f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """Runs `dialer` commands in-process against the test database (emptied after) and Redis."""
+    monkeypatch.setenv("DIALER_DATABASE_URL", clean_db)
+    monkeypatch.setenv("DIALER_REDIS_URL", redis_url)
+    get_settings.cache_clear()  # the commands read the settings through this cache
+    yield CliRunner()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

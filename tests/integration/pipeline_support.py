@@ -10,7 +10,6 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
@@ -120,10 +119,6 @@ def calls_outside_window(url: str, campaign_id: uuid.UUID) -> list[uuid.UUID]:
     """Attempts handed to the provider while the contact's window was closed (must be none)."""
     with transaction(url) as session:
         return reports.calls_outside_window(session, campaign_id, LEGAL)
-
-
-def flush_redis(url: str) -> None:
-    redis.Redis.from_url(url).flushdb()
 
 
 def rome_phone(n: int) -> str:

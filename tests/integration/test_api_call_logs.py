@@ -24,8 +24,6 @@ from tests.integration.test_api_calls import (
     build_world,
 )
 
-pytestmark = pytest.mark.integration
-
 FRONT = ("a1", "a2", "a3", "a4", "a5")
 
 

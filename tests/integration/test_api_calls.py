@@ -32,8 +32,6 @@ from models.session import engine_for, transaction
 from models.vocabulary import ATTEMPT_STATUSES, OPEN_ATTEMPT_STATUSES, OUTCOMES
 from tests.integration.api_support import Api
 
-pytestmark = pytest.mark.integration
-
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 HEADER = "customer_id,name,surname,phone\n"

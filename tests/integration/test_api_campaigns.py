@@ -23,8 +23,6 @@ from tests.integration.results_support import (
     record_results,
 )
 
-pytestmark = pytest.mark.integration
-
 SEED_002_REQUIRED = {"name", "agent_id", "id", "status", "created_at", "updated_at"}
 SEED_003_COUNTERS = {
     "total_contacts",

@@ -11,8 +11,6 @@ import pytest
 from tests.integration.api_support import AccountClient, Api
 from tests.integration.pipeline_support import rome_phone
 
-pytestmark = pytest.mark.integration
-
 SEED_000_FIELDS = {
     "id",
     "customer_id",

@@ -20,8 +20,6 @@ from models.session import transaction
 from tests.integration.api_support import AccountClient, Api
 from tests.integration.pipeline_support import BASE_SPEC, rome_phone
 
-pytestmark = pytest.mark.integration
-
 CSV_HEADERS = {"Content-Type": "text/csv"}
 
 

@@ -21,8 +21,6 @@ from dialer.services.api_keys import SCOPES, issue_key
 from dialer.settings import Settings
 from models.session import transaction
 
-pytestmark = pytest.mark.integration
-
 EXAMPLES_PER_OPERATION = 25
 
 

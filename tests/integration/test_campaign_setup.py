@@ -21,7 +21,6 @@ from dialer.services.imports import ImportRejected, import_customers
 from dialer.services.plan import build_contact_plan
 from models import Campaign, Customer, Enrollment, PhoneNumber
 
-pytestmark = pytest.mark.integration
 LEGAL = LegalBound()
 SPEC: dict[str, Any] = {
     "name": "Renewals",

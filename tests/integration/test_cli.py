@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from dialer.cli import app
-from dialer.settings import get_settings
+from dialer.cli.main import app
 
-pytestmark = pytest.mark.integration
 CAMPAIGN_YAML = """
 name: Cli campaign
 agent: {name: Cli agent, provider_agent_id: agt_cli, phone_numbers: ["+12125550100"]}
 timezone: Europe/Rome
 call_opening_message: "Hi {{name}}"
 """
-
-
-@pytest.fixture
-def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("DIALER_DATABASE_URL", clean_db)
-    monkeypatch.setenv("DIALER_REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def run(cli: CliRunner, *args: str) -> tuple[int, str]:

@@ -7,29 +7,16 @@ test_api_calls; another account's calls must never show.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from dialer.cli import app
+from dialer.cli.main import app
 from dialer.services.accounts import get_or_create_account
-from dialer.settings import get_settings
 from models import Account
 from models.session import transaction
 from tests.integration.test_api_calls import MINE, World, build_world
-
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("DIALER_DATABASE_URL", clean_db)
-    monkeypatch.setenv("DIALER_REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 @pytest.fixture

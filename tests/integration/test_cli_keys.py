@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from dialer.cli import app
+from dialer.cli.main import app
 from dialer.services.api_keys import authenticate
-from dialer.settings import get_settings
 from models import ApiKey
 from models.session import transaction
-
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("DIALER_DATABASE_URL", clean_db)
-    monkeypatch.setenv("DIALER_REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def create_key(cli: CliRunner, *args: str) -> str:

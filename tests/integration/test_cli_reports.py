@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from dialer.cli import app
+from dialer.cli.main import app
 from dialer.services.accounts import DEFAULT_ACCOUNT
-from dialer.settings import get_settings
 from tests.integration.results_support import (
     EXPECTED_COUNTERS,
     RESULT_CUSTOMERS,
     campaign_with_results,
 )
 
-pytestmark = pytest.mark.integration
 EXPORT_COLUMNS = [
     "customer",
     "customer_id",
@@ -39,15 +35,6 @@ EXPORT_COLUMNS = [
     "enrolled_at",
     "closed_at",
 ]
-
-
-@pytest.fixture
-def cli(clean_db: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    monkeypatch.setenv("DIALER_DATABASE_URL", clean_db)
-    monkeypatch.setenv("DIALER_REDIS_URL", redis_url)
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 def table_row(output: str, label: str) -> list[str]:

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from models import Account, Agent, CallAttempt, Campaign, Customer, Enrollment
 
-pytestmark = pytest.mark.integration
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
 

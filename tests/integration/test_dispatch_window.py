@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
 from dialer.providers.base import CallRecord, PlaceCallRequest, ProviderEvent
 from dialer.services.dispatch import Verdict, dispatch_batch
 from models.session import transaction
@@ -29,8 +27,6 @@ from tests.integration.pipeline_support import (
     setup_campaign,
     start,
 )
-
-pytestmark = pytest.mark.integration
 
 # Monday 2026-11-23 20:59:50 in New York (EST, UTC-5); the legal bound ends at 21:00.
 CLAIMED_AT = datetime(2026, 11, 24, 1, 59, 50, tzinfo=UTC)

@@ -21,8 +21,6 @@ from dialer.embedded import ServiceUrls, ensure_services, services_status, stop_
 from dialer.errors import ServiceUnavailable
 from dialer.settings import Settings
 
-pytestmark = pytest.mark.integration
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 

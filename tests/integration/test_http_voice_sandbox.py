@@ -33,8 +33,6 @@ from dialer.providers.signing import SignatureError, verify
 from dialer.sandbox.config import SandboxConfig
 from dialer.sandbox.testing import running_sandbox, serve_in_thread
 
-pytestmark = pytest.mark.integration
-
 SECRET = "whsec_test"
 API_KEY = "sk_test"
 AGENT = "agent-1"

@@ -59,8 +59,6 @@ from tests.integration.pipeline_support import (
     uow_for,
 )
 
-pytestmark = pytest.mark.integration
-
 SECRET = "whsec_ingress_test"
 TOLERANCE_SECONDS = 300
 PHONE = rome_phone(7)
@@ -461,18 +459,12 @@ def whatsapp_sandbox() -> Iterator[tuple[FastAPI, str]]:
 
 @pytest.fixture
 def whatsapp_sender(
-    whatsapp_sandbox: tuple[FastAPI, str], redis_url: str
+    whatsapp_sandbox: tuple[FastAPI, str], redis_client: redis.Redis, redis_namespace: str
 ) -> Iterator[WhatsAppCloudProvider]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    namespace = f"test-ingress-wa-{uuid.uuid4().hex}"
     config = WhatsAppConfig(base_url=whatsapp_sandbox[1], token="wa_test", phone_number_id="pn")
-    provider = WhatsAppCloudProvider(config, SendOnceGuard(client, namespace))
+    provider = WhatsAppCloudProvider(config, SendOnceGuard(redis_client, redis_namespace))
     yield provider
     provider.close()
-    keys = list(client.scan_iter(match=f"{namespace}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def test_whatsapp_replies_through_the_ingress_meet_the_goal_or_opt_out(

@@ -13,7 +13,6 @@ from models import CallAttempt
 from models.session import transaction
 from tests.integration.pipeline_support import MONDAY_6_UTC, make_driver, setup_campaign, start
 
-pytestmark = pytest.mark.integration
 LATER = MONDAY_6_UTC + timedelta(days=2)
 
 

@@ -3,36 +3,29 @@
 - The in-process pipeline records placements, outcomes and applied events as the
   database records them.
 - `dialer api`'s endpoint adds the campaign gauges, read at scrape time.
-- A real prefork worker serves the sum of its pool processes.
+
+A real prefork worker serving the sum of its pool is tests/e2e/test_worker_metrics.py.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import httpx
 import pytest
-from celery import Celery
-from prometheus_client.parser import text_string_to_metric_families
 
 from dialer import metrics
 from dialer.api import serve_metrics
-from dialer.processes import process_group
 from dialer.settings import Settings
 from models.session import transaction
 from scheduler.scan import scan_campaign
-from tests.integration.celery_support import fast_run, wait_for
 from tests.integration.loopback_support import free_port
+from tests.integration.metrics_support import labelled, placed_in_db, scrape
 from tests.integration.pipeline_support import (
     LEGAL,
-    MONDAY_6_UTC,
     MONDAY_8_UTC,
     attempts_of,
-    campaign_status,
     make_driver,
     relay,
     rome_csv,
@@ -41,27 +34,6 @@ from tests.integration.pipeline_support import (
     start,
     uow_for,
 )
-
-pytestmark = pytest.mark.integration
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(url: str) -> Samples:
-    response = httpx.get(url, timeout=10)
-    response.raise_for_status()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-
-
-def labelled(samples: Samples, name: str, label: str) -> dict[str, float]:
-    return {dict(labels)[label]: value for (n, labels), value in samples.items() if n == name}
-
-
-def placed_in_db(url: str, campaign_id: uuid.UUID) -> int:
-    return sum(a.conv_id is not None for a in attempts_of(url, campaign_id))
 
 
 def test_the_pipeline_counts_what_the_database_records(clean_db: str, redis_url: str) -> None:
@@ -124,37 +96,3 @@ def test_the_api_endpoint_shows_each_running_campaign_load(
     assert labelled(after, "dialer_campaign_backlog", "campaign_id") == {key: 12 - len(claimed)}
     assert labelled(after, "dialer_campaign_calls_in_flight", "campaign_id") == {key: len(claimed)}
     assert str(idle_id) not in labelled(after, "dialer_campaign_backlog", "campaign_id")
-
-
-def test_a_prefork_worker_serves_the_sum_of_its_pool(
-    clean_db: str, redis_url: str, tmp_path: Path
-) -> None:
-    port = free_port()
-    run = fast_run(
-        clean_db,
-        redis_url,
-        tmp_path,
-        MONDAY_6_UTC,
-        DIALER_WORKER_METRICS_PORT=str(port),
-        DIALER_METRICS_HOST="127.0.0.1",
-    )
-    campaign_id = setup_campaign(clean_db)
-    url = f"http://127.0.0.1:{port}/metrics"
-    with process_group(run.env, run.log_dir) as group:
-        group.worker(concurrency=2)
-        group.beat()
-        Celery(broker=redis_url).send_task(
-            "dialer.campaign.start", args=[str(campaign_id)], queue="events"
-        )
-        wait_for(lambda: campaign_status(clean_db, campaign_id) == "done", 120, "done", run.log_dir)
-        samples = scrape(url)
-        pool_files = list((tmp_path / "metrics").glob("worker-*/*.db"))
-
-    placed = labelled(samples, "dialer_calls_placed_total", "campaign_id")
-    assert placed == {str(campaign_id): placed_in_db(clean_db, campaign_id)}
-    assert samples[("dialer_scan_duration_seconds_count", ())] > 0
-    assert sum(labelled(samples, "dialer_attempts_finished_total", "outcome").values()) > 0
-    # Each pool process writes its own files, and the main process serves them all.
-    pids = {path.stem.rsplit("_", 1)[-1] for path in pool_files}
-    assert len(pids) >= 2, pool_files
-    assert not list((tmp_path / "metrics").glob("worker-*")), "removed at shutdown"

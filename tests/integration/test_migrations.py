@@ -12,8 +12,6 @@ from dialer import migrate
 from models import Base
 from tests.integration.pipeline_support import rome_csv, setup_campaign
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def scratch_url(service_urls):  # type: ignore[no-untyped-def]

@@ -27,7 +27,6 @@ from tests.integration.pipeline_support import (
     start,
 )
 
-pytestmark = pytest.mark.integration
 BY_KEY = re.compile(r"FROM (call_attempts|enrollments)\s+WHERE \1\.id = %\(pk_1\)s")
 
 

@@ -22,7 +22,6 @@ from tests.integration.pipeline_support import (
     start,
 )
 
-pytestmark = pytest.mark.integration
 TEN_MINUTES = timedelta(minutes=10)
 
 

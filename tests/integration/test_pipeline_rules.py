@@ -58,7 +58,6 @@ from tests.integration.pipeline_support import (
     start,
 )
 
-pytestmark = pytest.mark.integration
 T = TypeVar("T")
 
 ONE_MINUTE = timedelta(minutes=1)

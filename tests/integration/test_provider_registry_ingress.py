@@ -26,7 +26,6 @@ from models.session import transaction
 from tests.echo_provider import ECHO, SIGNATURE_HEADER, WEBHOOK_PATH, parse_status, signature
 from tests.integration.pipeline_support import MONDAY_8_UTC, uow_for
 
-pytestmark = pytest.mark.integration
 API_KEY = "echo-key"
 PUBLIC_BASE_URL = "https://hooks.example.com/dialer"  # a proxy in front of the ingress
 FORM = {"CallId": "echo_9", "CallStatus": "no-pickup", "To": "+15551234567"}

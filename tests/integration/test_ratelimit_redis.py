@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -17,36 +15,27 @@ from dialer.providers.ratelimit import (
 from dialer.settings import Settings
 from tests.ratelimit_contract import CONTRACT, Case, FakeClock
 
-pytestmark = pytest.mark.integration
-
 LIMITS = BucketLimits(rate_per_second=10, burst=3, recovery_seconds=10)
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    connection = redis.Redis.from_url(redis_url)
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def bucket_key(client: redis.Redis) -> Iterator[str]:
-    """A key of its own per test, deleted afterwards."""
-    key = f"test:ratelimit:{uuid.uuid4().hex}"
-    yield key
-    client.delete(key)
+def bucket_key(redis_namespace: str) -> str:
+    """A key of the test's own namespace (deleted afterwards)."""
+    return f"{redis_namespace}:ratelimit"
 
 
 @pytest.mark.parametrize("case", CONTRACT, ids=lambda case: case.__name__)
-def test_redis_limiter_keeps_the_contract(case: Case, client: redis.Redis, bucket_key: str) -> None:
+def test_redis_limiter_keeps_the_contract(
+    case: Case, redis_client: redis.Redis, bucket_key: str
+) -> None:
     clock = FakeClock()
-    case(lambda limits: RedisRateLimiter(client, limits, bucket_key, clock), clock)
+    case(lambda limits: RedisRateLimiter(redis_client, limits, bucket_key, clock), clock)
 
 
-def test_two_workers_share_one_budget(client: redis.Redis, bucket_key: str) -> None:
+def test_two_workers_share_one_budget(redis_client: redis.Redis, bucket_key: str) -> None:
     clock = FakeClock()
-    first = RedisRateLimiter(client, LIMITS, bucket_key, clock)
-    second = RedisRateLimiter(client, LIMITS, bucket_key, clock)
+    first = RedisRateLimiter(redis_client, LIMITS, bucket_key, clock)
+    second = RedisRateLimiter(redis_client, LIMITS, bucket_key, clock)
     assert [first.acquire(), second.acquire(), first.acquire()] == [0, 0, 0]
     assert second.acquire() == pytest.approx(0.1)
     second.slow_down(1.0)
@@ -74,15 +63,15 @@ def test_concurrent_workers_get_exactly_the_burst_at_one_instant(
 
 
 def test_the_bucket_expires_once_an_idle_bucket_would_be_full(
-    client: redis.Redis, bucket_key: str
+    redis_client: redis.Redis, bucket_key: str
 ) -> None:
     clock = FakeClock()
-    limiter = RedisRateLimiter(client, LIMITS, bucket_key, clock)
+    limiter = RedisRateLimiter(redis_client, LIMITS, bucket_key, clock)
     limiter.acquire()
     idle_ms = LIMITS.idle_ttl_seconds() * 1000
-    assert 0 < client.pttl(bucket_key) <= idle_ms + 1
+    assert 0 < redis_client.pttl(bucket_key) <= idle_ms + 1
     limiter.slow_down(30.0)
-    assert client.pttl(bucket_key) > idle_ms, "a pause lengthens the key's life"
+    assert redis_client.pttl(bucket_key) > idle_ms, "a pause lengthens the key's life"
 
 
 def test_the_settings_limiter_allows_one_second_of_calls_at_once(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select
 
 from dialer.composition import AgentNumbers
@@ -30,7 +29,6 @@ from tests.integration.pipeline_support import (
     uow_for,
 )
 
-pytestmark = pytest.mark.integration
 NO_WEBHOOKS = SandboxConfig(api_key="sk_test", default_webhook_url=None, time_scale=100_000)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -21,8 +20,6 @@ from dialer.providers.base import (
 from dialer.providers.email_smtp import SmtpConfig, SmtpEmailProvider, message_id_for
 from dialer.providers.send_guard import SendOnceGuard
 from tests.integration.loopback_support import free_port
-
-pytestmark = pytest.mark.integration
 
 SENDER = "campaigns@dialer.example"
 USER, PASSWORD = "dialer", "s3cret"
@@ -79,14 +76,8 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
 
 
 @pytest.fixture
-def guard(redis_url: str) -> Iterator[SendOnceGuard]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    namespace = f"test-email-{uuid.uuid4().hex}"
-    yield SendOnceGuard(client, namespace)
-    keys = list(client.scan_iter(match=f"{namespace}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+def guard(redis_client: redis.Redis, redis_namespace: str) -> SendOnceGuard:
+    return SendOnceGuard(redis_client, redis_namespace)
 
 
 def make_provider(port: int, guard: SendOnceGuard, **config: Any) -> SmtpEmailProvider:

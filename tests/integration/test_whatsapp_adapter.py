@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,8 +38,6 @@ from dialer.sandbox.whatsapp import (
     install,
 )
 from tests.integration.loopback_support import free_port, wait_until
-
-pytestmark = pytest.mark.integration
 
 SECRET = "whsec_test"
 TOKEN = "wa_test"
@@ -100,14 +97,8 @@ def sandbox(sandbox_server: tuple[FastAPI, str], receiver: tuple[Receiver, str])
 
 
 @pytest.fixture
-def guard(redis_url: str) -> Iterator[SendOnceGuard]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    namespace = f"test-wa-{uuid.uuid4().hex}"
-    yield SendOnceGuard(client, namespace)
-    keys = list(client.scan_iter(match=f"{namespace}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+def guard(redis_client: redis.Redis, redis_namespace: str) -> SendOnceGuard:
+    return SendOnceGuard(redis_client, redis_namespace)
 
 
 MakeProvider = Callable[..., WhatsAppCloudProvider]

@@ -33,7 +33,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from dialer import metrics
-from dialer.cli import app as dialer_app
+from dialer.cli.main import app as dialer_app
 from dialer.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,7 +148,7 @@ def _dialer_command_exists(argv: list[str]) -> bool:
 
 def _probe_runs(argv: list[str], command: str) -> bool:
     """``argv`` runs the dialer probe ``command``, in its cheap module form or through `dialer`."""
-    if argv[:3] == ["python", "-m", "dialer.cli_ops"]:
+    if argv[:3] == ["python", "-m", "dialer.cli.ops"]:
         rest = argv[3:]
     elif argv[:1] == ["dialer"]:
         rest = argv[1:]

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from dialer import embedded
 from dialer.embedded import (
     ServerState,
     ServicesState,
     ServiceUrls,
     ensure_services,
     load_state,
+    ports,
     postgres_url,
     redact_url,
     redis_url,
     save_state,
+    services,
     services_status,
     stop_services,
 )
@@ -103,8 +104,8 @@ def test_only_the_unconfigured_server_is_embedded(
     def no_postgres(*_args: object) -> ServerState:
         raise AssertionError("PostgreSQL is configured: the embedded one must not start")
 
-    monkeypatch.setattr(embedded, "_ensure_postgres", no_postgres)
-    monkeypatch.setattr(embedded, "_ensure_redis", lambda *_a: ServerState(port=41234, pid=7))
+    monkeypatch.setattr(services, "ensure_postgres", no_postgres)
+    monkeypatch.setattr(services, "ensure_redis", lambda *_a: ServerState(port=41234, pid=7))
     settings = make_settings(tmp_path, database_url="postgresql+psycopg://u@db/x")
 
     urls = ensure_services(settings)
@@ -114,14 +115,14 @@ def test_only_the_unconfigured_server_is_embedded(
 
 
 def test_empty_url_counts_as_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(embedded, "_ensure_postgres", lambda *_a: ServerState(port=41000, pid=8))
+    monkeypatch.setattr(services, "ensure_postgres", lambda *_a: ServerState(port=41000, pid=8))
     settings = make_settings(tmp_path, database_url="", redis_url="redis://cache:6379/0")
     assert ensure_services(settings).database_url == postgres_url(41000)
 
 
 def test_remembered_port_is_kept_while_free() -> None:
-    port = embedded._choose_port(None)
-    assert embedded._choose_port(port) == port
+    port = ports.choose_port(None)
+    assert ports.choose_port(port) == port
 
 
 def test_remembered_port_taken_by_someone_else_is_replaced() -> None:
@@ -129,7 +130,7 @@ def test_remembered_port_taken_by_someone_else_is_replaced() -> None:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         taken = listener.getsockname()[1]
-        assert embedded._choose_port(taken) != taken
+        assert ports.choose_port(taken) != taken
 
 
 def test_status_of_an_empty_home_starts_and_creates_nothing(tmp_path: Path) -> None:

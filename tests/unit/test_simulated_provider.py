@@ -1,21 +1,19 @@
 """The simulated provider: deterministic outcomes, idempotency, the event queue, payloads.
 
-Tests that touch Redis are marked ``integration``; they use db 14 of DIALER_REDIS_URL
-(or 127.0.0.1:6379), flush it around each test, skip when Redis is unreachable and
-fail instead under CI=true. Time is a fake clock advanced by hand; nothing sleeps.
+Tests that touch Redis are marked ``integration``; they use the suite's ``redis_client``
+(the test database, emptied around each test; skipped without Redis, failed under
+CI=true). Time is a fake clock advanced by hand; nothing sleeps.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
@@ -77,40 +75,6 @@ class FakeClock:
 
     def set(self, moment: datetime) -> None:
         self.now = moment
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-def _test_redis_url() -> str:
-    """DIALER_REDIS_URL's server, but always database 14 so nobody's data is flushed."""
-    base = urlsplit(os.environ.get("DIALER_REDIS_URL") or "redis://127.0.0.1:6379/0")
-    return urlunsplit(base._replace(path="/14"))
-
-
-@pytest.fixture
-def redis_client() -> Iterator[redis.Redis]:
-    """A flushed db 14; skips without Redis, except under CI where it fails."""
-    redis_url = _test_redis_url()
-    client = redis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        client.close()
-        if _in_ci():
-            pytest.fail(f"Redis is required in CI and is unreachable at {redis_url}: {exc}")
-        pytest.skip(f"no Redis at {redis_url}: {exc}")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
-
-
-@pytest.fixture
-def redis_url(redis_client: redis.Redis) -> str:
-    """The URL of the flushed test database, for tests that build their own clients."""
-    return _test_redis_url()
 
 
 @pytest.fixture
@@ -307,6 +271,7 @@ def test_repeated_key_returns_the_same_call_once(make_voice: VoiceFactory) -> No
 
 
 @needs_redis
+@pytest.mark.usefixtures("redis_client")  # an empty test database
 def test_racing_processes_place_one_call_per_key(redis_url: str, clock: FakeClock) -> None:
     barrier = threading.Barrier(8)
     ids: list[str] = []
@@ -711,6 +676,7 @@ def test_send_is_idempotent_per_key(make_messages: MessageFactory) -> None:
 
 
 @needs_redis
+@pytest.mark.usefixtures("redis_client")  # an empty test database
 def test_racing_sends_send_once(redis_url: str, clock: FakeClock) -> None:
     barrier = threading.Barrier(8)
     ids: list[str] = []
@@ -816,6 +782,7 @@ def test_same_key_gives_the_same_reply_decision(make_messages: MessageFactory) -
 
 
 @needs_redis
+@pytest.mark.usefixtures("redis_client")  # an empty test database
 def test_providers_share_one_event_queue(redis_url: str, clock: FakeClock) -> None:
     voice, messages = build_simulated_providers(redis_url, clock, SimulationProfile(), "shared")
     voice.place_call(call_request("c"))

@@ -1,6 +1,6 @@
 """Operations commands of `dialer`: Flower (monitoring, Prometheus metrics) and two probes.
 
-Registered on the main command by ``register_ops_commands`` so `dialer.cli` stays the
+Registered on the main command by ``register_ops_commands`` so `dialer.cli.main` stays the
 one entry point. Heavy imports (Celery, the app) happen inside the commands: probes
 start this module often and must stay cheap.
 """
@@ -191,7 +191,7 @@ def register_ops_commands(app: typer.Typer) -> None:
 
 
 if __name__ == "__main__":
-    # `python -m dialer.cli_ops worker-ping`: the same commands without importing the whole
+    # `python -m dialer.cli.ops worker-ping`: the same commands without importing the whole
     # CLI (about a second less per run, which matters for a probe run every minute).
     ops = typer.Typer(no_args_is_help=True)
     register_ops_commands(ops)

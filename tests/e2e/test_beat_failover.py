@@ -12,24 +12,21 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
 import redis
 
 from dialer.processes import process_group
 from tasks.app import BEAT_LOCK_KEY
-from tests.integration.celery_support import fast_run, wait_for
+from tests.e2e.celery_support import fast_run, wait_for
 from tests.integration.pipeline_support import MONDAY_8_UTC
-
-pytestmark = pytest.mark.integration
 
 LOCK_TIMEOUT_SECONDS = 3
 # Lock expiry, one standby retry interval, the standby's first tick, and slack for a slow CI.
 TAKEOVER_BOUND_SECONDS = LOCK_TIMEOUT_SECONDS + 1 + 1 + 5
 
 
-def _leader(client: redis.Redis) -> bytes | None:
+def _leader(client: redis.Redis) -> str | None:
     token = client.get(BEAT_LOCK_KEY)
-    return token if isinstance(token, bytes) else None
+    return token if isinstance(token, str) else None
 
 
 def _scans_sent(client: redis.Redis) -> int:
@@ -37,8 +34,9 @@ def _scans_sent(client: redis.Redis) -> int:
 
 
 def test_a_standby_beat_takes_over_when_the_leader_is_killed(
-    clean_db: str, redis_url: str, tmp_path: Path
+    clean_db: str, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
+    client = redis_client
     run = fast_run(
         clean_db,
         redis_url,
@@ -47,7 +45,6 @@ def test_a_standby_beat_takes_over_when_the_leader_is_killed(
         DIALER_BEAT_LOCK_TIMEOUT_SECONDS=str(LOCK_TIMEOUT_SECONDS),
         DIALER_SCAN_INTERVAL_SECONDS="0.5",
     )
-    client = redis.Redis.from_url(redis_url)
     with process_group(run.env, run.log_dir) as group:
         first = group.beat("beat-a")
         wait_for(lambda: _leader(client) is not None, 30, "beat-a to take the lock", run.log_dir)

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from dialer.cli_support import AccountOpt, console, fail, runtime
+from dialer.cli.support import AccountOpt, console, fail, runtime
 from dialer.errors import DialerError
 from dialer.policies.vocabulary import EnrollmentState, Outcome
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account

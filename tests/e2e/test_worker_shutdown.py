@@ -12,16 +12,14 @@ import signal
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from dialer.processes import process_group
 from models import CallAttempt, Enrollment
 from models.session import transaction
-from tests.integration.celery_support import fast_run, wait_for
+from tests.e2e.celery_support import fast_run, wait_for
 from tests.integration.pipeline_support import MONDAY_6_UTC, campaign_status, setup_campaign, start
 
-pytestmark = pytest.mark.integration
 RUN_TIMEOUT_SECONDS = 120
 WARM_SHUTDOWN_SECONDS = 30
 

@@ -12,13 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from dialer.processes import process_group
 from models import CallAttempt, Enrollment, Message, ProviderEvent
 from models.session import transaction
-from tests.integration.celery_support import fast_run, wait_for
+from tests.e2e.celery_support import fast_run, wait_for
 from tests.integration.loopback_support import free_port
 from tests.integration.pipeline_support import (
     MONDAY_6_UTC,
@@ -28,7 +27,6 @@ from tests.integration.pipeline_support import (
     start,
 )
 
-pytestmark = pytest.mark.integration
 RUN_TIMEOUT_SECONDS = 120
 FAULTS = {"rate_5xx": 0.10, "rate_429": 0.05, "drop_webhook_rate": 0.02}
 

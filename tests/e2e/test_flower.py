@@ -1,4 +1,4 @@
-"""`dialer flower` against a real worker, and the worker and beat probes of dialer.cli_ops.
+"""`dialer flower` against a real worker, and the worker and beat probes of dialer.cli.ops.
 
 The integration tests start real processes (a Celery worker on a private queue, Flower
 on a free port, beat) against the test PostgreSQL and Redis, and read them back through
@@ -22,7 +22,7 @@ import httpx
 import pytest
 from celery import Celery
 
-from dialer.cli_ops import (
+from dialer.cli.ops import (
     BEAT_SCHEDULE_MAX_AGE_SECONDS,
     beat_status,
     flower_argv,
@@ -32,14 +32,14 @@ from dialer.cli_ops import (
 from dialer.errors import SettingsError
 from dialer.processes import process_group
 from dialer.settings import Settings, load_settings
-from tests.integration.celery_support import wait_for
+from tests.e2e.celery_support import wait_for
 from tests.integration.loopback_support import free_port
 
 USER = "ops"
 PASSWORD = "correct-horse-battery"  # test-only credential for the Flower started here
 START_SECONDS = 90
 TASK_SECONDS = 60
-PROBE = [sys.executable, "-m", "dialer.cli_ops"]
+PROBE = [sys.executable, "-m", "dialer.cli.ops"]
 
 
 # ---------------------------------------------------------------- pure parts
@@ -165,7 +165,6 @@ def _probe(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.mark.integration
 def test_flower_shows_a_real_worker_and_its_finished_task(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
@@ -239,7 +238,6 @@ def test_flower_shows_a_real_worker_and_its_finished_task(
         assert "did not answer" in nobody.stderr
 
 
-@pytest.mark.integration
 def test_beat_check_sees_a_running_beat(database_url: str, redis_url: str, tmp_path: Path) -> None:
     # The longest tick: beat sends its first round at start, then stays quiet.
     env = _env(database_url, redis_url, tmp_path, DIALER_SCAN_INTERVAL_SECONDS="60")

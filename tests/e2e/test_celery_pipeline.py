@@ -6,14 +6,13 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from celery import Celery
 from sqlalchemy import func, select
 
 from dialer.processes import process_group
 from models import CallAttempt, Enrollment
 from models.session import transaction
-from tests.integration.celery_support import fast_run, wait_for
+from tests.e2e.celery_support import fast_run, wait_for
 from tests.integration.pipeline_support import (
     MONDAY_6_UTC,
     calls_outside_window,
@@ -22,7 +21,6 @@ from tests.integration.pipeline_support import (
     start,
 )
 
-pytestmark = pytest.mark.integration
 RUN_TIMEOUT_SECONDS = 120
 
 

@@ -1,8 +1,8 @@
 """``dialer calls``: the call attempts of an account, as ``GET /calls`` lists them.
 
 Same parameters, same service (dialer.services.calls_query) and, with ``--json``,
-the same JSON as the API. Kept out of dialer.cli so that module stays a list of
-commands; this one must not import dialer.cli (which imports it).
+the same JSON as the API. Kept out of dialer.cli.main so that module stays a list of
+commands; this one must not import dialer.cli.main (which imports it).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from dialer import cli_support
-from dialer.cli_support import AccountOpt
+from dialer.cli import support as cli_support
+from dialer.cli.support import AccountOpt
 from dialer.errors import DialerError
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account
 from dialer.services.calls_query import DEFAULT_LIMIT, build_query, list_calls

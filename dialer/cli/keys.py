@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from dialer.cli_support import AccountOpt, console, err_console, fail, runtime
+from dialer.cli.support import AccountOpt, console, err_console, fail, runtime
 from dialer.clock import utcnow
 from dialer.errors import DialerError
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account

@@ -1,6 +1,7 @@
 """What every `dialer` command module shares: consoles, failing with a message, bootstrap.
 
-Command modules registered on dialer.cli import this, never dialer.cli (which imports them).
+Command modules registered on dialer.cli.main import this, never dialer.cli.main (which
+imports them).
 """
 
 from __future__ import annotations
