@@ -155,5 +155,4 @@ ECHO: Final = VoiceProviderSpec(
         ),
     ),
     settings_model=EchoSettings,
-    description="a test provider",
 )

@@ -87,28 +87,7 @@ WHATSAPP_EVENTS: Final = WebhookSpec(
 )
 
 PROVIDERS: Final = Registry()
-PROVIDERS.register(
-    VoiceProviderSpec(
-        SIMULATED,
-        _simulated,
-        webhooks=(SIMULATED_CALLS,),
-        description="the in-process simulator (state in Redis)",
-    )
-)
-PROVIDERS.register(
-    VoiceProviderSpec(
-        http_voice.PROVIDER_NAME,
-        _http,
-        webhooks=(HTTP_CALLS,),
-        description="the seed 004 voice API over HTTP, messages through the channels",
-    )
-)
-PROVIDERS.register(
-    ChannelSpec(
-        Channel.WHATSAPP,
-        _whatsapp,
-        webhooks=(WHATSAPP_EVENTS,),
-        description="WhatsApp Cloud API",
-    )
-)
-PROVIDERS.register(ChannelSpec(Channel.EMAIL, _email, description="email over SMTP"))
+PROVIDERS.register(VoiceProviderSpec(SIMULATED, _simulated, webhooks=(SIMULATED_CALLS,)))
+PROVIDERS.register(VoiceProviderSpec(http_voice.PROVIDER_NAME, _http, webhooks=(HTTP_CALLS,)))
+PROVIDERS.register(ChannelSpec(Channel.WHATSAPP, _whatsapp, webhooks=(WHATSAPP_EVENTS,)))
+PROVIDERS.register(ChannelSpec(Channel.EMAIL, _email))

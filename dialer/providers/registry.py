@@ -178,7 +178,6 @@ class VoiceProviderSpec:
     build: Callable[[ProviderContext], Adapters]
     webhooks: tuple[WebhookSpec, ...] = ()
     settings_model: type[BaseSettings] | None = None
-    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,7 +188,6 @@ class ChannelSpec:
     build: Callable[[ProviderContext], MessageProvider]
     webhooks: tuple[WebhookSpec, ...] = ()
     settings_model: type[BaseSettings] | None = None
-    description: str = ""
 
 
 Spec = VoiceProviderSpec | ChannelSpec
