@@ -32,7 +32,7 @@ from bench import fixtures, metrics, procs, profiling
 from bench.env import BenchEnv, flush_redis, pg_stat, postmaster, redis_process, truncate_all
 from bench.sampling import MachineCpu, Sampler, tree
 from dialer import gc_tuning
-from dialer.providers.simulated import SimulationProfile, build_simulated_providers
+from dialer.providers.simulation import SimulationProfile, build_simulated_providers
 from models.session import engine_for, transaction
 from scheduler import ticks
 from scheduler.driver import InProcessPipeline, ManualClock

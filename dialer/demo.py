@@ -29,9 +29,9 @@ from rich.table import Table
 from sqlalchemy import delete, func, select
 
 from dialer import migrate
-from dialer.bootstrap import Runtime, bootstrap
 from dialer.cli.render import print_import_report, print_plan
 from dialer.clock import utcnow
+from dialer.composition import Runtime, bootstrap
 from dialer.customers_csv import parse_customers
 from dialer.embedded import stop_services
 from dialer.errors import DialerError

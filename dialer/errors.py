@@ -19,11 +19,11 @@ class SettingsError(DialerError):
     """A setting is invalid."""
 
     @classmethod
-    def from_validation(cls, exc: ValidationError) -> SettingsError:
+    def from_validation(cls, exc: ValidationError, prefix: str = "DIALER_") -> SettingsError:
         parts = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "settings"
-            parts.append(f"DIALER_{name.upper()}: {err['msg']}" if err["loc"] else err["msg"])
+            parts.append(f"{prefix}{name.upper()}: {err['msg']}" if err["loc"] else err["msg"])
         return cls("invalid settings: " + "; ".join(parts))
 
 

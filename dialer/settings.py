@@ -133,7 +133,9 @@ class Settings(BaseSettings):
     )
     provider: str = Field(
         default="simulated",
-        description="Voice/message adapters: simulated (in-process) or http (seed 004 API).",
+        description="Voice/message adapters: a name in the provider registry "
+        "(dialer.providers.catalog): simulated (in-process) or http (seed 004 API). "
+        "An unknown name stops start-up.",
     )
     provider_base_url: str = Field(
         default="http://127.0.0.1:8700",
@@ -257,13 +259,6 @@ class Settings(BaseSettings):
         description="Flower's /healthcheck (it answers only OK) stays open for liveness "
         "probes; false puts it behind the basic auth too.",
     )
-
-    @field_validator("provider")
-    @classmethod
-    def _known_provider(cls, value: str) -> str:
-        if value not in {"simulated", "http"}:
-            raise ValueError("must be 'simulated' or 'http'")
-        return value
 
     @field_validator("log_format")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any
 
 from dialer.dependencies import UnitOfWork
 from dialer.policies.window import LegalBound
-from dialer.providers.simulated import SimulatedMessageProvider, SimulatedVoiceProvider
+from dialer.providers.simulation import SimulatedMessageProvider, SimulatedVoiceProvider
 from dialer.services.dispatch import DispatchLimits
 from dialer.services.inbox import apply_stored
 from scheduler import ticks

@@ -11,8 +11,8 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Queue
 
+from dialer.composition import worker
 from dialer.settings import Settings
-from tasks.runtime import worker
 
 BEAT_KEY_PREFIX = "dialer:beat"
 BEAT_LOCK_KEY = f"{BEAT_KEY_PREFIX}:lock"

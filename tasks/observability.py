@@ -20,8 +20,8 @@ import structlog
 from celery import Task, signals
 
 from dialer import gc_tuning, metrics
+from dialer.composition import worker
 from dialer.logging import install_privacy_filter
-from tasks.runtime import worker
 
 _served: dict[str, Any] = {}  # this worker's metrics server and directory, for shutdown
 

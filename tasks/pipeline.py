@@ -14,13 +14,13 @@ from typing import Any
 from celery import Task
 
 from dialer.clock import simulated_delta, utcnow
+from dialer.composition import worker
 from dialer.errors import DialerError
 from dialer.logging import get_logger
 from dialer.services.inbox import apply_stored
 from dialer.services.lifecycle import lock_campaign, start_campaign
 from scheduler import ticks
 from tasks.app import app
-from tasks.runtime import worker
 
 log = get_logger("dialer.tasks")
 RETRY_BACKOFF_SECONDS = (2, 5, 15, 30, 60)
@@ -75,14 +75,13 @@ def dispatch_attempts(self: Task, attempt_ids: list[str]) -> dict[str, int]:
 def pump_simulated_events() -> dict[str, int]:
     """The simulator's stand-in for webhooks: due events enter through the inbox path."""
     w = worker()
-    if w.simulator is None:
+    source = w.event_source
+    if source is None:
         return {}
     now = _now()
-    payloads = w.simulator.pop_due_events(now, PUMP_BATCH)
+    payloads = source.pop_due_events(now, PUMP_BATCH)
     return dict(
-        ticks.pump_events(
-            w.runtime.session, w.simulator.name, w.simulator.parse_event, payloads, now
-        )
+        ticks.pump_events(w.runtime.session, source.name, source.parse_event, payloads, now)
     )
 
 

@@ -27,7 +27,8 @@ from dialer.api.routes.health import health_router
 from dialer.clock import utcnow
 from dialer.dependencies import UnitOfWork, UnixClock
 from dialer.logging import get_logger
-from dialer.services.inbox import Parser
+from dialer.providers.catalog import PROVIDERS
+from dialer.providers.registry import Registry
 from dialer.services.reports import campaign_loads
 from dialer.settings import Settings
 
@@ -42,11 +43,14 @@ def create_app(
     uow: UnitOfWork,
     *,
     enqueue_apply: EnqueueApply,
-    call_parsers: Mapping[str, Parser],
+    registry: Registry = PROVIDERS,
     readiness: Mapping[str, ReadinessCheck] | None = None,
     clock: UnixClock = time.time,
 ) -> FastAPI:
-    """The whole app. ``readiness`` names the checks /readyz runs (database, redis)."""
+    """The whole app. ``readiness`` names the checks /readyz runs (database, redis).
+
+    The webhook routes are those of ``registry`` (every registered provider's).
+    """
     app = FastAPI(title=API_TITLE, version=_version())
     app.state.context = ApiContext(
         settings=settings,
@@ -60,7 +64,7 @@ def create_app(
     app.include_router(health_router)
     for router in CONTROL_ROUTERS:
         app.include_router(router, responses=ERROR_RESPONSES)
-    app.include_router(ingress_router(settings, uow, enqueue_apply, call_parsers, clock=clock))
+    app.include_router(ingress_router(settings, uow, enqueue_apply, registry, clock=clock))
     return app
 
 

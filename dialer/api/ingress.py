@@ -1,7 +1,10 @@
 """The webhook ingress: verify, store in the inbox, answer, then enqueue the apply.
 
-Every webhook is checked against the shared HMAC secret (dialer.providers.signing)
-before anything else; a forged, stale or unsigned one gets 401 and touches nothing.
+The routes are the provider registry's (dialer.providers.registry): one per webhook
+of every registered provider and channel, at its path, decoded, split and parsed
+its way. Every webhook is checked by its entry's verifier (the shared HMAC secret,
+dialer.providers.signing, unless the entry brings its own) before anything else; a
+forged, stale or unsigned one gets 401 and touches nothing.
 A verified body is stored in the inbox (dialer.services.inbox.take_in) in one
 transaction before the answer, so a 200 means the event cannot be lost. Only after
 the commit is ``enqueue_apply(inbox_id)`` called; if the broker is down the event
@@ -10,8 +13,9 @@ would not help). Applying is never done here, to answer fast.
 
 Answers: 200 ``{"status": "stored" | "duplicate" | "ignored", "stored": n,
 "duplicates": n}``; 401/404/413/422/500 ``{"error": {"code", "message"[, "details"]}}``.
-A signed body that is not a storable JSON object (dialer.api.webhook_body: NUL, lone
+A signed body that is not a storable JSON object (dialer.providers.webhook_body: NUL, lone
 surrogates, NaN, deep nesting) is a 422 and kept as `rejected` with its exact bytes.
+A webhook whose entry has a handshake also answers GET: the challenge as text, or 403.
 Logs never carry the body or phone numbers: providers, counts, field names only.
 """
 
@@ -24,16 +28,28 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NoReturn
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from dialer import metrics
-from dialer.api.webhook_body import decode_object, raw_payload
 from dialer.dependencies import UnitOfWork, UnixClock
 from dialer.logging import get_logger
-from dialer.providers import whatsapp
-from dialer.providers.signing import SignatureError, verify
-from dialer.services.inbox import Intake, IntakeResult, Parser, take_in
+from dialer.providers.catalog import CALL_WEBHOOK_PREFIX, PROVIDERS
+from dialer.providers.registry import (
+    BodyDecoder,
+    EventSplitter,
+    Handshake,
+    Job,
+    ProviderConfig,
+    Registry,
+    SignedRequest,
+    Verifier,
+    WebhookRoute,
+    shared_secret_verifier,
+)
+from dialer.providers.signing import SignatureError
+from dialer.providers.webhook_body import raw_payload
+from dialer.services.inbox import Intake, IntakeResult, take_in
 from dialer.settings import Settings
 
 MAX_BODY_BYTES: Final = 1024 * 1024
@@ -41,7 +57,6 @@ WEBHOOK_PATH_PREFIX: Final = "/webhooks/"
 _FIELD_IN_ERROR: Final = re.compile(r"field '([^']+)'")
 
 EnqueueApply = Callable[[uuid.UUID], None]
-Job = tuple[Mapping[str, Any], Parser]  # one payload for the inbox, and how to read it
 
 log = get_logger("dialer.api.ingress")
 
@@ -50,14 +65,14 @@ def create_ingress_app(
     settings: Settings,
     uow: UnitOfWork,
     enqueue_apply: EnqueueApply,
-    call_parsers: Mapping[str, Parser],
+    registry: Registry = PROVIDERS,
     *,
     clock: UnixClock = time.time,
 ) -> FastAPI:
     """The ingress alone (no control API), answering errors in its own short shape."""
     app = FastAPI(title="Dialer webhook ingress", docs_url=None, redoc_url=None)
     app.add_exception_handler(Exception, internal_error)
-    app.include_router(ingress_router(settings, uow, enqueue_apply, call_parsers, clock=clock))
+    app.include_router(ingress_router(settings, uow, enqueue_apply, registry, clock=clock))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -70,36 +85,58 @@ def ingress_router(
     settings: Settings,
     uow: UnitOfWork,
     enqueue_apply: EnqueueApply,
-    call_parsers: Mapping[str, Parser],
+    registry: Registry = PROVIDERS,
     *,
     clock: UnixClock = time.time,
 ) -> APIRouter:
-    """The webhook routes; ``call_parsers`` maps a call URL's ``{provider}`` to its parser."""
-    secret = settings.webhook_secret.get_secret_value()
-    guard = _SignatureGuard(secret, settings.webhook_tolerance_seconds, clock)
+    """One route per webhook of ``registry``, then a 404 for unknown call providers."""
     intake = _Intake(uow, enqueue_apply)
     router = APIRouter(include_in_schema=False)
+    public_base = settings.public_webhook_base_url
+    for route in registry.webhook_routes(settings):
+        guard = _SignatureGuard(route.verifier(), clock, public_base)
+        _add_webhook_route(router, route, guard, intake)
+    shared = shared_secret_verifier(ProviderConfig(settings))
+    unknown_guard = _SignatureGuard(shared, clock, public_base)
 
-    @router.post("/webhooks/calls/{provider}")
-    async def call_event(provider: str, request: Request) -> JSONResponse:
-        """One seed-004 call event per body."""
-        body, refusal = await guard.read_verified(request, provider)
+    @router.post(CALL_WEBHOOK_PREFIX + "{provider}")
+    async def unknown_call_provider(provider: str, request: Request) -> JSONResponse:
+        """A signed call event for a provider nobody registered: 404, nothing stored."""
+        _body, refusal = await unknown_guard.read_verified(request, provider)
         if refusal is not None:
             return refusal
-        parse = call_parsers.get(provider)
-        if parse is None:
-            return error_response(404, "unknown_provider", f"no call provider {provider!r}")
-        return await run_in_threadpool(intake.store, provider, call_jobs(parse, body))
-
-    @router.post("/webhooks/whatsapp")
-    async def whatsapp_events(request: Request) -> JSONResponse:
-        """A WhatsApp Cloud body: any number of statuses and inbound messages."""
-        body, refusal = await guard.read_verified(request, whatsapp.PROVIDER_NAME)
-        if refusal is not None:
-            return refusal
-        return await run_in_threadpool(intake.store, whatsapp.PROVIDER_NAME, whatsapp_jobs(body))
+        return error_response(404, "unknown_provider", f"no call provider {provider!r}")
 
     return router
+
+
+def _add_webhook_route(
+    router: APIRouter, route: WebhookRoute, guard: _SignatureGuard, intake: _Intake
+) -> None:
+    webhook = route.webhook
+    handshake = route.handshake()
+    if handshake is not None:
+        _add_handshake_route(router, webhook.path, webhook.source, handshake)
+
+    @router.post(webhook.path)
+    async def receive(request: Request) -> JSONResponse:
+        body, refusal = await guard.read_verified(request, webhook.source)
+        if refusal is not None:
+            return refusal
+        jobs = webhook_jobs(webhook.decode, webhook.split, body)
+        return await run_in_threadpool(intake.store, webhook.source, jobs)
+
+
+def _add_handshake_route(router: APIRouter, path: str, source: str, answer: Handshake) -> None:
+    @router.get(path)
+    async def subscribe(request: Request) -> Response:
+        """The provider's subscription check: its challenge echoed, or 403."""
+        try:
+            challenge = answer(request.query_params)
+        except SignatureError as exc:
+            log.warning("webhook_handshake_refused", provider=source, reason=str(exc))
+            return error_response(403, "handshake_refused", str(exc))
+        return PlainTextResponse(challenge)
 
 
 # --------------------------------------------------------------------------- verification
@@ -108,10 +145,11 @@ def ingress_router(
 class _SignatureGuard:
     """Reads a bounded body and checks its signature; answers the refusal when it fails."""
 
-    def __init__(self, secret: str, tolerance_seconds: int, clock: UnixClock) -> None:
-        self._secret = secret
-        self._tolerance_seconds = tolerance_seconds
+    def __init__(self, verifier: Verifier, clock: UnixClock, public_base_url: str) -> None:
+        self._verify = verifier
         self._clock = clock
+        # A provider signs the URL it called (Twilio does), not the one a proxy forwards to.
+        self._public_base_url = public_base_url.rstrip("/")
 
     async def read_verified(
         self, request: Request, provider: str
@@ -123,18 +161,17 @@ class _SignatureGuard:
             message = f"body larger than {MAX_BODY_BYTES} bytes"
             return b"", error_response(413, "payload_too_large", message)
         try:
-            verify(
-                self._secret,
-                request.headers,
-                body,
-                now=self._clock(),
-                tolerance_seconds=self._tolerance_seconds,
-            )
+            self._verify(self._signed(request, body))
         except SignatureError as exc:
             log.warning("webhook_signature_rejected", provider=provider, reason=str(exc))
             metrics.webhook_events("forged")
             return body, error_response(401, "invalid_signature", str(exc))
         return body, None
+
+    def _signed(self, request: Request, body: bytes) -> SignedRequest:
+        query = f"?{request.url.query}" if request.url.query else ""
+        public_url = f"{self._public_base_url}{request.url.path}{query}"
+        return SignedRequest(request.headers, body, str(request.url), public_url, self._clock())
 
 
 async def _read_bounded(request: Request) -> bytes | None:
@@ -152,25 +189,20 @@ async def _read_bounded(request: Request) -> bytes | None:
 # --------------------------------------------------------------------------- intake
 
 
-def call_jobs(parse: Parser, body: bytes) -> list[Job]:
-    """A call webhook is one event: the body itself, or a rejection when it is not JSON."""
-    try:
-        return [(decode_object(body), parse)]
-    except ValueError as exc:
-        return [_rejection(raw_payload(body), exc)]
+def webhook_jobs(decode: BodyDecoder, split: EventSplitter, body: bytes) -> Sequence[Job]:
+    """One job per event of a body; the whole body is rejected if any part is bad.
 
-
-def whatsapp_jobs(body: bytes) -> list[Job]:
-    """One job per event of a Cloud body; the whole body is rejected if any part is bad."""
+    A body that does not decode is kept as its raw text, one that decodes but does not
+    split as the decoded payload, so nothing a provider sent is lost.
+    """
     try:
-        payload = decode_object(body)
+        payload = decode(body)
     except ValueError as exc:
         return [_rejection(raw_payload(body), exc)]
     try:
-        singles = whatsapp.split_webhook(payload)
+        return split(payload)
     except ValueError as exc:
         return [_rejection(payload, exc)]
-    return [(single, whatsapp.parse_single_event) for single in singles]
 
 
 def _rejection(payload: Mapping[str, Any], error: ValueError) -> Job:

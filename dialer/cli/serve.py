@@ -47,10 +47,6 @@ def beat_cmd() -> None:
 def api_cmd() -> None:
     """Serve the control API and the webhook ingress on api_host:api_port."""
     from dialer.api import create_app, serve_app, serve_metrics
-    from dialer.providers.http_voice import PROVIDER_NAME as HTTP_VOICE
-    from dialer.providers.http_voice import parse_call_event
-    from dialer.providers.simulated import PROVIDER_NAME as SIMULATED
-    from dialer.providers.simulated import parse_event_payload
     from tasks.pipeline import apply_event
 
     runtime = _runtime()
@@ -58,7 +54,6 @@ def api_cmd() -> None:
         runtime.settings,
         runtime.session,
         enqueue_apply=lambda inbox_id: apply_event.delay(str(inbox_id)),
-        call_parsers={HTTP_VOICE: parse_call_event, SIMULATED: parse_event_payload},
         readiness=runtime.readiness_checks(),
     )
     serve_metrics(runtime.settings, runtime.session, lambda: utcnow(runtime.settings))

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from dialer.bootstrap import Runtime, bootstrap
+from dialer.composition import Runtime, bootstrap
 from dialer.errors import DialerError
 
 # Wide enough for tables when output is piped (rich defaults to 80 columns then).

@@ -24,7 +24,7 @@ escalation_required, escalation_rationale, messages_count). Webhook body::
     {"event_id": "call_x:completed", "type": "call.status",
      "occurred_at": ISO-8601, "call": <call record>}
 
-The codec is the simulated provider's (``call_record_from_payload``,
+The codec is dialer.providers.events (``call_record_from_payload``,
 ``parse_event_payload``), so the simulator, the sandbox server and this adapter
 speak one format.
 
@@ -63,13 +63,13 @@ from dialer.providers.base import (
     ProviderEvent,
     TransientProviderError,
 )
-from dialer.providers.ratelimit import CallRateLimiter, RateLimited
-from dialer.providers.retry_after import parse_retry_after
-from dialer.providers.simulated import (
+from dialer.providers.events import (
     CALL_STATUS_EVENT,
     call_record_from_payload,
     parse_event_payload,
 )
+from dialer.providers.ratelimit import CallRateLimiter, RateLimited
+from dialer.providers.retry_after import parse_retry_after
 from dialer.settings import Settings
 
 PROVIDER_NAME: Final = "http"

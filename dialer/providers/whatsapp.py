@@ -42,9 +42,9 @@ from dialer.providers.base import (
     SendResult,
     TransientProviderError,
 )
+from dialer.providers.events import MESSAGE_INBOUND_EVENT, MESSAGE_STATUS_EVENT, MESSAGE_STATUSES
 from dialer.providers.retry_after import parse_retry_after
 from dialer.providers.send_guard import SendOnceGuard
-from dialer.providers.simulated import MESSAGE_INBOUND_EVENT, MESSAGE_STATUS_EVENT, MESSAGE_STATUSES
 from dialer.settings import Settings
 
 PROVIDER_NAME: Final = "whatsapp"

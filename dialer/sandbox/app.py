@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from dialer.clock import real_utcnow, utcnow
 from dialer.dependencies import Clock
-from dialer.providers import http_voice
+from dialer.providers.catalog import HTTP_CALLS
 from dialer.sandbox import admin, voice, whatsapp
 from dialer.sandbox.config import SandboxConfig
 from dialer.sandbox.state import ApiError, build_state, scaled_clock
@@ -27,8 +27,8 @@ from dialer.settings import Settings
 
 # A channel is an APIRouter here; WhatsApp keeps its own state (whatsapp.install).
 ROUTERS: Final[tuple[APIRouter, ...]] = (voice.router, admin.router, whatsapp.router)
-# The ingress (dialer.api.ingress) takes call events at /webhooks/calls/{provider name}.
-DEFAULT_VOICE_WEBHOOK_PATH: Final = f"/webhooks/calls/{http_voice.PROVIDER_NAME}"
+# Where the ingress (dialer.api.ingress) takes the seed 004 provider's call events.
+DEFAULT_VOICE_WEBHOOK_PATH: Final = HTTP_CALLS.path
 
 
 def create_app(

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dialer.providers.simulated import SimulationProfile
+from dialer.providers.simulation import SimulationProfile
 
 
 class FaultConfig(BaseModel):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dialer.providers.simulated import _CallPlan
+from dialer.providers.simulation import CallPlan
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class StoredCall:
     """A call as placed: its whole planned life, the request's fingerprint, where to report."""
 
     idempotency_key: str
-    plan: _CallPlan
+    plan: CallPlan
     fingerprint: str
     webhook_url: str | None
 

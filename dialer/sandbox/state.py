@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from dialer.dependencies import Clock
-from dialer.providers.simulated import SimulationProfile
+from dialer.providers.simulation import SimulationProfile
 from dialer.sandbox.config import FaultConfig, SandboxConfig
 from dialer.sandbox.faults import FaultDice
 from dialer.sandbox.ledger import CallLedger

@@ -20,13 +20,13 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from dialer.providers.base import PlaceCallRequest
+from dialer.providers.events import call_record_to_payload
 from dialer.providers.http_voice import E164_PATTERN, IDEMPOTENCY_HEADER
-from dialer.providers.simulated import (
-    _call_deliveries,
-    _draw_call_plan,
-    _Faults,
-    _is_unreachable_number,
-    call_record_to_payload,
+from dialer.providers.simulation import (
+    EventFaults,
+    call_deliveries,
+    draw_call_plan,
+    is_unreachable_number,
 )
 from dialer.sandbox.config import FaultConfig, SandboxConfig
 from dialer.sandbox.faults import RequestFault
@@ -104,7 +104,7 @@ def _validated_from_number(body: CallCreate, config: SandboxConfig) -> str | Non
     problems = []
     if not E164_PATTERN.fullmatch(body.to):
         problems.append(("to", "must be an E.164 number (+, country code, up to 15 digits)"))
-    elif _is_unreachable_number(body.to):
+    elif is_unreachable_number(body.to):
         problems.append(("to", "is not a reachable phone number"))
     numbers = config.agents.get(body.agent_id)
     if config.agents and numbers is None:
@@ -154,7 +154,7 @@ def _new_call(
         webhook_url=body.webhook_url,
         metadata=body.metadata,
     )
-    plan = _draw_call_plan(state.profile, request, f"call_{uuid.uuid4().hex}", state.clock())
+    plan = draw_call_plan(state.profile, request, f"call_{uuid.uuid4().hex}", state.clock())
     webhook_url = body.webhook_url or state.config.default_webhook_url
     return StoredCall(key, plan, fingerprint, webhook_url)
 
@@ -164,7 +164,7 @@ def _schedule_webhooks(state: SandboxState, stored: StoredCall) -> None:
     if stored.webhook_url is None:
         return
     faults, dice = state.faults, state.dice
-    for delivery in _call_deliveries(stored.plan, _draw_event_faults(state)):
+    for delivery in call_deliveries(stored.plan, _draw_event_faults(state)):
         if dice.chance(faults.drop_webhook_rate):
             state.ledger.count_webhook("dropped")
             continue
@@ -173,9 +173,9 @@ def _schedule_webhooks(state: SandboxState, stored: StoredCall) -> None:
         state.webhooks.schedule(stored.webhook_url, delivery.body, delay)
 
 
-def _draw_event_faults(state: SandboxState) -> _Faults:
+def _draw_event_faults(state: SandboxState) -> EventFaults:
     faults, dice = state.faults, state.dice
-    return _Faults(
+    return EventFaults(
         duplicate=dice.chance(faults.duplicate_webhook_rate),
         duplicate_delay_seconds=DUPLICATE_DELAY_SECONDS,
         reorder=dice.chance(faults.reorder_webhook_rate),

@@ -14,7 +14,11 @@ import redis
 
 from dialer.clock import utcnow
 from dialer.processes import fast_clock_env
-from dialer.providers.simulated import SimulatedVoiceProvider, SimulationProfile
+from dialer.providers.simulation import (
+    RedisSimulatorStore,
+    SimulatedVoiceProvider,
+    SimulationProfile,
+)
 from dialer.settings import Settings, load_settings
 
 SPEED = 7200.0  # two simulated hours per real second
@@ -32,9 +36,8 @@ class FastRun:
     def voice(self) -> SimulatedVoiceProvider:
         client = redis.Redis.from_url(self.env["DIALER_REDIS_URL"], decode_responses=True)
         profile = SimulationProfile.from_mapping(json.loads(self.env["DIALER_SIMULATION"]))
-        return SimulatedVoiceProvider(
-            client, self.now, profile, self.env["DIALER_SIMULATION_NAMESPACE"]
-        )
+        store = RedisSimulatorStore(client, self.env["DIALER_SIMULATION_NAMESPACE"])
+        return SimulatedVoiceProvider(store, self.now, profile)
 
 
 def fast_run(

@@ -74,7 +74,6 @@ def api_server(base_settings: Settings, database_url: str, redis_url: str) -> It
         settings,
         lambda: transaction(database_url),
         enqueue_apply=api.enqueued.append,
-        call_parsers={},
         readiness={name: _readiness_check(api, name) for name in api.ready},
     )
     with serve_in_thread(app) as url:

@@ -16,10 +16,11 @@ from sqlalchemy.orm import Session
 from dialer.customers_csv import parse_customers
 from dialer.policies.window import LegalBound
 from dialer.providers.base import CallRecord, Gate, NotSent, PlaceCallRequest, Placement
-from dialer.providers.simulated import (
+from dialer.providers.simulation import (
     SimulatedVoiceProvider,
     SimulationProfile,
     build_simulated_providers,
+    in_memory_providers,
 )
 from dialer.schemas import CampaignSpec
 from dialer.services import reports
@@ -90,11 +91,20 @@ def start(url: str, campaign_id: uuid.UUID, now: datetime) -> None:
 
 
 def make_driver(
-    url: str, redis_url: str, profile: dict[str, Any] | None = None, now: datetime = MONDAY_6_UTC
+    url: str,
+    redis_url: str | None,
+    profile: dict[str, Any] | None = None,
+    now: datetime = MONDAY_6_UTC,
 ) -> InProcessPipeline:
+    """The pipeline on a manual clock; the simulator's state in Redis, or in memory (None)."""
     clock = ManualClock(now)
     sim = SimulationProfile.from_mapping({"seed": 7, **(profile or {})})
-    voice, messages = build_simulated_providers(redis_url, clock, sim, namespace=uuid.uuid4().hex)
+    if redis_url is None:
+        voice, messages = in_memory_providers(clock, sim)
+    else:
+        voice, messages = build_simulated_providers(
+            redis_url, clock, sim, namespace=uuid.uuid4().hex
+        )
     return InProcessPipeline(
         uow=uow_for(url), voice=voice, messages=messages, clock=clock, legal=LEGAL
     )

@@ -185,7 +185,7 @@ def test_a_webhook_that_cannot_be_stored_is_a_500_in_the_ingress_shape(
     def database_down() -> Any:
         raise ConnectionRefusedError("database down")
 
-    app = create_app(base_settings, database_down, enqueue_apply=lambda _id: None, call_parsers={})
+    app = create_app(base_settings, database_down, enqueue_apply=lambda _id: None)
     body = b'{"object": "whatsapp_business_account", "entry": []}'
     secret = base_settings.webhook_secret.get_secret_value()
     with serve_in_thread(app) as url:

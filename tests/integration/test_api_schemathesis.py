@@ -45,7 +45,6 @@ def api_schema(base_settings: Settings, database_url: str) -> Any:
         base_settings.model_copy(update={"database_url": database_url}),
         lambda: transaction(database_url),
         enqueue_apply=lambda _inbox_id: None,
-        call_parsers={},
         readiness={},
     )
     return schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -28,9 +28,9 @@ from dialer import metrics
 from dialer.api import create_ingress_app
 from dialer.api.ingress import MAX_BODY_BYTES
 from dialer.providers.base import CallRecord
+from dialer.providers.events import call_status_event, event_payload, parse_event_payload
 from dialer.providers.send_guard import SendOnceGuard
 from dialer.providers.signing import sign_headers
-from dialer.providers.simulated import call_status_event, event_payload, parse_event_payload
 from dialer.providers.whatsapp import (
     WhatsAppCloudProvider,
     WhatsAppConfig,
@@ -148,9 +148,7 @@ def ingress_server(base_settings: Settings, database_url: str) -> Iterator[Ingre
         }
     )
     enqueued, clock = Enqueued(database_url), OffsetClock()
-    app = create_ingress_app(
-        settings, uow_for(database_url), enqueued, {"simulated": parse_event_payload}, clock=clock
-    )
+    app = create_ingress_app(settings, uow_for(database_url), enqueued, clock=clock)
     with serve_in_thread(app) as url:
         yield Ingress(url, enqueued, clock, database_url)
 
@@ -413,9 +411,7 @@ def test_when_the_database_is_down_the_answer_is_500_so_the_provider_resends(
 
     settings = base_settings.model_copy(update={"webhook_secret": SecretStr(SECRET)})
     enqueued: list[uuid.UUID] = []
-    app = create_ingress_app(
-        settings, unit_of_work_without_database, enqueued.append, {"simulated": parse_event_payload}
-    )
+    app = create_ingress_app(settings, unit_of_work_without_database, enqueued.append)
     with serve_in_thread(app) as url:
         body = call_body()
         response = httpx.post(

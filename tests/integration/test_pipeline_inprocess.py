@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import timedelta
+from typing import NoReturn
 
+import pytest
+import redis
 from sqlalchemy import func, select
 
 from models import CallAttempt, Enrollment, Message
 from models.session import transaction
+from scheduler.driver import InProcessPipeline
 from tests.integration.pipeline_support import (
     MONDAY_6_UTC,
     calls_outside_window,
@@ -22,8 +26,25 @@ TEN_MINUTES = timedelta(minutes=10)
 
 
 def test_campaign_runs_to_done_inside_windows(clean_db: str, redis_url: str) -> None:
+    _assert_runs_to_done_inside_windows(clean_db, make_driver(clean_db, redis_url))
+
+
+def test_campaign_runs_to_done_on_the_in_memory_simulator(
+    clean_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same run with the simulator's state in memory: no Redis command is sent."""
+
+    def no_redis(*_args: object, **_kwargs: object) -> NoReturn:
+        raise AssertionError("the in-memory pipeline talked to Redis")
+
+    monkeypatch.setattr(redis.Redis, "execute_command", no_redis)
+    driver = make_driver(clean_db, redis_url=None)
+    _assert_runs_to_done_inside_windows(clean_db, driver)
+    assert driver.voice.pending_event_count() == 0
+
+
+def _assert_runs_to_done_inside_windows(clean_db: str, driver: InProcessPipeline) -> None:
     campaign_id = setup_campaign(clean_db)
-    driver = make_driver(clean_db, redis_url)
     start(clean_db, campaign_id, MONDAY_6_UTC)
     driver.run_until(lambda: campaign_status(clean_db, campaign_id) == "done", TEN_MINUTES)
 

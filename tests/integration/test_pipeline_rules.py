@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from dialer.policies.status import map_provider_status
 from dialer.policies.vocabulary import MessagePurpose, ProviderCallStatus, Segment
 from dialer.providers.base import InboundMessage
-from dialer.providers.simulated import call_status_event, event_payload, inbound_message_event
+from dialer.providers.events import call_status_event, event_payload, inbound_message_event
 from dialer.services.attempts import queue_message
 from dialer.services.dispatch import Verdict, dispatch_attempt
 from dialer.services.inbox import ingest, take_in

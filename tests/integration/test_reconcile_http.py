@@ -7,13 +7,13 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from dialer.composition import AgentNumbers
 from dialer.policies.status import is_terminal, map_provider_status
 from dialer.policies.vocabulary import ProviderCallStatus
 from dialer.providers.http_voice import HttpVoiceProvider
 from dialer.sandbox.config import SandboxConfig
 from dialer.sandbox.testing import running_sandbox
 from dialer.services.dispatch import DispatchLimits, dispatch_batch
-from dialer.wiring import AgentNumbers
 from models import CallAttempt, ProviderEvent
 from models.session import transaction
 from scheduler import ticks

@@ -39,8 +39,8 @@ def test_worker_and_beat_signals_tune_the_collector(monkeypatch: pytest.MonkeyPa
     from celery import signals
 
     import tasks.app  # noqa: F401  (connects the handlers)
+    from dialer.composition import worker
     from tasks import observability
-    from tasks.runtime import worker
 
     tuned: list[int] = []
     monkeypatch.setattr(gc_tuning, "tune", tuned.append)

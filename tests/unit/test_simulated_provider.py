@@ -33,20 +33,25 @@ from dialer.providers.base import (
     TransientProviderError,
     VoiceProvider,
 )
-from dialer.providers.simulated import (
-    CALLBACK_REPLY,
-    STOP_REPLY,
-    THANKS_REPLY,
-    SimulatedMessageProvider,
-    SimulatedVoiceProvider,
-    SimulationProfile,
-    build_simulated_providers,
+from dialer.providers.events import (
     call_record_to_payload,
     call_status_event,
     event_payload,
     inbound_message_event,
     message_status_event,
     parse_event_payload,
+)
+from dialer.providers.simulation import (
+    CALLBACK_REPLY,
+    STOP_REPLY,
+    THANKS_REPLY,
+    MemorySimulatorStore,
+    RedisSimulatorStore,
+    SimulatedMessageProvider,
+    SimulatedVoiceProvider,
+    SimulationProfile,
+    SimulatorStore,
+    build_simulated_providers,
 )
 
 START = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)
@@ -81,19 +86,32 @@ VoiceFactory = Callable[..., SimulatedVoiceProvider]
 MessageFactory = Callable[..., SimulatedMessageProvider]
 
 
+StoreFactory = Callable[[str], SimulatorStore]
+
+
+@pytest.fixture(params=["redis", "memory"])
+def store_for(request: pytest.FixtureRequest) -> StoreFactory:
+    """Every provider test runs on both stores: a namespace's store, shared like Redis's."""
+    if request.param == "memory":
+        stores: dict[str, MemorySimulatorStore] = {}
+        return lambda namespace: stores.setdefault(namespace, MemorySimulatorStore())
+    client: redis.Redis = request.getfixturevalue("redis_client")
+    return lambda namespace: RedisSimulatorStore(client, namespace)
+
+
 @pytest.fixture
-def make_voice(redis_client: redis.Redis, clock: FakeClock) -> VoiceFactory:
+def make_voice(store_for: StoreFactory, clock: FakeClock) -> VoiceFactory:
     def make(namespace: str = "test", **profile: Any) -> SimulatedVoiceProvider:
-        return SimulatedVoiceProvider(redis_client, clock, SimulationProfile(**profile), namespace)
+        return SimulatedVoiceProvider(store_for(namespace), clock, SimulationProfile(**profile))
 
     return make
 
 
 @pytest.fixture
-def make_messages(redis_client: redis.Redis, clock: FakeClock) -> MessageFactory:
+def make_messages(store_for: StoreFactory, clock: FakeClock) -> MessageFactory:
     def make(namespace: str = "test", **profile: Any) -> SimulatedMessageProvider:
         profile_ = SimulationProfile(**profile)
-        return SimulatedMessageProvider(redis_client, clock, profile_, namespace)
+        return SimulatedMessageProvider(store_for(namespace), clock, profile_)
 
     return make
 
@@ -459,10 +477,8 @@ def test_pop_due_events_returns_only_due_events_once(
 
 
 @needs_redis
-def test_two_workers_popping_never_share_an_event(
-    make_voice: VoiceFactory, redis_url: str, clock: FakeClock
-) -> None:
-    provider = make_voice(namespace="pop")
+def test_two_workers_popping_never_share_an_event(redis_url: str, clock: FakeClock) -> None:
+    provider, _ = build_simulated_providers(redis_url, clock, SimulationProfile(), "pop")
     for n in range(300):
         provider.place_call(call_request(f"pop-{n}"))
     expected = provider.pending_event_count()
@@ -794,8 +810,9 @@ def test_namespaces_are_isolated_and_clearable(make_voice: VoiceFactory) -> None
 @needs_redis
 def test_providers_satisfy_the_interfaces(redis_client: redis.Redis, clock: FakeClock) -> None:
     # mypy checks the assignments against the protocols; the asserts check the names.
-    voice: VoiceProvider = SimulatedVoiceProvider(redis_client, clock, SimulationProfile())
-    messages: MessageProvider = SimulatedMessageProvider(redis_client, clock, SimulationProfile())
+    store = RedisSimulatorStore(redis_client)
+    voice: VoiceProvider = SimulatedVoiceProvider(store, clock, SimulationProfile())
+    messages: MessageProvider = SimulatedMessageProvider(store, clock, SimulationProfile())
 
     assert voice.name == messages.name == "simulated"
 

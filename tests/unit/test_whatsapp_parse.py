@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from dialer.providers.base import MessageStatusUpdate, PermanentProviderError, SendMessageRequest
-from dialer.providers.simulated import event_payload, message_status_event, parse_event_payload
+from dialer.providers.events import event_payload, message_status_event, parse_event_payload
 from dialer.providers.whatsapp import (
     TEMPLATE_KEY,
     TEMPLATE_LANGUAGE_KEY,

@@ -6,14 +6,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from dialer.bootstrap import Runtime, bootstrap
+from dialer.composition.providers import build_providers
+from dialer.composition.runtime import Runtime, bootstrap
 from dialer.providers.base import MessageProvider, VoiceProvider
-from dialer.providers.simulated import SimulatedMessageProvider, SimulatedVoiceProvider
+from dialer.providers.registry import EventSource
 from dialer.providers.whatsapp import whatsapp_aware
 from dialer.services.campaigns import legal_bound
 from dialer.services.dispatch import DispatchLimits
 from dialer.services.inbox import Parser
-from dialer.wiring import build_providers
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,7 @@ class Worker:
     runtime: Runtime
     voice: VoiceProvider
     messages: MessageProvider
-    simulator: SimulatedVoiceProvider | None
-    message_simulator: SimulatedMessageProvider | None
+    event_source: EventSource | None  # the simulator's pump; None when events are webhooks
     limits: DispatchLimits
 
     @property
@@ -33,6 +32,7 @@ class Worker:
 
 @lru_cache(maxsize=1)
 def worker() -> Worker:
+    """This process's worker parts (Celery tasks and signals use them), built once."""
     runtime = bootstrap()
     cfg = runtime.settings
     providers = build_providers(cfg, runtime.redis_url, runtime.session)
@@ -41,11 +41,4 @@ def worker() -> Worker:
         max_tries=cfg.dispatch_max_tries,
         window_margin=timedelta(seconds=cfg.dispatch_window_margin_seconds),
     )
-    return Worker(
-        runtime,
-        providers.voice,
-        providers.messages,
-        providers.simulator,
-        providers.message_simulator,
-        limits,
-    )
+    return Worker(runtime, providers.voice, providers.messages, providers.event_source, limits)

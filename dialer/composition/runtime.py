@@ -1,4 +1,4 @@
-"""One bootstrap wires the process: settings, logging, servers (embedded or configured), DB."""
+"""Bootstrap a process: settings (checked against the provider registry), logging, servers."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from dialer.composition.providers import check_provider_settings
 from dialer.embedded import ensure_services
 from dialer.logging import configure_logging
 from dialer.settings import Settings, get_settings
@@ -52,8 +53,13 @@ class Runtime:
 
 
 def bootstrap(settings: Settings | None = None) -> Runtime:
-    """Configure logging, make sure PostgreSQL and Redis answer, and return the runtime."""
+    """Check the settings, configure logging, make sure PostgreSQL and Redis answer.
+
+    A provider the registry does not know, or a bad setting of its own, stops here
+    with a SettingsError naming the setting, before any server is started.
+    """
     cfg = settings or get_settings()
+    check_provider_settings(cfg)
     configure_logging(cfg)
     structlog.get_logger(__name__).info("process_started", tz_database=tz_database_version())
     urls = ensure_services(cfg)

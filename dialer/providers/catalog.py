@@ -1,0 +1,93 @@
+"""The registry's built-in entries: every provider and channel this code base ships.
+
+``PROVIDERS`` is the one table the composition root, settings checks and the ingress
+read. ``simulated``: the in-process simulator (Redis-backed) for voice and messages,
+whose events come from its pump. ``http``: the seed 004 voice API over httpx (paced
+by the fleet-wide token bucket), with messages through the registered channels
+(WhatsApp Cloud-style, SMTP email); their events arrive as webhooks on `dialer api`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from dialer.clock import utcnow
+from dialer.policies.vocabulary import Channel
+from dialer.providers import http_voice, whatsapp
+from dialer.providers.channels import ChannelRouter
+from dialer.providers.email_smtp import SmtpEmailProvider
+from dialer.providers.events import parse_event_payload
+from dialer.providers.ratelimit import provider_rate_limiter
+from dialer.providers.registry import (
+    Adapters,
+    ChannelSpec,
+    Job,
+    ProviderContext,
+    Registry,
+    VoiceProviderSpec,
+    WebhookSpec,
+    one_event,
+)
+from dialer.providers.simulation import PROVIDER_NAME as SIMULATED
+from dialer.providers.simulation import SimulationProfile, build_simulated_providers
+from dialer.providers.whatsapp import WhatsAppCloudProvider
+
+CALL_WEBHOOK_PREFIX: Final = "/webhooks/calls/"
+
+
+def _simulated(context: ProviderContext) -> Adapters:
+    settings = context.settings
+    profile = SimulationProfile.from_mapping(settings.simulation)
+    voice, messages = build_simulated_providers(
+        context.redis_url, lambda: utcnow(settings), profile, settings.simulation_namespace
+    )
+    return Adapters(voice, messages, event_source=voice)
+
+
+def _http(context: ProviderContext) -> Adapters:
+    voice = http_voice.HttpVoiceProvider.from_settings(
+        context.settings,
+        context.agent_numbers,
+        limiter=provider_rate_limiter(context.settings, context.redis_url),
+        webhook_url=context.webhook_url(HTTP_CALLS.path),
+    )
+    return Adapters(voice, ChannelRouter(context.channels()))
+
+
+def _whatsapp(context: ProviderContext) -> WhatsAppCloudProvider:
+    settings = context.settings
+    return WhatsAppCloudProvider.from_settings(
+        settings,
+        context.redis_url,
+        phone_number_id=settings.whatsapp_phone_number_id,
+        api_version=settings.whatsapp_api_version,
+    )
+
+
+def _email(context: ProviderContext) -> SmtpEmailProvider:
+    return SmtpEmailProvider.from_settings(context.settings, context.redis_url)
+
+
+def _whatsapp_events(payload: Mapping[str, Any]) -> list[Job]:
+    """One job per event of a Cloud body; ValueError when any part is bad."""
+    return [(single, whatsapp.parse_single_event) for single in whatsapp.split_webhook(payload)]
+
+
+SIMULATED_CALLS: Final = WebhookSpec(
+    path=CALL_WEBHOOK_PREFIX + SIMULATED, source=SIMULATED, split=one_event(parse_event_payload)
+)
+HTTP_CALLS: Final = WebhookSpec(
+    path=CALL_WEBHOOK_PREFIX + http_voice.PROVIDER_NAME,
+    source=http_voice.PROVIDER_NAME,
+    split=one_event(http_voice.parse_call_event),
+)
+WHATSAPP_EVENTS: Final = WebhookSpec(
+    path="/webhooks/whatsapp", source=whatsapp.PROVIDER_NAME, split=_whatsapp_events
+)
+
+PROVIDERS: Final = Registry()
+PROVIDERS.register(VoiceProviderSpec(SIMULATED, _simulated, webhooks=(SIMULATED_CALLS,)))
+PROVIDERS.register(VoiceProviderSpec(http_voice.PROVIDER_NAME, _http, webhooks=(HTTP_CALLS,)))
+PROVIDERS.register(ChannelSpec(Channel.WHATSAPP, _whatsapp, webhooks=(WHATSAPP_EVENTS,)))
+PROVIDERS.register(ChannelSpec(Channel.EMAIL, _email))

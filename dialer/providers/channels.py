@@ -1,0 +1,22 @@
+"""One MessageProvider for the pipeline, with one adapter per channel behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dialer.providers.base import MessageProvider, SendMessageRequest, SendResult
+
+
+class ChannelRouter:
+    """Sends each message through the adapter of its channel (whatsapp, email, ...)."""
+
+    name = "channels"
+
+    def __init__(self, by_channel: Mapping[str, MessageProvider]) -> None:
+        self._by_channel = dict(by_channel)
+
+    def send(self, request: SendMessageRequest) -> SendResult:
+        adapter = self._by_channel.get(request.channel)
+        if adapter is None:
+            raise ValueError(f"no adapter for channel {request.channel!r}")
+        return adapter.send(request)
