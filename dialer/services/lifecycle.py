@@ -114,7 +114,14 @@ def _has_work_left(session: Session, campaign_id: uuid.UUID) -> bool:
     open_attempt = exists().where(
         CallAttempt.campaign_id == campaign_id, CallAttempt.status.in_(OPEN_ATTEMPT_STATUSES)
     )
-    return bool(session.scalar(select(active | open_attempt)))
+    # A WhatsApp fallback still owed (due, or claimed by a send) keeps the campaign open:
+    # closing would cancel it, or leave a claimed one that nothing sends.
+    owed_message = exists().where(
+        Message.campaign_id == campaign_id,
+        Message.direction == "outbound",
+        Message.status.in_(("pending", "queued")),
+    )
+    return bool(session.scalar(select(active | open_attempt | owed_message)))
 
 
 def resume_campaign(
