@@ -4,7 +4,8 @@ RedBeat extends its lock at every tick and reads the schedule from Redis. When R
 is down, or came back without its data (no append-only file: the lock is gone), or a
 standby took the lock while the leader could not renew it, that tick raised and beat
 exited (9 of 9 outages in the fault runs). Here such a tick stands by instead: it
-tries to take the lock again, without blocking, and schedules only while it holds it.
+tries to take the lock again, without blocking, and schedules only while it holds it;
+on taking it, it writes the schedule again (a Redis that lost its data lost that too).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class ResilientRedBeatScheduler(RedBeatScheduler):  # type: ignore[misc]
             lock.lua_extend = client.register_script(LUA_EXTEND_TO_SCRIPT)
             if not lock.acquire(blocking=False):
                 return False
+            # A Redis restarted without its append-only file lost the schedule too.
+            self.setup_schedule()
         except REDIS_TROUBLE as exc:
             logger.warning("beat: Redis unavailable (%s); retrying", exc)
             return False
