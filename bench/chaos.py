@@ -78,6 +78,7 @@ SPEC: dict[str, Any] = {
     "whatsapp_channel": {"name": "WA", "address": "+12125550197"},
     "concurrency": 100,
 }
+OPEN = ("pending", "queued", "dispatching", "in_progress")
 FAULTS = (
     "none",
     "worker-kill",
@@ -316,11 +317,7 @@ def audit(
                 CallAttempt.enrollment_id,
             ).where(CallAttempt.campaign_id == campaign_id)
         ).all()
-        open_per_enrollment = Counter(
-            a.enrollment_id
-            for a in attempts
-            if a.status in ("pending", "queued", "dispatching", "in_progress")
-        )
+        open_per_enrollment = Counter(a.enrollment_id for a in attempts if a.status in OPEN)
         stuck = session.scalar(
             select(func.count()).where(
                 Enrollment.campaign_id == campaign_id, Enrollment.state == "active"
@@ -341,8 +338,8 @@ def audit(
     lost = 0
     for call in calls:
         attempt = by_key.get(call["idempotency_key"])
-        if attempt is None:
-            continue
+        if attempt is None or (not done and attempt.status in OPEN):
+            continue  # in flight when an unfinished run stopped: not lost (yet)
         status, _ = map_provider_status(ProviderCallStatus(call["planned_status"]))
         if attempt.status != status.value:
             lost += 1
