@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup test test-unit test-integration test-e2e test-tools lint format demo migrate bench all clean services-stop
+.PHONY: setup test test-unit test-integration test-e2e test-tools lint format demo migrate bench chaos all clean services-stop
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -47,6 +47,11 @@ migrate: $(STAMP) ## apply database migrations
 
 bench: $(STAMP) ## benchmarks: figures and ratios, written as JSON to bench/results/
 	$(BIN)/python -m bench
+
+# Not part of `make test`: each fault run starts its own servers and takes minutes.
+# CHAOS_ARGS="--customers 200 --faults none,worker-kill --deadline 300" for a short run.
+chaos: $(STAMP) ## fault runs (kill -9, Redis restarts, beat failover, ingress kill) audited against the sandbox ledger
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 .PHONY: docs flower
 

@@ -162,8 +162,14 @@ def _sandbox_env() -> dict[str, str]:
         "DIALER_PROVIDER_CALLS_PER_SECOND": "40",
         "DIALER_MAX_CALL_SECONDS": "5",  # real seconds: a dropped final webhook is reconciled
         # A real provider refuses the public sandbox secrets: fresh ones for this run.
-        **{f"DIALER_{name.upper()}": secrets.token_urlsafe(24) for name in PROVIDER_SECRETS},
+        **{f"DIALER_{name.upper()}": _fresh_secret(name) for name in PROVIDER_SECRETS},
     }
+
+
+def _fresh_secret(name: str) -> str:
+    # The sandbox speaks seed 004, whose API keys start with sk_.
+    prefix = "sk_" if name == "provider_api_key" else ""
+    return prefix + secrets.token_urlsafe(24)
 
 
 def _start_channels(console: Console, group: ProcessGroup, env: dict[str, str]) -> None:

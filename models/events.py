@@ -61,7 +61,14 @@ class OutboxEvent(Base):
     payload: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     published_at: Mapped[datetime | None]
+    # Set by the handler: a published event whose handler never ran is published again.
+    handled_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+        Index(
+            "ix_outbox_unhandled",
+            "published_at",
+            postgresql_where=text("handled_at IS NULL AND published_at IS NOT NULL"),
+        ),
     )

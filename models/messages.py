@@ -45,6 +45,7 @@ class Message(IdMixin, TimestampMixin, Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     scheduled_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]  # claimed by a send task; the reaper's clock
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
@@ -65,6 +66,12 @@ class Message(IdMixin, TimestampMixin, Base):
         ),
         Index("ix_messages_pending", "scheduled_at", postgresql_where=text("status = 'pending'")),
         Index("ix_messages_provider_id", "provider_message_id"),
+        Index("ix_messages_queued", "queued_at", postgresql_where=text("status = 'queued'")),
+        Index(
+            "ix_messages_owed",
+            "campaign_id",
+            postgresql_where=text("status IN ('pending', 'queued') AND direction = 'outbound'"),
+        ),
     )
 
 

@@ -40,6 +40,8 @@ class InProcessPipeline:
     legal: LegalBound = field(default_factory=LegalBound)
     batch_size: int = 500
     max_tries: int = 5
+    # A published start event nobody handled is published again after this.
+    republish_after: timedelta = timedelta(minutes=5)
     stats: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -49,7 +51,7 @@ class InProcessPipeline:
     def tick(self) -> Counter[str]:
         """One beat: relay, scan+dispatch, results, messages, finish."""
         now = self.clock()
-        ticks.relay_outbox(self.uow, self._materialize, now)
+        ticks.relay_outbox(self.uow, self._materialize, now, self.republish_after)
         scanned = ticks.scan_all(self.uow, now, self.legal, self.batch_size, self._dispatch)
         self.pump()
         self.stats.update(ticks.send_due(self.uow, self.messages, now))
@@ -87,7 +89,7 @@ class InProcessPipeline:
 
     def _materialize(self, topic: str, payload: dict[str, Any]) -> None:
         self.stats["materialized"] += ticks.materialize(
-            self.uow, topic, uuid.UUID(payload["campaign_id"]), self.clock()
+            self.uow, topic, uuid.UUID(payload["campaign_id"]), self.clock(), payload
         )
 
     def _reapply(self, inbox_id: uuid.UUID) -> None:

@@ -3,6 +3,7 @@
 - `queued` too long: its dispatch task never ran (lost after commit): send again.
 - `dispatching` too long: the worker died mid-request: send again, same idempotency key.
 - `in_progress` past the longest call: the webhook never came: ask the provider.
+- a message `queued` too long: its send task died after the claim: owed again.
 Thresholds are operational (real seconds), converted to the clock's time.
 """
 
@@ -11,11 +12,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dialer.policies.vocabulary import AttemptStatus
-from models import CallAttempt
+from dialer.policies.vocabulary import AttemptStatus, MessageStatus
+from models import CallAttempt, Message
 
 REAP_BATCH = 500
 
@@ -54,3 +55,19 @@ def overdue_calls(
         .limit(REAP_BATCH)
     ).all()
     return [(r[0], r[1]) for r in rows]
+
+
+def stale_messages(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
+    """Messages claimed by a send task (`queued`) that never finished the send."""
+    return list(
+        session.scalars(
+            select(Message.id)
+            .where(
+                Message.status == MessageStatus.QUEUED,
+                # No claim time: claimed before the column existed, so long ago.
+                or_(Message.queued_at < now - timeout, Message.queued_at.is_(None)),
+            )
+            .order_by(Message.queued_at)
+            .limit(REAP_BATCH)
+        )
+    )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from time import perf_counter
+from typing import Any
 
 from dialer import metrics
 from dialer.dependencies import UnitOfWork
@@ -27,8 +28,12 @@ from dialer.services.dispatch import (
 )
 from dialer.services.inbox import Parser, ingest_many, unapplied_events
 from dialer.services.lifecycle import finish_if_done, lock_campaign
-from dialer.services.messages import claim_due_messages, send_message
-from dialer.services.outbox import CAMPAIGN_RESUMED, CAMPAIGN_STARTED
+from dialer.services.messages import (
+    claim_due_messages,
+    release_claimed_messages,
+    send_message,
+)
+from dialer.services.outbox import CAMPAIGN_RESUMED, CAMPAIGN_STARTED, mark_handled
 from dialer.services.reconcile import reconcile_call
 from scheduler import outbox, reaper
 from scheduler.scan import running_campaign_ids, scan_campaign
@@ -78,7 +83,7 @@ def dispatch_many(
     _record_dispatch_metrics(reports)
     for report in reports:
         out.verdicts[report.verdict.value] += 1
-        if report.verdict is Verdict.RETRY:
+        if report.verdict in (Verdict.RETRY, Verdict.THROTTLED):
             out.retry.append(report.attempt_id)
             out.retry_after_seconds = max(
                 out.retry_after_seconds, report.retry_after_seconds or 0.0
@@ -110,11 +115,22 @@ def send_due(uow: UnitOfWork, provider: MessageProvider, now: datetime) -> Count
     return Counter(send_message(uow, provider, message_id, now) for message_id in ids)
 
 
-def materialize(uow: UnitOfWork, topic: str, campaign_id: uuid.UUID, now: datetime) -> int:
-    """Handler of campaign.started / campaign.resumed: create first contacts (idempotent)."""
-    if topic not in (CAMPAIGN_STARTED, CAMPAIGN_RESUMED):
-        return 0
+def materialize(
+    uow: UnitOfWork,
+    topic: str,
+    campaign_id: uuid.UUID,
+    now: datetime,
+    event: dict[str, Any] | None = None,
+) -> int:
+    """Handler of campaign.started / campaign.resumed: create first contacts (idempotent).
+
+    `event` is the published payload: the handler marks its outbox row handled in the
+    same transaction, so the relay publishes it again only if this never committed.
+    """
     with uow() as session:
+        mark_handled(session, event or {}, now)
+        if topic not in (CAMPAIGN_STARTED, CAMPAIGN_RESUMED):
+            return 0
         campaign = lock_campaign(session, campaign_id)
         if campaign.status != CampaignStatus.RUNNING:
             return 0
@@ -122,9 +138,18 @@ def materialize(uow: UnitOfWork, topic: str, campaign_id: uuid.UUID, now: dateti
         return materialize_first_contacts(session, campaign, at)
 
 
-def relay_outbox(uow: UnitOfWork, publish: outbox.Publish, now: datetime) -> int:
+def relay_outbox(
+    uow: UnitOfWork,
+    publish: outbox.Publish,
+    now: datetime,
+    republish_after: timedelta | None = None,
+) -> int:
+    """Publish due outbox events after marking them (see scheduler.outbox.claim)."""
     with uow() as session:
-        return outbox.relay(session, publish, now)
+        events = outbox.claim(session, now, republish_after)
+    for topic, payload in events:
+        publish(topic, payload)
+    return len(events)
 
 
 def finish_all(uow: UnitOfWork, now: datetime) -> list[uuid.UUID]:
@@ -144,6 +169,8 @@ class ReapLimits:
     dispatching: timedelta
     max_call: timedelta
     inbox_retry_seconds: float
+    # How long a claimed message may stay `queued`; None: as long as a claimed call.
+    message_queued: timedelta | None = None
 
 
 def reap_all(
@@ -159,10 +186,17 @@ def reap_all(
         dispatching = reaper.stale_dispatching(session, now, limits.dispatching)
         overdue = reaper.overdue_calls(session, now, limits.max_call)
         unapplied = unapplied_events(session, limits.inbox_retry_seconds, reaper.REAP_BATCH)
+        stuck_messages = reaper.stale_messages(session, now, limits.message_queued or limits.queued)
+        released = release_claimed_messages(session, stuck_messages, now)
     if queued or dispatching:
         redispatch(queued + dispatching)
     counts = Counter(reconcile_call(uow, provider, attempt_id, now) for attempt_id, _ in overdue)
     for inbox_id in unapplied:
         reapply(inbox_id)
-    counts.update(requeued=len(queued), redispatched=len(dispatching), reapplied=len(unapplied))
+    counts.update(
+        requeued=len(queued),
+        redispatched=len(dispatching),
+        reapplied=len(unapplied),
+        messages_released=released,
+    )
     return counts

@@ -76,7 +76,7 @@ def configure(app: Celery, cfg: Settings, broker_url: str) -> None:
         # lock in Redis schedules, the others wait for it. A killed leader's lock
         # expires after beat_lock_timeout_seconds and a standby takes over. The claim
         # is safe with two beats anyway (GUIDE rule 1): the lock saves duplicate work.
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_scheduler="tasks.beat:ResilientRedBeatScheduler",
         redbeat_redis_url=broker_url,
         redbeat_key_prefix=BEAT_KEY_PREFIX,
         redbeat_lock_key=BEAT_LOCK_KEY,

@@ -17,22 +17,25 @@ from dialer.clock import simulated_delta, utcnow
 from dialer.composition import worker
 from dialer.errors import DialerError
 from dialer.logging import get_logger
+from dialer.policies.retry import dispatch_backoff_seconds
 from dialer.services.inbox import apply_stored
 from dialer.services.lifecycle import lock_campaign, start_campaign
 from scheduler import ticks
 from tasks.app import app
 
 log = get_logger("dialer.tasks")
-RETRY_BACKOFF_SECONDS = (2, 5, 15, 30, 60)
 PUMP_BATCH = 500
 
 
-def enqueue_dispatch(ids: Iterable[uuid.UUID], countdown: float | None = None) -> None:
+def enqueue_dispatch(
+    ids: Iterable[uuid.UUID], countdown: float | None = None, redelivery: int = 0
+) -> None:
     ids = list(ids)
     size = worker().runtime.settings.dispatch_chunk_size
+    kwargs = {"redelivery": redelivery} if redelivery else {}
     for start in range(0, len(ids), size):
         chunk = [str(i) for i in ids[start : start + size]]
-        dispatch_attempts.apply_async(args=[chunk], countdown=countdown)
+        dispatch_attempts.apply_async(args=[chunk], kwargs=kwargs, countdown=countdown)
 
 
 def _now() -> Any:
@@ -55,19 +58,19 @@ def scan_tick() -> dict[str, int]:
 
 
 @app.task(name="dialer.dispatch", bind=True)
-def dispatch_attempts(self: Task, attempt_ids: list[str]) -> dict[str, int]:
+def dispatch_attempts(self: Task, attempt_ids: list[str], redelivery: int = 0) -> dict[str, int]:
+    """Dispatch a chunk; what was refused is sent again by a new task, `redelivery` + 1."""
     w = worker()
     batch = ticks.dispatch_many(
         w.runtime.session, w.voice, [uuid.UUID(i) for i in attempt_ids], _now, w.limits
     )
     if batch.retry:
-        backoff = RETRY_BACKOFF_SECONDS[min(self.request.retries, len(RETRY_BACKOFF_SECONDS) - 1)]
-        ceiling = (
-            w.runtime.settings.visibility_timeout_seconds / 2
-        )  # never past the visibility timeout
-        enqueue_dispatch(
-            batch.retry, countdown=min(max(backoff, batch.retry_after_seconds), ceiling)
+        countdown = dispatch_backoff_seconds(
+            max(redelivery, self.request.retries or 0),
+            batch.retry_after_seconds,
+            w.runtime.settings.visibility_timeout_seconds / 2,  # never past the timeout
         )
+        enqueue_dispatch(batch.retry, countdown=countdown, redelivery=redelivery + 1)
     return dict(batch.verdicts)
 
 
@@ -101,7 +104,11 @@ def send_due_messages() -> dict[str, int]:
 @app.task(name="dialer.relay_outbox")
 def relay_outbox() -> int:
     w = worker()
-    return ticks.relay_outbox(w.runtime.session, _publish, _now())
+    cfg = w.runtime.settings
+    # A start event held by a killed worker waits in Redis's unacked set for the whole
+    # visibility timeout: unhandled after the queued timeout, it is published again.
+    republish_after = simulated_delta(cfg.queued_timeout_seconds, cfg)
+    return ticks.relay_outbox(w.runtime.session, _publish, _now(), republish_after)
 
 
 def _publish(topic: str, payload: dict[str, Any]) -> None:
@@ -111,7 +118,8 @@ def _publish(topic: str, payload: dict[str, Any]) -> None:
 @app.task(name="dialer.campaign_event")
 def campaign_event(topic: str, payload: dict[str, Any]) -> int:
     w = worker()
-    created = ticks.materialize(w.runtime.session, topic, uuid.UUID(payload["campaign_id"]), _now())
+    campaign_id = uuid.UUID(payload["campaign_id"])
+    created = ticks.materialize(w.runtime.session, topic, campaign_id, _now(), payload)
     if created:
         log.info("campaign_materialized", campaign_id=payload["campaign_id"], created=created)
     return created

@@ -170,3 +170,22 @@ def _require_aware(field: str, value: datetime) -> None:
     # A naive datetime would silently be read in the server's zone.
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValidationFailed(field, "must be a timezone-aware datetime")
+
+
+# Waits between re-sends of a dispatch chunk a provider (or our rate limit) refused.
+DISPATCH_BACKOFF_SECONDS: tuple[float, ...] = (2, 5, 15, 30, 60)
+
+
+def dispatch_backoff_seconds(
+    redelivery: int, retry_after_seconds: float, ceiling_seconds: float
+) -> float:
+    """How long a refused chunk waits before it is sent again.
+
+    ``redelivery`` counts the re-sends before this one. Each re-send is a new task
+    (Celery's own retry counter stays 0), so the count travels with the task: without
+    it every wait was the first one, and five tries were spent in ~13 s. The wait is
+    at least the provider's (or the bucket's) Retry-After and at most the ceiling
+    (half the broker's visibility timeout, GUIDE rule 6).
+    """
+    step = DISPATCH_BACKOFF_SECONDS[min(max(redelivery, 0), len(DISPATCH_BACKOFF_SECONDS) - 1)]
+    return min(max(step, retry_after_seconds), ceiling_seconds)

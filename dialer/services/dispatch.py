@@ -46,6 +46,7 @@ from dialer.providers.base import (
     VoiceProvider,
     place_calls,
 )
+from dialer.providers.ratelimit import RateLimited
 from dialer.services.campaigns import window_of
 from dialer.services.results import ResultBatch, finish_call
 from models import (
@@ -81,6 +82,7 @@ class Verdict(StrEnum):
     DEFERRED = "deferred"  # back to pending: paused, window closed, cap reached
     CANCELED = "canceled"  # opted out meanwhile
     RETRY = "retry"  # transient provider error: try again later
+    THROTTLED = "throttled"  # our own rate limit refused it: not sent, no try, later
     FAILED = "failed"  # permanent provider error or out of tries
 
 
@@ -134,11 +136,14 @@ def dispatch_batch(
     gate = _WindowGate({p.request.idempotency_key: p for p in prepared}, clock, limits)
     placed: list[tuple[uuid.UUID, CallRecord]] = []
     held: list[tuple[_Prepared, datetime]] = []
+    throttled: list[tuple[_Prepared, RateLimited]] = []
     answers = place_calls(provider, [p.request for p in prepared], gate)
     for prep, answer in zip(prepared, answers, strict=True):
         attempt_id = prep.attempt_id
         if isinstance(answer, NotSent):
             held.append((prep, gate.reopens[answer.idempotency_key]))
+        elif isinstance(answer, RateLimited):  # before TransientProviderError: a subclass
+            throttled.append((prep, answer))
         elif isinstance(answer, TransientProviderError):
             report = _transient(uow, attempt_id, clock(), limits, answer)
             reports.append(replace(report, error=answer.kind))
@@ -150,6 +155,9 @@ def dispatch_batch(
     if held:
         with uow() as session:
             reports += _hold_back(session, held)
+    if throttled:
+        with uow() as session:
+            reports += _give_back(session, throttled, clock())
     if placed:
         with uow() as session:
             _record_placed(session, placed, clock())
@@ -390,6 +398,40 @@ def _hold_back(session: Session, held: list[tuple[_Prepared, datetime]]) -> list
         reports.append(_defer(attempt, reopens, "window closing"))
     write_changes(session, attempts.values())
     return reports
+
+
+def _give_back(
+    session: Session, throttled: list[tuple[_Prepared, RateLimited]], now: datetime
+) -> list[DispatchReport]:
+    """Requests our own rate limiter refused: never sent, so no try and no outcome.
+
+    The attempts go back to `queued` as they were before the mark (tries, dispatch
+    time), for the task to send again after the wait; the reaper would find them too.
+    Counting them as tries failed calls that were never placed, and the failure then
+    counted as an unanswered call (a WhatsApp fallback after one real call).
+    """
+    attempts = _locked(session, [prep.attempt_id for prep, _ in throttled])
+    reports = []
+    for prep, refusal in throttled:
+        attempt = attempts.get(prep.attempt_id)
+        # The reaper got there first when it is no longer dispatching.
+        if attempt is None or attempt.status != AttemptStatus.DISPATCHING:
+            reports.append(DispatchReport(prep.attempt_id, Verdict.NOT_QUEUED))
+            continue
+        attempt.delivery_attempts = prep.delivery_attempts_before
+        attempt.dispatched_at = prep.dispatched_at_before
+        attempt.status, attempt.queued_at = AttemptStatus.QUEUED, now
+        attempt.last_error = f"not sent: {refusal}"
+        reports.append(
+            DispatchReport(attempt.id, Verdict.THROTTLED, str(refusal), refusal.retry_after_seconds)
+        )
+    write_changes(session, attempts.values())
+    return reports
+
+
+def _locked(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID, CallAttempt]:
+    query = select(CallAttempt).where(among(CallAttempt.id, ids)).with_for_update()
+    return {a.id: a for a in session.scalars(query)}
 
 
 def _caller_id(context: _CampaignContext, attempt: CallAttempt) -> str | None:

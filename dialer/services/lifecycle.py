@@ -25,6 +25,7 @@ from dialer.policies.vocabulary import (
     Direction,
     EnrollmentState,
     MessagePurpose,
+    MessageStatus,
     Segment,
 )
 from dialer.services import outbox
@@ -130,7 +131,14 @@ def _has_work_left(session: Session, campaign_id: uuid.UUID) -> bool:
     open_attempt = exists().where(
         CallAttempt.campaign_id == campaign_id, CallAttempt.status.in_(OPEN_ATTEMPT_STATUSES)
     )
-    return bool(session.scalar(select(active | open_attempt)))
+    # A WhatsApp fallback still owed (due, or claimed by a send) keeps the campaign open:
+    # closing would cancel it, or leave a claimed one that nothing sends.
+    owed_message = exists().where(
+        Message.campaign_id == campaign_id,
+        Message.direction == Direction.OUTBOUND,
+        Message.status.in_((MessageStatus.PENDING, MessageStatus.QUEUED)),
+    )
+    return bool(session.scalar(select(active | open_attempt | owed_message)))
 
 
 def resume_campaign(

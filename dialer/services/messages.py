@@ -6,7 +6,7 @@ import re
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from dialer.services.attempts import cancel_open_work, schedule_call
 from dialer.services.dispatch import template_values
 from dialer.services.goals import close_if_goal_met
 from models import Agent, Campaign, Channel, ContactEvent, Customer, Enrollment, Message
+from models.sql import among
 
 # Opt-out keywords, as carriers and WhatsApp users write them, in the languages we see most.
 STOP_WORDS = frozenset(
@@ -80,9 +81,41 @@ def claim_due_messages(session: Session, now: datetime, limit: int) -> list[uuid
     )
     if ids:
         session.execute(
-            update(Message).where(Message.id.in_(ids)).values(status=MessageStatus.QUEUED)
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(status=MessageStatus.QUEUED, queued_at=now)
         )
     return ids
+
+
+def release_claimed_messages(session: Session, ids: list[uuid.UUID], now: datetime) -> int:
+    """Claimed messages whose send task died: owed again (the reaper's half for messages).
+
+    A running or paused campaign gets them back as `pending` (the next send claims them;
+    the same idempotency key never sends twice); a closed campaign cancels them, as
+    closing cancels the pending ones.
+    """
+    if not ids:
+        return 0
+    still_queued = and_(among(Message.id, ids), Message.status == MessageStatus.QUEUED)
+    closed = select(Campaign.id).where(Campaign.status == CampaignStatus.DONE)
+    session.execute(
+        update(Message)
+        .where(still_queued, Message.campaign_id.in_(closed))
+        .values(
+            status=MessageStatus.CANCELED,
+            error="campaign closed while the message was being sent",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    released = session.execute(
+        update(Message)
+        .where(still_queued)
+        .values(status=MessageStatus.PENDING, queued_at=None, error="send task lost; sent again")
+        .returning(Message.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return len(released)
 
 
 def send_message(

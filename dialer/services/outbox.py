@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models import OutboxEvent
@@ -21,3 +22,19 @@ def record_event(
 ) -> None:
     payload = {"campaign_id": str(campaign_id), "at": at.isoformat(), **extra}
     session.add(OutboxEvent(topic=topic, payload=payload))
+
+
+# The key the relay adds to a published payload: which row to mark handled.
+OUTBOX_ID_KEY = "outbox_id"
+
+
+def mark_handled(session: Session, payload: dict[str, Any], at: datetime) -> None:
+    """The event's handler ran (in this transaction): the relay stops publishing it."""
+    outbox_id = payload.get(OUTBOX_ID_KEY)
+    if outbox_id is None:
+        return
+    session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == int(outbox_id), OutboxEvent.handled_at.is_(None))
+        .values(handled_at=at)
+    )

@@ -28,7 +28,7 @@ from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign
 from dialer.services.imports import import_customers
 from dialer.services.lifecycle import lock_campaign, start_campaign
-from models import CallAttempt, Campaign, Enrollment, Message, RotationCursor
+from models import CallAttempt, Campaign, Customer, Enrollment, Message, RotationCursor
 from models.session import transaction
 from scheduler import ticks
 from scheduler.driver import InProcessPipeline, ManualClock
@@ -83,6 +83,27 @@ def setup_campaign(
         )
         import_customers(session, campaign, parse_customers(io.StringIO(csv_text)), partial=True)
         return campaign.id
+
+
+def pin_enrollment_ids(url: str, campaign_id: uuid.UUID, salt: str = "") -> None:
+    """Give a campaign's enrollments ids derived from their customers' ids, before start.
+
+    The simulator draws a call's outcome from its idempotency key, and the key holds
+    the enrollment id, a random UUID: a test that needs some outcome to occur at least
+    once would then pass only most of the time. Pinned ids make the draws the same on
+    every run. Call before the campaign starts (nothing refers to the rows yet).
+    """
+    with transaction(url) as session:
+        rows = session.execute(
+            select(Enrollment.id, Customer.customer_id)
+            .join(Customer, Customer.id == Enrollment.customer_id)
+            .where(Enrollment.campaign_id == campaign_id)
+        ).all()
+        for enrollment_id, customer_id in rows:
+            pinned = uuid.uuid5(uuid.NAMESPACE_URL, f"enrollment:{salt}:{customer_id}")
+            session.execute(
+                update(Enrollment).where(Enrollment.id == enrollment_id).values(id=pinned)
+            )
 
 
 def start(url: str, campaign_id: uuid.UUID, now: datetime) -> None:
@@ -142,13 +163,15 @@ def run_to_done(
     return driver.run_until(lambda: campaign_status(url, campaign_id) == "done", step, max_ticks)
 
 
-def relay(driver: InProcessPipeline) -> int:
+def relay(driver: InProcessPipeline, republish_after: timedelta | None = None) -> int:
     """Only the outbox duty of a tick: create the first contacts of started campaigns."""
 
     def materialize(topic: str, payload: dict[str, Any]) -> None:
-        ticks.materialize(driver.uow, topic, uuid.UUID(payload["campaign_id"]), driver.clock())
+        ticks.materialize(
+            driver.uow, topic, uuid.UUID(payload["campaign_id"]), driver.clock(), payload
+        )
 
-    return ticks.relay_outbox(driver.uow, materialize, driver.clock())
+    return ticks.relay_outbox(driver.uow, materialize, driver.clock(), republish_after)
 
 
 def attempts_of(url: str, campaign_id: uuid.UUID) -> list[CallAttempt]:

@@ -49,6 +49,7 @@ from tests.integration.pipeline_support import (
     enrollments_of,
     make_driver,
     messages_of,
+    pin_enrollment_ids,
     relay,
     reset_campaign,
     rome_csv,
@@ -367,6 +368,9 @@ def test_resume_per_segment_selects_schedules_and_counts(clean_db: str, redis_ur
     invalid = ["+390612340000", "+390612350000"]
     spec = {"goal_spec": AI_GOAL, "call_attempt_delays": [10, 20], **NO_WHATSAPP}
     campaign_id = setup_campaign(clean_db, spec, rome_csv(24, *invalid, None))
+    # Pinned: with random enrollment ids (so random call keys) a state below was
+    # missing in ~0.07 % of runs (the one CI failure); pinned, these draws hold all five.
+    pin_enrollment_ids(clean_db, campaign_id)
     mixed = {
         **NOBODY_ANSWERS,
         "answer_rate": 0.3,

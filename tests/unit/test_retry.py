@@ -15,6 +15,7 @@ from dialer.policies.retry import (
     NextStep,
     RetryPlan,
     decide_after_call,
+    dispatch_backoff_seconds,
     fallback_due,
     first_call_after_message,
     max_call_attempts,
@@ -260,3 +261,17 @@ def test_unanswered_sequence_sends_the_fallback_exactly_once(calls: int, after: 
         sent += step.send_fallback is not None
         assert (step.close_as is None) == (made < calls)
     assert sent == (1 if calls >= after else 0)
+
+
+def test_the_dispatch_backoff_grows_with_the_redeliveries_it_is_told() -> None:
+    # Each re-send is a new Celery task (request.retries stays 0): the count is passed on.
+    waits = [dispatch_backoff_seconds(n, 0.0, 1800.0) for n in range(7)]
+    assert waits == [2, 5, 15, 30, 60, 60, 60]
+    assert sum(waits[:5]) == 112  # five re-sends now span ~2 minutes, not ~13 s
+
+
+def test_the_dispatch_backoff_honours_retry_after_and_the_ceiling() -> None:
+    assert dispatch_backoff_seconds(0, 7.5, 1800.0) == 7.5
+    assert dispatch_backoff_seconds(4, 7.5, 1800.0) == 60
+    assert dispatch_backoff_seconds(4, 5000.0, 1800.0) == 1800.0
+    assert dispatch_backoff_seconds(-1, 0.0, 1800.0) == 2
