@@ -52,8 +52,8 @@ def tier_of(path: Path) -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tier = tier_of(item.path)
-        # A test may name a higher tier than its folder's (tests/unit/test_simulated_provider's
-        # Redis tests say integration): then it has that tier only, so -m unit needs no server.
+        # A test may name a higher tier than its folder's (say integration in tests/unit):
+        # then it has that tier only, so -m unit needs no server.
         named = [mark.name for mark in item.iter_markers() if mark.name in TIERS]
         if not named:
             item.add_marker(getattr(pytest.mark, tier))
