@@ -9,8 +9,12 @@ turns one of them into a ``VoiceProviderSpec`` the same way for all:
   the call up instead of sending it twice) and the fleet-wide token bucket of this
   provider *account* (``fleet_limiter``);
 - the webhook is verified with the provider's own scheme over the public URL the
-  provider called (Twilio signs it), with a replay guard shared by every ingress
-  process; decoded as JSON, or as a form for Twilio;
+  provider called (Twilio signs it), with its freshness check; decoded as JSON, or as
+  a form for Twilio. No replay guard: the inbox stores an event once by its id (read
+  from the signed body), so a replay is answered "duplicate" and changes nothing,
+  whereas a guard claims the signature before the event is stored, and a provider's
+  retry of a delivery we failed to store (Twilio re-sends the same signed request)
+  would be refused as a replay and its result lost;
 - a body that carries a call status is one inbox event, read by the same parser the
   worker applies it with (the adapter's ``parse_event``); one that carries none
   (transcripts, tool calls) is answered and not stored.
@@ -42,7 +46,7 @@ from dialer.providers.registry import (
     WebhookSpec,
     decode_json_object,
 )
-from dialer.providers.seen_once import InMemorySeenOnce, RedisSeenOnce, SeenOnce
+from dialer.providers.seen_once import RedisSeenOnce, SeenOnce
 from dialer.providers.webhook_auth import WebhookVerifier
 
 # The adapter modules' own signatures differ in their Settings type; the entry checks
@@ -50,7 +54,6 @@ from dialer.providers.webhook_auth import WebhookVerifier
 AdapterFactory = Callable[..., VoiceProvider]
 VerifierOf = Callable[[Any, SeenOnce | None], WebhookVerifier]
 EventsOf = Callable[[Mapping[str, Any]], list[ProviderEvent]]
-REPLAY_NAMESPACE: Final = "webhook_replay"
 FORM_MAX_FIELDS: Final = 200  # a status callback has ~30; bounds what a body may ask us to hold
 
 
@@ -95,7 +98,7 @@ def hosted_spec(provider: HostedProvider) -> VoiceProviderSpec:
 
     def verifier(config: ProviderConfig) -> Verifier:
         options = config.options_as(provider.settings_model)
-        check = provider.verifier(options, replay_guard(config))
+        check = provider.verifier(options, None)  # no replay guard: see the docstring
 
         def verify(request: SignedRequest) -> None:
             # The provider signed the URL it called, not the one behind our proxy.
@@ -113,14 +116,6 @@ def hosted_spec(provider: HostedProvider) -> VoiceProviderSpec:
     return VoiceProviderSpec(
         provider.name, build, webhooks=(webhook,), settings_model=provider.settings_model
     )
-
-
-def replay_guard(config: ProviderConfig) -> SeenOnce:
-    """Every ingress process shares Redis's; the embedded deployment has one process."""
-    url = config.settings.redis_url
-    if url is None:
-        return InMemorySeenOnce()
-    return RedisSeenOnce(redis.Redis.from_url(url), REPLAY_NAMESPACE)
 
 
 def decode_form(body: bytes) -> dict[str, str]:
