@@ -134,7 +134,8 @@ class Settings(BaseSettings):
     provider: str = Field(
         default="simulated",
         description="Voice/message adapters: a name in the provider registry "
-        "(dialer.providers.catalog): simulated (in-process) or http (seed 004 API). "
+        "(dialer.providers.catalog): simulated (in-process), http (seed 004 API), "
+        "vapi, retell, twilio or elevenlabs (settings DIALER_<NAME>_*). "
         "An unknown name stops start-up.",
     )
     provider_base_url: str = Field(

@@ -5,6 +5,8 @@ read. ``simulated``: the in-process simulator (Redis-backed) for voice and messa
 whose events come from its pump. ``http``: the seed 004 voice API over httpx (paced
 by the fleet-wide token bucket), with messages through the registered channels
 (WhatsApp Cloud-style, SMTP email); their events arrive as webhooks on `dialer api`.
+``vapi``, ``retell``, ``twilio``, ``elevenlabs``: the hosted voice-AI providers, each
+with its own ``DIALER_<NAME>_*`` settings and webhook scheme (dialer.providers.hosted).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dialer.providers import http_voice, whatsapp
 from dialer.providers.channels import ChannelRouter
 from dialer.providers.email_smtp import SmtpEmailProvider
 from dialer.providers.events import parse_event_payload
+from dialer.providers.hosted import HOSTED, hosted_spec
 from dialer.providers.ratelimit import provider_rate_limiter
 from dialer.providers.registry import (
     Adapters,
@@ -89,5 +92,7 @@ WHATSAPP_EVENTS: Final = WebhookSpec(
 PROVIDERS: Final = Registry()
 PROVIDERS.register(VoiceProviderSpec(SIMULATED, _simulated, webhooks=(SIMULATED_CALLS,)))
 PROVIDERS.register(VoiceProviderSpec(http_voice.PROVIDER_NAME, _http, webhooks=(HTTP_CALLS,)))
+for hosted in HOSTED:
+    PROVIDERS.register(hosted_spec(hosted))
 PROVIDERS.register(ChannelSpec(Channel.WHATSAPP, _whatsapp, webhooks=(WHATSAPP_EVENTS,)))
 PROVIDERS.register(ChannelSpec(Channel.EMAIL, _email))

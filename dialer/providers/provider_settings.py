@@ -19,7 +19,7 @@ import math
 from typing import Any, Final
 
 import redis
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings
 
 from dialer.providers.ratelimit import BucketLimits, RedisRateLimiter
@@ -49,13 +49,13 @@ class HostedProviderSettings(BaseSettings):
         default=None, ge=1, description="Calls allowed at once on top of the rate; default 1 s."
     )
 
-    @model_validator(mode="after")
-    def _no_placeholder_secrets(self) -> HostedProviderSettings:
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if isinstance(value, SecretStr):
-                check_secret(name, value)
-        return self
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_placeholder_secrets(cls, value: Any, info: ValidationInfo) -> Any:
+        # Per field, so the start-up error names the variable (DIALER_VAPI_API_KEY).
+        if isinstance(value, SecretStr):
+            check_secret(str(info.field_name), value)
+        return value
 
     def account_id(self) -> str:
         """Names the account in the limiter's key; a digest of the API key by default."""

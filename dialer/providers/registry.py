@@ -273,11 +273,16 @@ class WebhookRoute:
         return None if factory is None else factory(self.config)
 
 
+def options_prefix(spec: Spec) -> str:
+    """Where an entry's own settings are read from: ``DIALER_<NAME>_``."""
+    return f"DIALER_{spec.name.upper()}_"
+
+
 def load_options(spec: Spec) -> BaseSettings | None:
     """The entry's own settings from ``DIALER_<NAME>_*``; SettingsError naming each bad one."""
     if spec.settings_model is None:
         return None
-    prefix = f"DIALER_{spec.name.upper()}_"
+    prefix = options_prefix(spec)
     try:
         return spec.settings_model(_env_prefix=prefix)
     except ValidationError as exc:

@@ -112,7 +112,11 @@ def test_missing_or_swapped_markers_are_an_error(document: str) -> None:
 
 def test_check_mode_fails_on_a_stale_file_and_the_writer_fixes_it(tmp_path: Path) -> None:
     stale = tmp_path / "OPERATIONS.md"
-    stale.write_text(f"# Ops\n{opsdoc.BEGIN_MARKER}\n| old |\n{opsdoc.END_MARKER}\n")
+    providers = "".join(
+        "{}\n| old |\n{}\n".format(*opsdoc.provider_markers(name))
+        for name in ("vapi", "retell", "twilio", "elevenlabs")
+    )
+    stale.write_text(f"# Ops\n{opsdoc.BEGIN_MARKER}\n| old |\n{opsdoc.END_MARKER}\n{providers}")
     command = [sys.executable, "-m", "dialer.opsdoc"]
     check = subprocess.run([*command, "--check", str(stale)], capture_output=True, text=True)
     assert check.returncode == 1
@@ -120,5 +124,6 @@ def test_check_mode_fails_on_a_stale_file_and_the_writer_fixes_it(tmp_path: Path
     write = subprocess.run([*command, str(stale)], capture_output=True, text=True)
     assert write.returncode == 0, write.stderr
     assert "`DIALER_DATABASE_URL`" in stale.read_text()
+    assert "`DIALER_TWILIO_AUTH_TOKEN`" in stale.read_text()
     again = subprocess.run([*command, "--check", str(stale)], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr

@@ -49,7 +49,10 @@ def echo_settings() -> Settings:
 def test_an_unregistered_provider_stops_start_up_naming_the_setting(
     echo_settings: Settings,
 ) -> None:
-    with pytest.raises(SettingsError, match=r"DIALER_PROVIDER: 'echo' is not one of http, simul"):
+    with pytest.raises(
+        SettingsError,
+        match=r"DIALER_PROVIDER: 'echo' is not one of elevenlabs, http, retell, simul",
+    ):
         check_provider_settings(echo_settings)
     with pytest.raises(SettingsError, match="DIALER_PROVIDER"):
         bootstrap(echo_settings)  # before any server is started or any log configured
@@ -95,7 +98,11 @@ def test_the_built_in_providers_come_from_the_same_table() -> None:
     assert http.voice.name == "http"
     assert http.event_source is None
     paths = {webhook.path for webhook in PROVIDERS.webhooks()}
-    assert paths == {"/webhooks/calls/simulated", "/webhooks/calls/http", "/webhooks/whatsapp"}
+    hosted = {f"/webhooks/calls/{name}" for name in ("vapi", "retell", "twilio", "elevenlabs")}
+    assert (
+        paths
+        == {"/webhooks/calls/simulated", "/webhooks/calls/http", "/webhooks/whatsapp"} | hosted
+    )
 
 
 def test_registering_twice_or_on_a_taken_path_is_refused() -> None:
