@@ -15,19 +15,25 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+import structlog
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID, insert
 from sqlalchemy.orm import Session
 
+from dialer.policies.location import CustomerLocation
 from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
 from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening_within_a_year
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
+from dialer.services.locations import country_column, location_from_values, subdivision_column
 from models import CallAttempt, Campaign, Customer, DailyClaims, Enrollment
 from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -36,6 +42,7 @@ class ScanResult:
     moved: int = 0
     unreachable: int = 0
     campaigns: int = 0
+    outside_legal_bound: bool = False  # the campaign's hours lie outside the legal bound
 
 
 @dataclass
@@ -70,8 +77,21 @@ def scan_campaign(
     slots = _free_slots(session, campaign, now)
     if slots <= 0:
         return result
+    window = window_of(campaign, legal)
+    if window.effective_end <= window.effective_start:
+        # The legal bound was tightened after the campaign was made and now leaves none
+        # of its hours: no contact is at fault, so nothing is cancelled. The attempts
+        # wait, and the operator is told (the plan says so too).
+        log.warning(
+            "campaign_window_outside_legal_bound",
+            campaign_id=str(campaign.id),
+            window=f"{campaign.window_start:%H:%M}-{campaign.window_end:%H:%M}",
+            legal=f"{legal.start:%H:%M}-{legal.end:%H:%M}",
+        )
+        result.outside_legal_bound = True
+        return result
     due = _lock_due(session, campaign.id, now, batch_size)
-    sorted_ = _sort(due, window_of(campaign, legal), campaign.timezone, now, slots)
+    sorted_ = _sort(due, window, campaign.timezone, now, slots)
     _apply(session, sorted_, now)
     if sorted_.claim:
         _count_claims(session, campaign, now, len(sorted_.claim))
@@ -125,11 +145,22 @@ def _local_day(campaign: Campaign, now: datetime) -> date:
     return now.astimezone(ZoneInfo(campaign.timezone)).date()
 
 
-def _lock_due(
-    session: Session, campaign_id: uuid.UUID, now: datetime, limit: int
-) -> list[tuple[uuid.UUID, str | None, str | None]]:
+class _Due(NamedTuple):
+    attempt_id: uuid.UUID
+    timezone: str | None
+    phone: str | None
+    location: CustomerLocation
+
+
+def _lock_due(session: Session, campaign_id: uuid.UUID, now: datetime, limit: int) -> list[_Due]:
     rows = session.execute(
-        select(CallAttempt.id, Customer.timezone, Customer.phone)
+        select(
+            CallAttempt.id,
+            Customer.timezone,
+            Customer.phone,
+            country_column(),
+            subdivision_column(),
+        )
         .join(Customer, Customer.id == CallAttempt.customer_id)
         .where(
             CallAttempt.campaign_id == campaign_id,
@@ -140,19 +171,19 @@ def _lock_due(
         .limit(limit)
         .with_for_update(of=CallAttempt, skip_locked=True)
     ).all()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [_Due(r[0], r[1], r[2], location_from_values(r[3], r[4])) for r in rows]
 
 
 def _sort(
-    due: list[tuple[uuid.UUID, str | None, str | None]],
+    due: list[_Due],
     window: CallWindow,
     campaign_tz: str,
     now: datetime,
     slots: int,
 ) -> _Sorted:
     out = _Sorted()
-    for attempt_id, tz, phone in due:
-        zones = contact_zones(tz, phone, campaign_tz)
+    for attempt_id, tz, phone, location in due:
+        zones = contact_zones(tz, phone, campaign_tz, location)
         if is_open(window, zones, now):
             if len(out.claim) < slots:
                 out.claim.append(attempt_id)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from dialer.csv_cells import spreadsheet_safe_row
 from dialer.logging import mask_phone
-from dialer.policies.plan import SKIPPED, PlanBucket
+from dialer.policies.plan import REMEDIES, SKIPPED, PlanBucket
 from dialer.services.imports import ImportReport
 from dialer.services.plan import ContactPlan
 
@@ -84,6 +84,9 @@ def _counts_table(plan: ContactPlan) -> Table:
         label = f"skipped: {bucket.value}" if bucket in SKIPPED else bucket.value
         table.add_row(label, str(plan.counts.get(bucket, 0)))
     table.add_row("[bold]total[/]", f"[bold]{sum(plan.counts.values())}[/]")
+    for bucket, remedy in REMEDIES.items():
+        if plan.counts.get(bucket):
+            table.caption = (table.caption or "") + f"{bucket.value}: {remedy}\n"
     return table
 
 

@@ -19,6 +19,11 @@ class PlanBucket(StrEnum):
     THIS_WEEK = "later_this_week"
     LATER = "later"
     NO_COMMON_WINDOW = "no_common_window"
+    # No common window because the number carries no location (toll-free, VoIP) and the
+    # record gives none: a timezone or state field would unblock the contact.
+    NEEDS_LOCATION = "needs_location"
+    # The campaign's hours lie outside the (since tightened) legal bound: nobody is called.
+    OUTSIDE_LEGAL_BOUND = "window_outside_legal_bound"
     MISSING_CONTACT = "missing_contact"
     OPTED_OUT = "opted_out"
     INVALID_NUMBER = "invalid_number"
@@ -31,8 +36,26 @@ SKIPPED = frozenset(
         PlanBucket.OPTED_OUT,
         PlanBucket.INVALID_NUMBER,
         PlanBucket.NO_COMMON_WINDOW,
+        PlanBucket.NEEDS_LOCATION,
+        PlanBucket.OUTSIDE_LEGAL_BOUND,
     }
 )
+
+# What an operator can do about each skip that the data can fix.
+REMEDIES = {
+    PlanBucket.NEEDS_LOCATION: (
+        "the number carries no location (toll-free, VoIP, ...): set the customer's "
+        "timezone, or fields.state / fields.country"
+    ),
+    PlanBucket.NO_COMMON_WINDOW: (
+        "the contact's zones share no hour of the window: set the customer's timezone "
+        "or fields.state, or widen the campaign's hours"
+    ),
+    PlanBucket.OUTSIDE_LEGAL_BOUND: (
+        "the campaign's hours lie outside the deployment's legal calling hours: edit "
+        "call_working_hours"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -50,17 +73,25 @@ class ContactFacts:
 
 
 def classify_contact(
-    window: CallWindow, zones: Sequence[ZoneInfo], facts: ContactFacts, at: datetime
+    window: CallWindow,
+    zones: Sequence[ZoneInfo],
+    facts: ContactFacts,
+    at: datetime,
+    *,
+    needs_location: bool = False,
 ) -> ContactStanding:
     """Pure: the contact's bucket and next opening (None when it will not be called)."""
     skipped = _skip_reason(facts)
     if skipped is not None:
         return ContactStanding(skipped, None)
+    if window.effective_end <= window.effective_start:
+        return ContactStanding(PlanBucket.OUTSIDE_LEGAL_BOUND, None)
     if is_open(window, zones, at):
         return ContactStanding(PlanBucket.NOW, at)
     opening = next_opening_within_a_year(window, zones, at)
     if opening is None:
-        return ContactStanding(PlanBucket.NO_COMMON_WINDOW, None)
+        bucket = PlanBucket.NEEDS_LOCATION if needs_location else PlanBucket.NO_COMMON_WINDOW
+        return ContactStanding(bucket, None)
     return ContactStanding(_later_bucket(zones[0], at, opening), opening)
 
 

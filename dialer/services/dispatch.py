@@ -48,6 +48,7 @@ from dialer.providers.base import (
 )
 from dialer.providers.ratelimit import RateLimited
 from dialer.services.campaigns import window_of
+from dialer.services.locations import location_of
 from dialer.services.results import ResultBatch, finish_call
 from models import (
     Agent,
@@ -232,7 +233,14 @@ def _prepare_batch(
     zones_of: dict[uuid.UUID, tuple[ZoneInfo, ...]] = {}
     for attempt, enrollment_state, customer in rows:
         context = contexts[attempt.campaign_id]
-        zones = tuple(contact_zones(customer.timezone, customer.phone, context.campaign.timezone))
+        zones = tuple(
+            contact_zones(
+                customer.timezone,
+                customer.phone,
+                context.campaign.timezone,
+                location_of(customer),
+            )
+        )
         refusal = _recheck(attempt, enrollment_state, customer, context, zones, now, limits)
         if refusal is not None:
             reports.append(refusal)

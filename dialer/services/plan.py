@@ -15,6 +15,7 @@ from dialer.policies.plan import ContactFacts, PlanBucket, classify_contact
 from dialer.policies.window import CallWindow, LegalBound
 from dialer.policies.zones import resolve_contact_zones
 from dialer.services.campaigns import window_of
+from dialer.services.locations import location_of
 from models import Campaign, Customer, Enrollment
 
 
@@ -70,14 +71,18 @@ def _enrolled(session: Session, campaign_id: uuid.UUID) -> Iterator[tuple[Enroll
 def _plan_row(
     window: CallWindow, campaign: Campaign, enrollment: Enrollment, customer: Customer, at: datetime
 ) -> PlanRow:
-    contact = resolve_contact_zones(customer.timezone, customer.phone, campaign.timezone)
+    contact = resolve_contact_zones(
+        customer.timezone, customer.phone, campaign.timezone, location_of(customer)
+    )
     facts = ContactFacts(
         state=enrollment.state,
         has_phone=bool(customer.phone),
         opted_out=customer.opted_out,
         invalid_number=(enrollment.close_reason or "").startswith("invalid_number"),
     )
-    standing = classify_contact(window, contact.zones, facts, at)
+    standing = classify_contact(
+        window, contact.zones, facts, at, needs_location=contact.needs_location
+    )
     return PlanRow(
         enrollment_id=enrollment.id,
         customer_ref=customer.customer_id or customer.name or str(customer.id),

@@ -17,6 +17,7 @@ from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, Enrollment
 from dialer.policies.window import LegalBound, is_open
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
+from dialer.services.locations import country_column, location_from_values, subdivision_column
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
 from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
@@ -155,14 +156,26 @@ def calls_outside_window(
     campaign = session.get_one(Campaign, campaign_id)
     window = window_of(campaign, legal)
     rows = session.execute(
-        select(CallAttempt.id, CallAttempt.dispatched_at, Customer.timezone, Customer.phone)
+        select(
+            CallAttempt.id,
+            CallAttempt.dispatched_at,
+            Customer.timezone,
+            Customer.phone,
+            country_column(),
+            subdivision_column(),
+        )
         .join(Customer, Customer.id == CallAttempt.customer_id)
         .where(CallAttempt.campaign_id == campaign_id, CallAttempt.dispatched_at.is_not(None))
     ).all()
     return [
         attempt_id
-        for attempt_id, at, tz, phone in rows
-        if at is not None and not is_open(window, contact_zones(tz, phone, campaign.timezone), at)
+        for attempt_id, at, tz, phone, country, subdivision in rows
+        if at is not None
+        and not is_open(
+            window,
+            contact_zones(tz, phone, campaign.timezone, location_from_values(country, subdivision)),
+            at,
+        )
     ]
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
+from dialer.policies.location import NO_LOCATION
 from dialer.policies.plan import ContactFacts, ContactStanding, PlanBucket, classify_contact
 from dialer.policies.window import (
     LegalBound,
@@ -54,7 +55,13 @@ def test_the_scan_moves_a_seasonal_contact_to_its_opening_instead_of_cancelling(
 ) -> None:
     monkeypatch.setattr(scan, "contact_zones", lambda *_args: LA_AND_LONDON)
     attempt_id = uuid.uuid4()
-    sorted_ = scan._sort([(attempt_id, None, "+15555550100")], NINE_TO_FIVE, "UTC", MID_JANUARY, 10)
+    sorted_ = scan._sort(
+        [scan._Due(attempt_id, None, "+15555550100", NO_LOCATION)],
+        NINE_TO_FIVE,
+        "UTC",
+        MID_JANUARY,
+        10,
+    )
     assert sorted_.never == []
     assert sorted_.move_ids == [attempt_id]
     assert sorted_.move_to == [FIRST_SHARED_HOUR]

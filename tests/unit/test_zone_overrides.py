@@ -24,9 +24,9 @@ def names(found: tuple[ZoneInfo, ...]) -> set[str]:
 
 @pytest.fixture(autouse=True)
 def _fresh_phone_cache() -> Iterator[None]:
-    zones_module._phone_zones.cache_clear()
+    zones_module.phone_zones.cache_clear()
     yield
-    zones_module._phone_zones.cache_clear()
+    zones_module.phone_zones.cache_clear()
 
 
 INDONESIA = {"Asia/Jakarta", "Asia/Pontianak", "Asia/Makassar", "Asia/Jayapura"}

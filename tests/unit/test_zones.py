@@ -14,6 +14,7 @@ from dialer.policies.zones import (
     ContactZones,
     ZoneSource,
     contact_zones,
+    country_zone_names,
     parse_zone,
     resolve_contact_zones,
 )
@@ -31,9 +32,9 @@ def names(found: tuple[ZoneInfo, ...]) -> list[str]:
 @pytest.fixture(autouse=True)
 def _fresh_phone_cache() -> Iterator[None]:
     # The per-number cache would hide a monkeypatched phonenumbers between tests.
-    zones_module._phone_zones.cache_clear()
+    zones_module.phone_zones.cache_clear()
     yield
-    zones_module._phone_zones.cache_clear()
+    zones_module.phone_zones.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -108,17 +109,27 @@ def test_invalid_campaign_zone_is_a_validation_error() -> None:
 def test_phone_zones_are_deduplicated_in_order_and_unknowns_dropped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    answer = ("Europe/Rome", "Etc/Unknown", "Asia/Tokyo", "Europe/Rome", "No/Such_Zone")
+    answer = ("America/Chicago", "Etc/Unknown", "America/Denver", "America/Chicago", "No/Such_Zone")
     monkeypatch.setattr(phone_timezone, "time_zones_for_number", lambda _number: answer)
     resolved = resolve_contact_zones(None, NEW_YORK_NUMBER, "UTC")
     assert resolved == ContactZones(
-        (ZoneInfo("Europe/Rome"), ZoneInfo("Asia/Tokyo")), ZoneSource.PHONE
+        (ZoneInfo("America/Chicago"), ZoneInfo("America/Denver")), ZoneSource.PHONE
     )
 
 
-def test_only_unknown_phone_zones_mean_campaign(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unplaceable_number_of_a_known_country_gets_every_zone_of_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Strict: the campaign's zone would be a guess; the country's zones bound the truth.
     monkeypatch.setattr(phone_timezone, "time_zones_for_number", lambda _number: ("Etc/Unknown",))
-    assert resolve_contact_zones(None, NEW_YORK_NUMBER, "UTC").source is ZoneSource.CAMPAIGN
+    resolved = resolve_contact_zones(None, NEW_YORK_NUMBER, "UTC")
+    assert resolved.source is ZoneSource.PHONE
+    assert {z.key for z in resolved.zones} == set(country_zone_names("US"))
+
+
+def test_a_number_of_no_known_country_means_the_campaign_zone() -> None:
+    resolved = resolve_contact_zones(None, "+999123456789", "Europe/Rome")
+    assert resolved == ContactZones((ZoneInfo("Europe/Rome"),), ZoneSource.CAMPAIGN)
 
 
 @pytest.mark.parametrize("name", ["Europe/Rome", "America/Argentina/Buenos_Aires", "UTC"])
@@ -138,7 +149,7 @@ def test_parse_zone_rejects_unknown_names(name: str) -> None:
 
 
 def test_zone_source_values_are_what_the_ui_shows() -> None:
-    assert [source.value for source in ZoneSource] == ["explicit", "phone", "campaign"]
+    assert [source.value for source in ZoneSource] == ["explicit", "location", "phone", "campaign"]
 
 
 def test_parse_zone_refuses_an_overlong_name_before_any_file_lookup() -> None:
