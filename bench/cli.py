@@ -17,9 +17,9 @@ import psutil
 from rich.console import Console
 
 from bench import env as bench_env
-from bench import pg_raw, procs, report, scan_bench, targets, throughput
+from bench import pg_raw, procs, report, scan_bench, suppression_bench, targets, throughput
 
-PARTS = ("pg", "throughput", "scan")
+PARTS = ("pg", "throughput", "scan", "suppressions")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -37,6 +37,7 @@ class Config:
     run_seconds: float = 40.0
     scan_levels: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     scan_reps: int = 15
+    suppression_numbers: int = 1_000_000
     profile: bool = False
 
     @classmethod
@@ -49,6 +50,7 @@ class Config:
             run_seconds=10.0,
             scan_levels=(10_000, 100_000),
             scan_reps=7,
+            suppression_numbers=200_000,
         )
 
 
@@ -59,7 +61,7 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         "--only",
         action="append",
         default=[],
-        help="run only these parts: pg, throughput, scan (comma list or repeated)",
+        help="run only these parts: pg, throughput, scan, suppressions (comma list or repeated)",
     )
     ap.add_argument("--customers", type=int, help="customers in the throughput campaign")
     ap.add_argument("--workers", help="Celery worker process counts, e.g. 1,2")
@@ -155,6 +157,14 @@ def main(argv: list[str] | None = None) -> int:
                 results["scan"] = scan_bench.run(env, cfg.scan_levels, cfg.scan_reps)
             results["timings_s"]["scan"] = round(time.perf_counter() - t0, 1)
             report.scan(console, results["scan"])
+        if "suppressions" in parts:
+            t0 = time.perf_counter()
+            with console.status(f"do-not-contact list: load {cfg.suppression_numbers:,}, scan"):
+                results["suppressions"] = suppression_bench.run(
+                    env, cfg.suppression_numbers, cfg.scan_reps
+                )
+            results["timings_s"]["suppressions"] = round(time.perf_counter() - t0, 1)
+            report.suppressions(console, results["suppressions"])
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping what the bench started[/yellow]")
         status = 130

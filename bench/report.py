@@ -286,3 +286,26 @@ def targets(console: Console, rows: list[dict[str, Any]], timings: dict[str, Any
         table.add_row(row["target"], row["measured"], mark)
     console.print(table)
     console.print(f"[dim]timings (s): {timings}[/dim]")
+
+
+def suppressions(console: Console, data: dict[str, Any]) -> None:
+    load = data["load"]
+    table = Table(title="Do-not-contact list: load, then the scan against it")
+    for col in ("figure", "value"):
+        table.add_column(col, justify="right")
+    table.add_row("numbers loaded", _f(load["numbers"]))
+    table.add_row("load seconds", _f(load["seconds"], 2))
+    table.add_row("load rows/s", _f(load["rows_per_s"]))
+    table.add_row("loader RSS growth MB", _f(load["rss_growth_mb"], 1))
+    empty, full = data["scan_empty_list"], data["scan_full_list"]
+    table.add_row(f"scan ms, {data['due']} due, empty list", _f(empty["median_ms"], 2))
+    table.add_row(
+        f"scan ms, {data['due']} due, {load['numbers']:,} listed", _f(full["median_ms"], 2)
+    )
+    table.add_row("ratio full / empty", _f(data["scan_ratio_full_empty"], 2))
+    ten = data["scan_ten_due_listed"]
+    table.add_row(
+        "10 due listed: claimed / closed",
+        f"{','.join(map(str, ten['claimed']))} / {','.join(map(str, ten['suppressed']))}",
+    )
+    console.print(table)

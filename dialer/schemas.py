@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, time
+from datetime import date, datetime, time
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -23,7 +23,7 @@ from pydantic import (
 
 from dialer.errors import ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
-from dialer.policies.vocabulary import FallbackChannel
+from dialer.policies.vocabulary import FallbackChannel, SuppressionSource
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH, parse_zone
 
 DEFAULT_WEEKDAYS = [0, 1, 2, 3, 4]
@@ -265,3 +265,27 @@ class CustomerIn(_Strict):
         if not (self.customer_id or self.phone or self.email):
             raise ValueError("a customer needs at least one of customer_id, phone, email")
         return self
+
+
+SUPPRESSION_SOURCE_PATTERN: Final = r"^[a-z0-9][a-z0-9_.:-]{0,63}$"
+
+
+class SuppressionIn(_Strict):
+    """A number for the account's do-not-contact list (API and CLI)."""
+
+    phone: str = Field(max_length=50, description="E.164, e.g. +12125550123")
+    source: str = Field(
+        default=str(SuppressionSource.MANUAL), pattern=SUPPRESSION_SOURCE_PATTERN, max_length=64
+    )
+    reason: str | None = Field(default=None, max_length=200)
+    listed_on: date | None = None
+
+    @field_validator("phone")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if not value.startswith("+"):
+            raise ValueError("write the number in E.164, +<country><number>")
+        try:
+            return normalize_phone(value)
+        except InvalidPhone as exc:
+            raise ValueError(str(exc)) from None

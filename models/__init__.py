@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from models.customers import Customer
     from models.events import OutboxEvent, ProviderEvent
     from models.messages import ContactEvent, Message
+    from models.suppressions import Suppression
 
 _HOME: dict[str, str] = {
     "Account": "models.accounts",
@@ -37,6 +38,7 @@ _HOME: dict[str, str] = {
     "ProviderEvent": "models.events",
     "ContactEvent": "models.messages",
     "Message": "models.messages",
+    "Suppression": "models.suppressions",
 }
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "PhoneNumber",
     "ProviderEvent",
     "RotationCursor",
+    "Suppression",
 ]
 
 

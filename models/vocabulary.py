@@ -222,6 +222,18 @@ CLOSED_ENROLLMENT_STATES: frozenset[EnrollmentState] = frozenset(
     state for state in EnrollmentState if state is not EnrollmentState.ACTIVE
 )
 
+
+class SuppressionSource(StrEnum):
+    """Where the dialer itself puts a number on the account's do-not-contact list.
+
+    Imported lists name their own source (``national_dnc``, ``state_fl``, ...).
+    """
+
+    STOP_REPLY = "stop_reply"  # a STOP-style reply on a message channel
+    CALL_EXTRACTION = "call_extraction"  # the call's analysis says the person opted out
+    MANUAL = "manual"  # an operator, through the API or the CLI
+
+
 # Every channel but the call carries messages (and has a sender in ``channels``).
 MESSAGE_CHANNEL_SET: frozenset[Channel] = frozenset(set(Channel) - {Channel.CALL})
 

@@ -18,22 +18,23 @@ from datetime import date, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-import structlog
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID, insert
 from sqlalchemy.orm import Session
 
+from dialer.logging import get_logger
 from dialer.policies.location import CustomerLocation
 from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
 from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening_within_a_year
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
 from dialer.services.locations import country_column, location_from_values, subdivision_column
+from dialer.services.suppressions import SUPPRESSED, customer_is_suppressed
 from models import CallAttempt, Campaign, Customer, DailyClaims, Enrollment
 from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass
@@ -42,6 +43,7 @@ class ScanResult:
     moved: int = 0
     unreachable: int = 0
     campaigns: int = 0
+    suppressed: int = 0  # closed: the number is on the account's do-not-contact list
     outside_legal_bound: bool = False  # the campaign's hours lie outside the legal bound
 
 
@@ -51,6 +53,7 @@ class _Sorted:
     move_ids: list[uuid.UUID] = field(default_factory=list)
     move_to: list[datetime] = field(default_factory=list)
     never: list[uuid.UUID] = field(default_factory=list)
+    suppressed: list[uuid.UUID] = field(default_factory=list)
 
 
 def running_campaign_ids(session: Session) -> list[uuid.UUID]:
@@ -100,6 +103,7 @@ def scan_campaign(
         len(sorted_.move_ids),
         len(sorted_.never),
     )
+    result.suppressed = len(sorted_.suppressed)
     return result
 
 
@@ -150,6 +154,7 @@ class _Due(NamedTuple):
     timezone: str | None
     phone: str | None
     location: CustomerLocation
+    suppressed: bool = False  # on the account's do-not-contact list
 
 
 def _lock_due(session: Session, campaign_id: uuid.UUID, now: datetime, limit: int) -> list[_Due]:
@@ -160,6 +165,7 @@ def _lock_due(session: Session, campaign_id: uuid.UUID, now: datetime, limit: in
             Customer.phone,
             country_column(),
             subdivision_column(),
+            customer_is_suppressed(),
         )
         .join(Customer, Customer.id == CallAttempt.customer_id)
         .where(
@@ -171,7 +177,7 @@ def _lock_due(session: Session, campaign_id: uuid.UUID, now: datetime, limit: in
         .limit(limit)
         .with_for_update(of=CallAttempt, skip_locked=True)
     ).all()
-    return [_Due(r[0], r[1], r[2], location_from_values(r[3], r[4])) for r in rows]
+    return [_Due(r[0], r[1], r[2], location_from_values(r[3], r[4]), r[5]) for r in rows]
 
 
 def _sort(
@@ -182,7 +188,10 @@ def _sort(
     slots: int,
 ) -> _Sorted:
     out = _Sorted()
-    for attempt_id, tz, phone, location in due:
+    for attempt_id, tz, phone, location, suppressed in due:
+        if suppressed:
+            out.suppressed.append(attempt_id)
+            continue
         zones = contact_zones(tz, phone, campaign_tz, location)
         if is_open(window, zones, now):
             if len(out.claim) < slots:
@@ -206,25 +215,34 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
         )
     if s.move_ids:
         _move_to_openings(session, s.move_ids, s.move_to)
+    if s.suppressed:
+        _close(session, s.suppressed, now, SUPPRESSED, EnrollmentState.OPTED_OUT)
     if s.never:
         # No instant within a year opens the window in all of the contact's zones (e.g. a
         # number mapped to zones half a day apart): never call, and say why.
-        session.execute(
-            update(CallAttempt)
-            .where(among(CallAttempt.id, s.never))
-            .values(
-                status=AttemptStatus.CANCELED,
-                outcome=Outcome.CANCELED,
-                finished_at=now,
-                last_error="no_common_window",
-            )
+        _close(session, s.never, now, "no_common_window", EnrollmentState.FAILED)
+
+
+def _close(
+    session: Session, ids: list[uuid.UUID], now: datetime, reason: str, state: EnrollmentState
+) -> None:
+    """Cancel the attempts and close their enrollments, giving the reason on both."""
+    session.execute(
+        update(CallAttempt)
+        .where(among(CallAttempt.id, ids))
+        .values(
+            status=AttemptStatus.CANCELED,
+            outcome=Outcome.CANCELED,
+            finished_at=now,
+            last_error=reason,
         )
-        enrollments = select(CallAttempt.enrollment_id).where(among(CallAttempt.id, s.never))
-        session.execute(
-            update(Enrollment)
-            .where(Enrollment.id.in_(enrollments))
-            .values(state=EnrollmentState.FAILED, closed_at=now, close_reason="no_common_window")
-        )
+    )
+    enrollments = select(CallAttempt.enrollment_id).where(among(CallAttempt.id, ids))
+    session.execute(
+        update(Enrollment)
+        .where(Enrollment.id.in_(enrollments))
+        .values(state=state, closed_at=now, close_reason=reason)
+    )
 
 
 def _move_to_openings(session: Session, ids: list[uuid.UUID], openings: list[datetime]) -> None:

@@ -15,6 +15,7 @@ from dialer.cli.customers import customers_app
 from dialer.cli.infra import db_app, services_app
 from dialer.cli.keys import keys_app
 from dialer.cli.ops import register_ops_commands
+from dialer.cli.suppressions import suppressions_app
 
 app = typer.Typer(
     help="Campaign dialer: run outbound calling campaigns inside legal hours.", no_args_is_help=True
@@ -29,6 +30,7 @@ app.command("demo")(serve.demo_cmd)
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(customers_app, name="customers")
+app.add_typer(suppressions_app, name="suppressions")
 app.add_typer(services_app, name="services")
 app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")

@@ -26,6 +26,7 @@ class PlanBucket(StrEnum):
     OUTSIDE_LEGAL_BOUND = "window_outside_legal_bound"
     MISSING_CONTACT = "missing_contact"
     OPTED_OUT = "opted_out"
+    SUPPRESSED = "suppressed"  # the number is on the account's do-not-contact list
     INVALID_NUMBER = "invalid_number"
     CLOSED = "closed"
 
@@ -34,6 +35,7 @@ SKIPPED = frozenset(
     {
         PlanBucket.MISSING_CONTACT,
         PlanBucket.OPTED_OUT,
+        PlanBucket.SUPPRESSED,
         PlanBucket.INVALID_NUMBER,
         PlanBucket.NO_COMMON_WINDOW,
         PlanBucket.NEEDS_LOCATION,
@@ -70,6 +72,7 @@ class ContactFacts:
     has_phone: bool
     opted_out: bool
     invalid_number: bool
+    suppressed: bool = False
 
 
 def classify_contact(
@@ -96,6 +99,8 @@ def classify_contact(
 
 
 def _skip_reason(facts: ContactFacts) -> PlanBucket | None:
+    if facts.suppressed:
+        return PlanBucket.SUPPRESSED
     if facts.opted_out or facts.state == "opted_out":
         return PlanBucket.OPTED_OUT
     if facts.invalid_number:

@@ -34,6 +34,7 @@ from models.vocabulary import (
     RotationStrategy,
     ScheduleType,
     Segment,
+    SuppressionSource,
 )
 
 __all__ = [
@@ -61,4 +62,5 @@ __all__ = [
     "RotationStrategy",
     "ScheduleType",
     "Segment",
+    "SuppressionSource",
 ]

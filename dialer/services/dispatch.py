@@ -50,6 +50,11 @@ from dialer.providers.ratelimit import RateLimited
 from dialer.services.campaigns import window_of
 from dialer.services.locations import location_of
 from dialer.services.results import ResultBatch, finish_call
+from dialer.services.suppressions import (
+    SUPPRESSED,
+    close_suppressed_enrollments,
+    suppressed_pairs,
+)
 from models import (
     Agent,
     CallAttempt,
@@ -231,8 +236,16 @@ def _prepare_batch(
     contexts = _campaign_contexts(session, {attempt.campaign_id for attempt, _, _ in rows}, limits)
     accepted: list[tuple[CallAttempt, Customer]] = []
     zones_of: dict[uuid.UUID, tuple[ZoneInfo, ...]] = {}
+    # Read while the attempts are locked: a number listed since the claim is not dialed.
+    listed = suppressed_pairs(session, ((c.account_id, c.phone) for _, _, c in rows))
+    suppressed: list[uuid.UUID] = []
     for attempt, enrollment_state, customer in rows:
         context = contexts[attempt.campaign_id]
+        if (customer.account_id, customer.phone) in listed:
+            _cancel(attempt, now, SUPPRESSED)
+            suppressed.append(attempt.id)
+            reports.append(DispatchReport(attempt.id, Verdict.CANCELED, SUPPRESSED))
+            continue
         zones = tuple(
             contact_zones(
                 customer.timezone,
@@ -255,6 +268,8 @@ def _prepare_batch(
         for a, customer in accepted
     ]
     write_changes(session, [attempt for attempt, _, _ in rows])
+    if suppressed:
+        close_suppressed_enrollments(session, suppressed, now)
     return requests, reports
 
 

@@ -20,6 +20,7 @@ from dialer.policies.vocabulary import (
     EnrollmentState,
     MessagePurpose,
     MessageStatus,
+    SuppressionSource,
 )
 from dialer.policies.vocabulary import Channel as ContactChannel
 from dialer.providers.base import (
@@ -33,6 +34,7 @@ from dialer.providers.base import (
 from dialer.services.attempts import cancel_open_work, schedule_call
 from dialer.services.dispatch import template_values
 from dialer.services.goals import close_if_goal_met
+from dialer.services.suppressions import SUPPRESSED, suppress_customer, suppressed_pairs
 from models import Agent, Campaign, Channel, ContactEvent, Customer, Enrollment, Message
 from models.sql import among
 
@@ -150,6 +152,10 @@ def _prepare_send(session: Session, message_id: uuid.UUID) -> SendMessageRequest
     customer = session.get_one(Customer, message.customer_id)
     if customer.opted_out:
         message.status, message.error = MessageStatus.CANCELED, "customer opted out"
+        return MessageStatus.CANCELED
+    if suppressed_pairs(session, [(customer.account_id, customer.phone)]):
+        # Any channel: a listed person is not messaged either (read under the row lock).
+        message.status, message.error = MessageStatus.CANCELED, SUPPRESSED
         return MessageStatus.CANCELED
     campaign = session.get_one(Campaign, message.campaign_id) if message.campaign_id else None
     channel = session.get(Channel, message.channel_id) if message.channel_id else None
@@ -319,6 +325,7 @@ def _store_reply(
 def opt_out(session: Session, customer: Customer, now: datetime) -> None:
     """The customer said stop: never contact again in any campaign; calls in flight finish."""
     customer.opted_out, customer.opted_out_at = True, now
+    suppress_customer(session, customer, SuppressionSource.STOP_REPLY, now)
     active = list(
         session.scalars(
             select(Enrollment.id).where(

@@ -16,6 +16,7 @@ from dialer.policies.window import CallWindow, LegalBound
 from dialer.policies.zones import resolve_contact_zones
 from dialer.services.campaigns import window_of
 from dialer.services.locations import location_of
+from dialer.services.suppressions import SUPPRESSED, suppressed_phones_of_campaign
 from models import Campaign, Customer, Enrollment
 
 
@@ -49,8 +50,9 @@ def build_contact_plan(
     """Classify every enrolled contact at `at`; keep the first `keep_rows` rows (all if None)."""
     plan = ContactPlan(campaign_name=campaign.name, at=at)
     window = window_of(campaign, legal)
+    listed = suppressed_phones_of_campaign(session, campaign.id)
     for enrollment, customer in _enrolled(session, campaign.id):
-        row = _plan_row(window, campaign, enrollment, customer, at)
+        row = _plan_row(window, campaign, enrollment, customer, at, listed)
         plan.counts[row.bucket] += 1
         if keep_rows is None or len(plan.rows) < keep_rows:
             plan.rows.append(row)
@@ -69,7 +71,12 @@ def _enrolled(session: Session, campaign_id: uuid.UUID) -> Iterator[tuple[Enroll
 
 
 def _plan_row(
-    window: CallWindow, campaign: Campaign, enrollment: Enrollment, customer: Customer, at: datetime
+    window: CallWindow,
+    campaign: Campaign,
+    enrollment: Enrollment,
+    customer: Customer,
+    at: datetime,
+    listed: set[str],
 ) -> PlanRow:
     contact = resolve_contact_zones(
         customer.timezone, customer.phone, campaign.timezone, location_of(customer)
@@ -79,6 +86,8 @@ def _plan_row(
         has_phone=bool(customer.phone),
         opted_out=customer.opted_out,
         invalid_number=(enrollment.close_reason or "").startswith("invalid_number"),
+        # Listed numbers, and contacts the scan or dispatch already closed for it.
+        suppressed=customer.phone in listed or enrollment.close_reason == SUPPRESSED,
     )
     standing = classify_contact(
         window, contact.zones, facts, at, needs_location=contact.needs_location

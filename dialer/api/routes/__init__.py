@@ -2,6 +2,11 @@
 
 from fastapi import APIRouter
 
-from dialer.api.routes import calls, campaigns, customers
+from dialer.api.routes import calls, campaigns, customers, suppressions
 
-CONTROL_ROUTERS: list[APIRouter] = [campaigns.router, customers.router, calls.router]
+CONTROL_ROUTERS: list[APIRouter] = [
+    campaigns.router,
+    customers.router,
+    calls.router,
+    suppressions.router,
+]
