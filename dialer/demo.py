@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from dialer import migrate
 from dialer.cli.render import print_import_report, print_plan
@@ -43,6 +44,7 @@ from dialer.services.imports import import_customers
 from dialer.services.lifecycle import lock_campaign, start_campaign
 from dialer.services.plan import build_contact_plan
 from dialer.services.reports import CampaignReport, campaign_report
+from dialer.services.suppressions import load_numbers
 from dialer.settings import PROVIDER_SECRETS, Settings
 from models import CallAttempt, Campaign, Enrollment, Message
 
@@ -125,7 +127,28 @@ def _load_example(console: Console, runtime: Runtime, examples: Path) -> uuid.UU
             report = import_customers(session, campaign, parse_customers(stream), partial=True)
         rejects = Path(runtime.settings.home) / "customers.rejected.csv"
         print_import_report(console, report, rejects, committed=True)
+        listed = _load_suppressions(session, account.id, examples / "suppressions.txt")
+        console.print(
+            f"do-not-contact list: {listed} number(s) of {examples.name}/suppressions.txt"
+        )
         return campaign.id
+
+
+def _load_suppressions(session: Session, account_id: uuid.UUID, path: Path) -> int:
+    if not path.exists():
+        return 0
+    with path.open(encoding="utf-8") as stream:
+        lines = (line for line in stream if not line.startswith("#"))
+        report = load_numbers(
+            session,
+            account_id,
+            lines,
+            source="demo_dnc",
+            listed_on=None,
+            default_region=None,
+            reject=lambda *_: None,
+        )
+    return report.added + report.already_listed
 
 
 def _next_monday_6_utc(now: datetime) -> datetime:
@@ -302,6 +325,7 @@ def _print_report(
         report = campaign_report(session, campaign_id, legal_bound(runtime.settings))
     console.print(_counts_table("Call outcomes", report.outcomes))
     console.print(_counts_table("Enrollment states", report.states))
+    console.print(_counts_table("Closed, by reason", _close_reasons(runtime, campaign_id)))
     console.print(_counts_table("Messages", report.whatsapp))
     console.print(
         _counts_table(
@@ -313,6 +337,18 @@ def _print_report(
     console.print(
         f"calls placed outside the contact's window: {report.calls_outside_window} {verdict}"
     )
+
+
+def _close_reasons(runtime: Runtime, campaign_id: uuid.UUID) -> dict[str, int]:
+    """Why contacts closed (suppressed, no_common_window, answered, ...), most first."""
+    with runtime.session() as session:
+        rows = session.execute(
+            select(Enrollment.close_reason, func.count())
+            .where(Enrollment.campaign_id == campaign_id)
+            .group_by(Enrollment.close_reason)
+            .order_by(func.count().desc())
+        ).all()
+    return {str(reason or "open"): int(count) for reason, count in rows}
 
 
 def _counts_table(title: str, counts: object) -> Table:

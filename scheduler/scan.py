@@ -13,6 +13,7 @@ after this transaction commits.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import NamedTuple
@@ -20,10 +21,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID, insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from dialer.logging import get_logger
+from dialer.policies.contact_rules import contact_rules
 from dialer.policies.location import CustomerLocation
+from dialer.policies.rule_pack_data import PACKS
+from dialer.policies.rule_packs import RulePack, cap_allows, longest_cap_period
 from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
 from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening_within_a_year
 from dialer.policies.zones import contact_zones
@@ -63,7 +67,12 @@ def running_campaign_ids(session: Session) -> list[uuid.UUID]:
 
 
 def scan_campaign(
-    session: Session, campaign_id: uuid.UUID, now: datetime, legal: LegalBound, batch_size: int
+    session: Session,
+    campaign_id: uuid.UUID,
+    now: datetime,
+    legal: LegalBound,
+    batch_size: int,
+    packs: Sequence[RulePack] = PACKS,
 ) -> ScanResult:
     """Claim what is due for one campaign; empty when another scan holds it."""
     campaign = session.scalars(
@@ -93,8 +102,9 @@ def scan_campaign(
         )
         result.outside_legal_bound = True
         return result
-    due = _lock_due(session, campaign.id, now, batch_size)
-    sorted_ = _sort(due, window, campaign.timezone, now, slots)
+    since = now - longest_cap_period(packs)
+    due = _lock_due(session, campaign.id, now, batch_size, since)
+    sorted_ = _sort(due, window, campaign.timezone, now, slots, packs)
     _apply(session, sorted_, now)
     if sorted_.claim:
         _count_claims(session, campaign, now, len(sorted_.claim))
@@ -155,9 +165,20 @@ class _Due(NamedTuple):
     phone: str | None
     location: CustomerLocation
     suppressed: bool = False  # on the account's do-not-contact list
+    recent_calls: tuple[datetime, ...] = ()  # the person's calls within the caps' period
 
 
-def _lock_due(session: Session, campaign_id: uuid.UUID, now: datetime, limit: int) -> list[_Due]:
+def _lock_due(
+    session: Session, campaign_id: uuid.UUID, now: datetime, limit: int, since: datetime
+) -> list[_Due]:
+    earlier = aliased(CallAttempt)
+    # The person's calls in any campaign of the account within the longest cap period
+    # (an index lookup by customer per due row), for the packs' frequency caps.
+    recent = (
+        select(func.array_agg(earlier.dispatched_at))
+        .where(earlier.customer_id == Customer.id, earlier.dispatched_at > since)
+        .scalar_subquery()
+    )
     rows = session.execute(
         select(
             CallAttempt.id,
@@ -166,6 +187,7 @@ def _lock_due(session: Session, campaign_id: uuid.UUID, now: datetime, limit: in
             country_column(),
             subdivision_column(),
             customer_is_suppressed(),
+            recent,
         )
         .join(Customer, Customer.id == CallAttempt.customer_id)
         .where(
@@ -177,7 +199,10 @@ def _lock_due(session: Session, campaign_id: uuid.UUID, now: datetime, limit: in
         .limit(limit)
         .with_for_update(of=CallAttempt, skip_locked=True)
     ).all()
-    return [_Due(r[0], r[1], r[2], location_from_values(r[3], r[4]), r[5]) for r in rows]
+    return [
+        _Due(r[0], r[1], r[2], location_from_values(r[3], r[4]), r[5], tuple(r[6] or ()))
+        for r in rows
+    ]
 
 
 def _sort(
@@ -186,18 +211,27 @@ def _sort(
     campaign_tz: str,
     now: datetime,
     slots: int,
+    packs: Sequence[RulePack] = PACKS,
 ) -> _Sorted:
     out = _Sorted()
-    for attempt_id, tz, phone, location, suppressed in due:
+    for attempt_id, tz, phone, location, suppressed, recent in due:
         if suppressed:
             out.suppressed.append(attempt_id)
             continue
         zones = contact_zones(tz, phone, campaign_tz, location)
-        if is_open(window, zones, now):
-            if len(out.claim) < slots:
-                out.claim.append(attempt_id)
+        rules = contact_rules(window, location, phone, now, packs)
+        if is_open(rules.window, zones, now):
+            capped_until = cap_allows(rules.applied.caps, recent, now)
+            if capped_until is None:
+                if len(out.claim) < slots:
+                    out.claim.append(attempt_id)
+                continue
+            # A frequency cap is full: wait until a call ages out, then the window.
+            later = next_opening_within_a_year(rules.window, zones, capped_until)
+            out.move_ids.append(attempt_id)
+            out.move_to.append(later or capped_until)
             continue
-        opening = next_opening_within_a_year(window, zones, now)
+        opening = next_opening_within_a_year(rules.window, zones, now)
         if opening is None:
             out.never.append(attempt_id)
         else:

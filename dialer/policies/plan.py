@@ -27,6 +27,10 @@ class PlanBucket(StrEnum):
     MISSING_CONTACT = "missing_contact"
     OPTED_OUT = "opted_out"
     SUPPRESSED = "suppressed"  # the number is on the account's do-not-contact list
+    # Open by the campaign's hours now, held by the jurisdiction's rule pack:
+    HOLIDAY = "held_holiday"  # a public holiday where the pack forbids calls on them
+    CLOSED_DAY = "held_closed_day"  # a weekday the pack forbids (Sunday in Alabama)
+    PACK_HOURS = "held_pack_hours"  # outside the pack's hours (after 20:00 in Florida)
     INVALID_NUMBER = "invalid_number"
     CLOSED = "closed"
 
@@ -82,6 +86,7 @@ def classify_contact(
     at: datetime,
     *,
     needs_location: bool = False,
+    campaign_window: CallWindow | None = None,
 ) -> ContactStanding:
     """Pure: the contact's bucket and next opening (None when it will not be called)."""
     skipped = _skip_reason(facts)
@@ -92,10 +97,23 @@ def classify_contact(
     if is_open(window, zones, at):
         return ContactStanding(PlanBucket.NOW, at)
     opening = next_opening_within_a_year(window, zones, at)
+    if campaign_window is not None and is_open(campaign_window, zones, at):
+        # The campaign would call now; the rule pack holds the contact back. Say which rule.
+        return ContactStanding(_held_by(window, zones, at), opening)
     if opening is None:
         bucket = PlanBucket.NEEDS_LOCATION if needs_location else PlanBucket.NO_COMMON_WINDOW
         return ContactStanding(bucket, None)
     return ContactStanding(_later_bucket(zones[0], at, opening), opening)
+
+
+def _held_by(window: CallWindow, zones: Sequence[ZoneInfo], at: datetime) -> PlanBucket:
+    for zone in zones:
+        local = at.astimezone(zone)
+        if local.date() in window.closed_dates:
+            return PlanBucket.HOLIDAY
+        if local.weekday() not in window.hours.weekdays:
+            return PlanBucket.CLOSED_DAY
+    return PlanBucket.PACK_HOURS
 
 
 def _skip_reason(facts: ContactFacts) -> PlanBucket | None:

@@ -81,6 +81,9 @@ class CallWindow:
 
     hours: WorkingHours
     legal: LegalBound
+    # Local dates on which no call is allowed in a zone (a jurisdiction's public
+    # holidays, from its rule pack): the window is closed all day on them.
+    closed_dates: frozenset[date] = frozenset()
 
     @property
     def effective_start(self) -> time:
@@ -136,9 +139,12 @@ def is_open(window: CallWindow, zones: Sequence[ZoneInfo], at: datetime) -> bool
     _require_zones(zones)
     at_utc = _utc(at)  # see local_time for why not at.astimezone(zone)
     start, end, weekdays = window.effective_start, window.effective_end, window.hours.weekdays
+    closed = window.closed_dates
     for zone in zones:
         local = at_utc.astimezone(zone)
         if local.weekday() not in weekdays or not start <= local.time() < end:
+            return False
+        if closed and local.date() in closed:
             return False
     return True
 
@@ -238,6 +244,7 @@ def _intervals_around(
         tuple(zones),
         day - _DAY,
         day + timedelta(days=horizon_days + 2),
+        window.closed_dates,
     )
 
 
@@ -249,11 +256,14 @@ def _open_intervals(
     zones: tuple[ZoneInfo, ...],
     first_day: date,
     end_day: date,
+    closed: frozenset[date] = frozenset(),
 ) -> tuple[Interval, ...]:
     """Intervals open in every zone, clipped to the UTC days [first_day, end_day)."""
-    result = _zone_intervals(start, end, weekdays, zones[0], first_day, end_day)
+    result = _zone_intervals(start, end, weekdays, zones[0], first_day, end_day, closed)
     for zone in zones[1:]:
-        result = _intersect(result, _zone_intervals(start, end, weekdays, zone, first_day, end_day))
+        result = _intersect(
+            result, _zone_intervals(start, end, weekdays, zone, first_day, end_day, closed)
+        )
     return result
 
 
@@ -264,6 +274,7 @@ def _zone_intervals(
     zone: ZoneInfo,
     first_day: date,
     end_day: date,
+    closed: frozenset[date] = frozenset(),
 ) -> tuple[Interval, ...]:
     """One zone's open intervals, sorted, merged, clipped to the UTC days [first, end)."""
     lower, upper = _utc_midnight(first_day), _utc_midnight(end_day)
@@ -271,7 +282,7 @@ def _zone_intervals(
     # Offsets are within +-24 h, so local dates one day either side can reach the range.
     local_day = first_day - _DAY
     while local_day <= end_day:
-        if local_day.weekday() in weekdays:
+        if local_day.weekday() in weekdays and local_day not in closed:
             for opens, closes in _local_date_intervals(zone, local_day, start, end):
                 opens, closes = max(opens, lower), min(closes, upper)
                 if opens < closes:

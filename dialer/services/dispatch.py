@@ -26,7 +26,10 @@ from sqlalchemy.orm import Session, load_only
 
 from dialer.dependencies import UnitOfWork
 from dialer.logging import get_logger
+from dialer.policies.contact_rules import contact_rules
 from dialer.policies.rotation import pick_caller_id
+from dialer.policies.rule_pack_data import PACKS
+from dialer.policies.rule_packs import RulePack, cap_allows, longest_cap_period
 from dialer.policies.templates import render
 from dialer.policies.vocabulary import (
     AttemptStatus,
@@ -112,6 +115,7 @@ class DispatchLimits:
     legal: LegalBound
     max_tries: int
     window_margin: timedelta = DEFAULT_WINDOW_MARGIN
+    packs: tuple[RulePack, ...] = PACKS  # the jurisdictions' rule packs
 
 
 def dispatch_attempt(
@@ -236,6 +240,8 @@ def _prepare_batch(
     contexts = _campaign_contexts(session, {attempt.campaign_id for attempt, _, _ in rows}, limits)
     accepted: list[tuple[CallAttempt, Customer]] = []
     zones_of: dict[uuid.UUID, tuple[ZoneInfo, ...]] = {}
+    windows_of: dict[uuid.UUID, CallWindow] = {}
+    recent = _recent_calls(session, rows, now - longest_cap_period(limits.packs))
     # Read while the attempts are locked: a number listed since the claim is not dialed.
     listed = suppressed_pairs(session, ((c.account_id, c.phone) for _, _, c in rows))
     suppressed: list[uuid.UUID] = []
@@ -254,23 +260,55 @@ def _prepare_batch(
                 location_of(customer),
             )
         )
-        refusal = _recheck(attempt, enrollment_state, customer, context, zones, now, limits)
+        rules = contact_rules(
+            context.window, location_of(customer), customer.phone, now, limits.packs
+        )
+        refusal = _recheck(
+            attempt, enrollment_state, customer, context, rules.window, zones, now, limits
+        )
+        if refusal is None:
+            capped_until = cap_allows(rules.applied.caps, recent.get(customer.id, []), now)
+            if capped_until is not None:
+                refusal = _defer(attempt, capped_until, "frequency cap reached")
         if refusal is not None:
             reports.append(refusal)
             continue
+        recent.setdefault(customer.id, []).append(now)  # a second attempt in this batch
+        windows_of[attempt.id] = rules.window
         if attempt.status == AttemptStatus.QUEUED:
             context.in_flight += 1
         accepted.append((attempt, customer))
         zones_of[attempt.id] = zones
     _advance_cursors(session, contexts, accepted)
     requests = [
-        _start(a, customer, contexts[a.campaign_id], zones_of[a.id], now)
+        _start(a, customer, contexts[a.campaign_id], windows_of[a.id], zones_of[a.id], now)
         for a, customer in accepted
     ]
     write_changes(session, [attempt for attempt, _, _ in rows])
     if suppressed:
         close_suppressed_enrollments(session, suppressed, now)
     return requests, reports
+
+
+def _recent_calls(
+    session: Session, rows: Sequence[Any], since: datetime
+) -> dict[uuid.UUID, list[datetime]]:
+    """The batch's people's calls since ``since`` in any campaign, this batch's excluded."""
+    customers = {customer.id for _, _, customer in rows}
+    if not customers:
+        return {}
+    ours = [attempt.id for attempt, _, _ in rows]
+    found: dict[uuid.UUID, list[datetime]] = {}
+    for customer_id, at in session.execute(
+        select(CallAttempt.customer_id, CallAttempt.dispatched_at).where(
+            CallAttempt.customer_id.in_(customers),
+            CallAttempt.dispatched_at > since,
+            CallAttempt.id.not_in(ours),
+        )
+    ):
+        if at is not None:
+            found.setdefault(customer_id, []).append(at)
+    return found
 
 
 def _campaign_contexts(
@@ -319,6 +357,7 @@ def _recheck(
     enrollment_state: str,
     customer: Customer,
     context: _CampaignContext,
+    window: CallWindow,
     zones: Sequence[ZoneInfo],
     now: datetime,
     limits: DispatchLimits,
@@ -332,7 +371,7 @@ def _recheck(
     if campaign.status != CampaignStatus.RUNNING:
         return _defer(attempt, now, f"campaign {campaign.status}")
     # The same test as the gate's, so an attempt the gate would hold back is not even marked.
-    check = may_start_call(context.window, zones, now, limits.window_margin)
+    check = may_start_call(window, zones, now, limits.window_margin)
     if not check.allowed:
         return _defer(attempt, check.reopens or now + NEVER_OPENS_RETRY, "window closed")
     if attempt.status == AttemptStatus.QUEUED and context.in_flight >= campaign.concurrency:
@@ -380,6 +419,7 @@ def _start(
     attempt: CallAttempt,
     customer: Customer,
     context: _CampaignContext,
+    window: CallWindow,
     zones: tuple[ZoneInfo, ...],
     now: datetime,
 ) -> _Prepared:
@@ -391,7 +431,7 @@ def _start(
     if attempt.external_from is None:  # a re-dispatch keeps its number
         attempt.external_from = _caller_id(context, attempt)
     request = _request(attempt, customer, context)
-    return _Prepared(attempt.id, request, context.window, zones, *before)
+    return _Prepared(attempt.id, request, window, zones, *before)
 
 
 def _hold_back(session: Session, held: list[tuple[_Prepared, datetime]]) -> list[DispatchReport]:

@@ -11,7 +11,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dialer.policies.contact_rules import contact_rules
 from dialer.policies.plan import ContactFacts, PlanBucket, classify_contact
+from dialer.policies.rule_pack_data import PACKS
 from dialer.policies.window import CallWindow, LegalBound
 from dialer.policies.zones import resolve_contact_zones
 from dialer.services.campaigns import window_of
@@ -89,8 +91,14 @@ def _plan_row(
         # Listed numbers, and contacts the scan or dispatch already closed for it.
         suppressed=customer.phone in listed or enrollment.close_reason == SUPPRESSED,
     )
+    rules = contact_rules(window, location_of(customer), customer.phone, at, PACKS)
     standing = classify_contact(
-        window, contact.zones, facts, at, needs_location=contact.needs_location
+        rules.window,
+        contact.zones,
+        facts,
+        at,
+        needs_location=contact.needs_location,
+        campaign_window=window,
     )
     return PlanRow(
         enrollment_id=enrollment.id,

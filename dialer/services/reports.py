@@ -13,8 +13,10 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from dialer.metrics import CampaignLoad
+from dialer.policies.contact_rules import contact_rules
+from dialer.policies.rule_pack_data import PACKS
 from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
-from dialer.policies.window import LegalBound, is_open
+from dialer.policies.window import CallWindow, LegalBound, is_open
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
 from dialer.services.locations import country_column, location_from_values, subdivision_column
@@ -171,12 +173,24 @@ def calls_outside_window(
         attempt_id
         for attempt_id, at, tz, phone, country, subdivision in rows
         if at is not None
-        and not is_open(
-            window,
-            contact_zones(tz, phone, campaign.timezone, location_from_values(country, subdivision)),
-            at,
-        )
+        and not _allowed(window, campaign.timezone, tz, phone, country, subdivision, at)
     ]
+
+
+def _allowed(
+    window: CallWindow,
+    campaign_tz: str,
+    tz: str | None,
+    phone: str | None,
+    country: str | None,
+    subdivision: str | None,
+    at: datetime,
+) -> bool:
+    """Whether a call at ``at`` kept the window and the jurisdiction's rule packs."""
+    location = location_from_values(country, subdivision)
+    zones = contact_zones(tz, phone, campaign_tz, location)
+    rules = contact_rules(window, location, phone, at, PACKS)
+    return is_open(rules.window, zones, at)
 
 
 def campaign_loads(session: Session, now: datetime) -> list[CampaignLoad]:
