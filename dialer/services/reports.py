@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, String, case, func, select
 from sqlalchemy.orm import Session
 
 from dialer.metrics import CampaignLoad
@@ -106,7 +106,9 @@ def _counters(contacts: Sequence[Any], calls: Sequence[Any]) -> dict[str, Any]:
 
 def campaign_report(session: Session, campaign_id: uuid.UUID, legal: LegalBound) -> CampaignReport:
     report = CampaignReport(counters=campaign_counters(session, campaign_id))
-    outcome = func.coalesce(CallAttempt.outcome, CallAttempt.status)
+    # Typed as plain text: the coalesce mixes outcome and status words (an unfinished
+    # campaign has pending attempts), which neither enum column type could read back.
+    outcome = func.coalesce(CallAttempt.outcome, CallAttempt.status, type_=String)
     report.outcomes.update(
         dict(
             session.execute(
