@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     max_call_seconds: float = Field(
         default=3600, gt=0, description="An in-progress call older than this is reconciled."
     )
+    uncertain_placement_deadline_seconds: float = Field(
+        default=3 * 3600,
+        gt=0,
+        description="A call whose placement answer was lost is held `uncertain` and looked "
+        "up until this long after it was sent; with no webhook and no trace at the provider "
+        "by then it ends failed. Longer than DIALER_MAX_CALL_SECONDS: a placed call has "
+        "sent its webhooks by then.",
+    )
     inbox_retry_seconds: float = Field(
         default=60,
         gt=0,
@@ -274,6 +282,15 @@ class Settings(BaseSettings):
             raise ValueError("legal_window_start must be before legal_window_end")
         if (self.clock_anchor_real is None) != (self.clock_anchor_sim is None):
             raise ValueError("clock_anchor_real and clock_anchor_sim must be set together")
+        return self
+
+    @model_validator(mode="after")
+    def _uncertain_deadline_outlasts_a_call(self) -> Settings:
+        if self.uncertain_placement_deadline_seconds <= self.max_call_seconds:
+            raise ValueError(
+                "uncertain_placement_deadline_seconds must be longer than max_call_seconds: "
+                "a call still on the line would be taken for one never placed"
+            )
         return self
 
     @model_validator(mode="after")
