@@ -36,7 +36,9 @@ from dialer.settings import Settings
 
 EventParser = Callable[[Mapping[str, Any]], ProviderEvent]
 Job = tuple[Mapping[str, Any], EventParser]  # one payload for the inbox, and how to read it
-BodyDecoder = Callable[[bytes], Mapping[str, Any]]
+# The raw body and the query of the URL it was posted to (Twilio puts our attempt id in
+# the callback URL, so a decoder must see it): the payload to store.
+BodyDecoder = Callable[[bytes, Mapping[str, str]], Mapping[str, Any]]
 EventSplitter = Callable[[Mapping[str, Any]], Sequence[Job]]
 OptionsT = TypeVar("OptionsT", bound=BaseSettings)
 
@@ -99,8 +101,12 @@ def shared_secret_verifier(config: ProviderConfig) -> Verifier:
     return check
 
 
-def decode_json_object(body: bytes) -> dict[str, Any]:
-    """A JSON object PostgreSQL can store (dialer.providers.webhook_body), else ValueError."""
+def decode_json_object(body: bytes, query: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A JSON object PostgreSQL can store (dialer.providers.webhook_body), else ValueError.
+
+    The query is not kept: JSON providers carry our metadata in the body.
+    """
+    del query
     return decode_object(body)
 
 

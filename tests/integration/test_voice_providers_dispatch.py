@@ -105,7 +105,7 @@ def test_a_lost_answer_in_dispatch_never_becomes_a_second_call(
     assert verdicts == sorted([Verdict.PLACED, Verdict.UNCERTAIN])
     held = [a for a in attempts if a.status == "uncertain"]
     assert [a.provider_error_code for a in held] == ["placement_uncertain"]
-    assert held[0].finished_at is None and held[0].conv_id is None
+    assert (held[0].finished_at, held[0].conv_id) == (None, None)
     assert len(everything) == 2  # no successor: a held call is not an unanswered one
     # The reaper or a re-delivered task sends the same attempts again: nothing leaves.
     again = dispatch_batch(driver.uow, adapter, claimed, driver.clock, driver.limits)
