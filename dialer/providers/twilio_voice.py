@@ -75,7 +75,12 @@ from dialer.providers.voice_adapter import (
     dynamic_variables,
     opening_message,
 )
-from dialer.providers.webhook_auth import WebhookVerifier, check_first_delivery, check_fresh
+from dialer.providers.webhook_auth import (
+    WebhookVerifier,
+    bound_verifier,
+    check_first_delivery,
+    check_fresh,
+)
 from dialer.providers.webhook_body import decode_form
 
 PROVIDER_NAME: Final = "twilio"
@@ -364,20 +369,12 @@ def _int(raw: Any) -> int | None:
 
 def verifier(settings: Settings, replay_guard: SeenOnce | None = None) -> WebhookVerifier:
     """``verify_webhook`` with this account's secret and tolerance bound (the registry's)."""
-    secret = settings.auth_token.get_secret_value()
-
-    def check(headers: Mapping[str, str], body: bytes, url: str, now: float) -> None:
-        verify_webhook(
-            headers,
-            body,
-            url,
-            secret,
-            now,
-            tolerance_seconds=settings.webhook_tolerance_seconds,
-            replay_guard=replay_guard,
-        )
-
-    return check
+    return bound_verifier(
+        verify_webhook,
+        settings.auth_token.get_secret_value(),
+        tolerance_seconds=settings.webhook_tolerance_seconds,
+        replay_guard=replay_guard,
+    )
 
 
 def verify_webhook(

@@ -133,7 +133,7 @@ def base_url(fake: FakeProviders) -> Iterator[str]:
 def _clear_faults(fake: FakeProviders) -> Iterator[None]:
     yield
     fake.slow_answers, fake.refusals[:], fake.answer_delay_seconds = 0, [], 0.0
-    fake.max_in_flight = 0
+    fake.settle()
 
 
 def _key(case: Case, test: str) -> str:
