@@ -6,6 +6,7 @@ A bad value stops start-up with a message that names the setting.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -18,10 +19,9 @@ from dialer.errors import SettingsError
 
 # The HTTP adapter's connection pool size (dialer.providers.http_voice).
 _MAX_PROVIDER_CONNECTIONS = 20
-# Providers that talk to no one: the only ones allowed to run on the public sandbox secrets.
-SIMULATED_PROVIDERS = frozenset({"simulated"})
-# Secrets a real provider needs, and values that are public (in this repository's code,
-# examples and deploy files): anyone could sign a webhook or call the provider with them.
+# The process-wide secrets (each registry entry says which of them it uses), and values
+# that are public (in this repository's code, examples and deploy files): anyone could
+# sign a webhook or call the provider with them.
 PROVIDER_SECRETS = ("webhook_secret", "provider_api_key", "whatsapp_token")
 PUBLIC_SECRET_VALUES = frozenset(
     {"whsec_sandbox", "sk_sandbox", "wa_sandbox", "change-me", "changeme", "secret"}
@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     )
     max_call_seconds: float = Field(
         default=3600, gt=0, description="An in-progress call older than this is reconciled."
+    )
+    uncertain_placement_deadline_seconds: float = Field(
+        default=3 * 3600,
+        gt=0,
+        description="A call whose placement answer was lost is held `uncertain` and looked "
+        "up until this long after it was sent; with no webhook and no trace at the provider "
+        "by then it ends failed. Longer than DIALER_MAX_CALL_SECONDS: a placed call has "
+        "sent its webhooks by then.",
     )
     inbox_retry_seconds: float = Field(
         default=60,
@@ -277,6 +285,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _uncertain_deadline_outlasts_a_call(self) -> Settings:
+        if self.uncertain_placement_deadline_seconds <= self.max_call_seconds:
+            raise ValueError(
+                "uncertain_placement_deadline_seconds must be longer than max_call_seconds: "
+                "a call still on the line would be taken for one never placed"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _metrics_credentials_are_whole(self) -> Settings:
         if bool(self.metrics_user) != bool(self.metrics_password):
             raise ValueError("metrics_user and metrics_password must be set together")
@@ -284,21 +301,19 @@ class Settings(BaseSettings):
             raise ValueError("metrics_user must not contain ':'")
         return self
 
-    @model_validator(mode="after")
-    def _real_provider_has_real_secrets(self) -> Settings:
-        """A real provider never starts on a public or guessable secret (named, not echoed)."""
-        if self.provider in SIMULATED_PROVIDERS:
-            return self
-        problems = [
-            f"DIALER_{name.upper()}: {problem}"
-            for name in PROVIDER_SECRETS
-            if (problem := _weak_secret(getattr(self, name).get_secret_value()))
-        ]
-        if problems:
-            raise ValueError(
-                f"provider {self.provider!r} talks to a real service: " + "; ".join(problems)
-            )
-        return self
+
+def secret_problems(settings: Settings, names: Iterable[str]) -> list[str]:
+    """``DIALER_<NAME>: why`` for each named secret too weak to guard a real provider.
+
+    Which secrets a provider really uses is said by its registry entry
+    (``dialer.providers.registry``: its ``secrets`` and those of the channels it sends
+    through); the composition root checks them at start-up. A value is never echoed.
+    """
+    return [
+        f"DIALER_{name.upper()}: {problem}"
+        for name in names
+        if (problem := _weak_secret(getattr(settings, name).get_secret_value()))
+    ]
 
 
 def _weak_secret(value: str) -> str | None:

@@ -33,6 +33,7 @@ from models.vocabulary import (
 )
 
 _OPEN = one_of("status", OPEN_ATTEMPT_STATUSES)
+IN_FLIGHT_WHERE = "status IN ('queued', 'dispatching', 'uncertain', 'in_progress')"
 
 
 class CallAttempt(IdMixin, TimestampMixin, Base):
@@ -86,6 +87,8 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
     extraction_error: Mapped[str | None] = mapped_column(Text)
     provider_error_code: Mapped[str | None] = mapped_column(String(64))
     hangup_reason: Mapped[str | None] = mapped_column(String(128))
+    # An `uncertain` attempt: when reconciliation next looks the call up at the provider.
+    next_check_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint(one_of("status", ATTEMPT_STATUSES), name="status"),
@@ -113,7 +116,13 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
             "ix_call_attempts_in_flight",
             "campaign_id",
             "status",
-            postgresql_where=text("status IN ('queued', 'dispatching', 'in_progress')"),
+            postgresql_where=text(IN_FLIGHT_WHERE),
+        ),
+        # Reconciliation reads only held placements, by when they are next looked up.
+        Index(
+            "ix_call_attempts_uncertain",
+            "next_check_at",
+            postgresql_where=text("status = 'uncertain'"),
         ),
         Index("ix_call_attempts_customer", "customer_id"),
         Index("ix_call_attempts_conv_id", "conv_id"),

@@ -21,6 +21,9 @@ class AttemptStatus(StrEnum):
     PENDING = "pending"
     QUEUED = "queued"
     DISPATCHING = "dispatching"
+    # The placement's answer was lost and no lookup found the call: held, never re-sent,
+    # until a webhook, a lookup or the deadline settles it (dialer.services.uncertain).
+    UNCERTAIN = "uncertain"
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -197,6 +200,7 @@ OPEN_ATTEMPT_STATUSES: frozenset[AttemptStatus] = frozenset(
         AttemptStatus.PENDING,
         AttemptStatus.QUEUED,
         AttemptStatus.DISPATCHING,
+        AttemptStatus.UNCERTAIN,
         AttemptStatus.IN_PROGRESS,
     }
 )

@@ -3,6 +3,8 @@
 - `queued` too long: its dispatch task never ran (lost after commit): send again.
 - `dispatching` too long: the worker died mid-request: send again, same idempotency key.
 - `in_progress` past the longest call: the webhook never came: ask the provider.
+- `uncertain` (a placement's answer was lost) due for a look: find it by our metadata.
+  Such an attempt is never sent again: it is not `queued` nor `dispatching`.
 - a message `queued` too long: its send task died after the claim: owed again.
 Thresholds are operational (real seconds), converted to the clock's time.
 """
@@ -55,6 +57,21 @@ def overdue_calls(
         .limit(REAP_BATCH)
     ).all()
     return [(r[0], r[1]) for r in rows]
+
+
+def uncertain_due(session: Session, now: datetime) -> list[uuid.UUID]:
+    """Held placements whose next lookup is due (ix_call_attempts_uncertain)."""
+    return list(
+        session.scalars(
+            select(CallAttempt.id)
+            .where(
+                CallAttempt.status == AttemptStatus.UNCERTAIN,
+                or_(CallAttempt.next_check_at <= now, CallAttempt.next_check_at.is_(None)),
+            )
+            .order_by(CallAttempt.next_check_at)
+            .limit(REAP_BATCH)
+        )
+    )
 
 
 def stale_messages(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:

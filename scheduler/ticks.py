@@ -19,6 +19,7 @@ from dialer.dependencies import UnitOfWork
 from dialer.policies.vocabulary import CampaignStatus
 from dialer.policies.window import LegalBound
 from dialer.providers.base import MessageProvider, VoiceProvider
+from dialer.services import uncertain
 from dialer.services.attempts import materialize_first_contacts
 from dialer.services.dispatch import (
     DispatchLimits,
@@ -163,6 +164,9 @@ def finish_all(uow: UnitOfWork, now: datetime) -> list[uuid.UUID]:
     return finished
 
 
+DEFAULT_UNCERTAIN_DEADLINE = timedelta(hours=3)  # Settings.uncertain_placement_deadline_seconds
+
+
 @dataclass(frozen=True)
 class ReapLimits:
     queued: timedelta
@@ -171,6 +175,8 @@ class ReapLimits:
     inbox_retry_seconds: float
     # How long a claimed message may stay `queued`; None: as long as a claimed call.
     message_queued: timedelta | None = None
+    # How long a placement whose answer was lost is held and looked up before it ends.
+    uncertain_deadline: timedelta = DEFAULT_UNCERTAIN_DEADLINE
 
 
 def reap_all(
@@ -185,12 +191,17 @@ def reap_all(
         queued = reaper.stale_queued(session, now, limits.queued)
         dispatching = reaper.stale_dispatching(session, now, limits.dispatching)
         overdue = reaper.overdue_calls(session, now, limits.max_call)
+        held = reaper.uncertain_due(session, now)
         unapplied = unapplied_events(session, limits.inbox_retry_seconds, reaper.REAP_BATCH)
         stuck_messages = reaper.stale_messages(session, now, limits.message_queued or limits.queued)
         released = release_claimed_messages(session, stuck_messages, now)
     if queued or dispatching:
         redispatch(queued + dispatching)
     counts = Counter(reconcile_call(uow, provider, attempt_id, now) for attempt_id, _ in overdue)
+    counts.update(
+        uncertain.resolve(uow, provider, attempt_id, now, limits.uncertain_deadline).value
+        for attempt_id in held
+    )
     for inbox_id in unapplied:
         reapply(inbox_id)
     counts.update(

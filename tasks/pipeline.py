@@ -156,6 +156,7 @@ def reap() -> dict[str, int]:
         dispatching=simulated_delta(cfg.dispatching_timeout_seconds, cfg),
         max_call=simulated_delta(cfg.max_call_seconds, cfg),
         inbox_retry_seconds=cfg.inbox_retry_seconds,
+        uncertain_deadline=simulated_delta(cfg.uncertain_placement_deadline_seconds, cfg),
     )
     counts = ticks.reap_all(
         w.runtime.session,

@@ -115,7 +115,7 @@ def handshake(config: ProviderConfig) -> Handshake:
     return answer
 
 
-def decode_form(body: bytes) -> dict[str, Any]:
+def decode_form(body: bytes, query: Mapping[str, str] | None = None) -> dict[str, Any]:
     try:
         return dict(parse_qsl(body.decode(), strict_parsing=True))
     except (UnicodeDecodeError, ValueError) as exc:

@@ -123,7 +123,8 @@ def _add_webhook_route(
         body, refusal = await guard.read_verified(request, webhook.source)
         if refusal is not None:
             return refusal
-        jobs = webhook_jobs(webhook.decode, webhook.split, body)
+        query = dict(request.query_params)
+        jobs = webhook_jobs(webhook.decode, webhook.split, body, query)
         return await run_in_threadpool(intake.store, webhook.source, jobs)
 
 
@@ -189,14 +190,19 @@ async def _read_bounded(request: Request) -> bytes | None:
 # --------------------------------------------------------------------------- intake
 
 
-def webhook_jobs(decode: BodyDecoder, split: EventSplitter, body: bytes) -> Sequence[Job]:
+def webhook_jobs(
+    decode: BodyDecoder,
+    split: EventSplitter,
+    body: bytes,
+    query: Mapping[str, str] | None = None,
+) -> Sequence[Job]:
     """One job per event of a body; the whole body is rejected if any part is bad.
 
     A body that does not decode is kept as its raw text, one that decodes but does not
     split as the decoded payload, so nothing a provider sent is lost.
     """
     try:
-        payload = decode(body)
+        payload = decode(body, query or {})
     except ValueError as exc:
         return [_rejection(raw_payload(body), exc)]
     try:

@@ -34,11 +34,15 @@ def check_provider_settings(
 ) -> tuple[VoiceProviderSpec, ProviderConfig]:
     """The entry DIALER_PROVIDER names and its own settings, validated.
 
-    Raises SettingsError naming the setting: an unknown provider, or a bad or missing
-    ``DIALER_<PROVIDER>_*`` value of the entry's settings model.
+    Raises SettingsError naming the setting: an unknown provider, a bad or missing
+    ``DIALER_<PROVIDER>_*`` value of the entry's settings model, or a default, public
+    or short value of a process-wide secret the entry (or a channel it sends through)
+    uses; secrets it does not use are not asked for.
     """
     spec = registry.voice_provider(settings.provider)
-    return spec, ProviderConfig(settings, load_options(spec))
+    config = ProviderConfig(settings, load_options(spec))
+    registry.check_secrets(spec, settings)
+    return spec, config
 
 
 def build_providers(

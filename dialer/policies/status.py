@@ -1,8 +1,8 @@
 """Apply a provider's call status to a call attempt, monotonically.
 
 Provider events (webhooks, polls) may arrive twice or out of order, so an event
-only ever moves an attempt forward: pending < queued < dispatching < in_progress <
-terminal (completed, failed, canceled). A terminal attempt never changes again:
+only ever moves an attempt forward: pending < queued < dispatching = uncertain <
+in_progress < terminal (completed, failed, canceled). A terminal attempt never changes again:
 "completed" followed by a late "ringing" stays completed, and a second terminal
 event (say "failed" after "completed") is ignored, first terminal wins.
 
@@ -41,6 +41,8 @@ _RANK: dict[AttemptStatus, int] = {
     AttemptStatus.PENDING: 0,
     AttemptStatus.QUEUED: 1,
     AttemptStatus.DISPATCHING: 2,
+    # Held after a lost placement answer: any event of the call moves it on.
+    AttemptStatus.UNCERTAIN: 2,
     AttemptStatus.IN_PROGRESS: 3,
     AttemptStatus.COMPLETED: _TERMINAL_RANK,
     AttemptStatus.FAILED: _TERMINAL_RANK,

@@ -165,6 +165,23 @@ class VoiceProvider(Protocol):
         ...
 
 
+class FindsCalls(Protocol):
+    """A provider whose calls can be found by our metadata (hosted adapters that can)."""
+
+    can_find_by_metadata: bool
+
+    def find_call(self, request: PlaceCallRequest, sent_after: datetime) -> CallRecord | None:
+        """The call placed for ``request`` since ``sent_after``, or None if there is none."""
+        ...
+
+
+def call_finder(provider: VoiceProvider) -> FindsCalls | None:
+    """The provider as a finder of calls by our metadata, or None where it cannot search."""
+    if getattr(provider, "can_find_by_metadata", False) and hasattr(provider, "find_call"):
+        return cast(FindsCalls, provider)
+    return None
+
+
 @dataclass(frozen=True)
 class NotSent:
     """A request the gate held back: nothing was sent, the provider knows nothing of it."""

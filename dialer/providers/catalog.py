@@ -90,9 +90,32 @@ WHATSAPP_EVENTS: Final = WebhookSpec(
 )
 
 PROVIDERS: Final = Registry()
-PROVIDERS.register(VoiceProviderSpec(SIMULATED, _simulated, webhooks=(SIMULATED_CALLS,)))
-PROVIDERS.register(VoiceProviderSpec(http_voice.PROVIDER_NAME, _http, webhooks=(HTTP_CALLS,)))
+# Secrets per entry: the simulator talks to no one and sends its own messages; seed 004's
+# API takes DIALER_PROVIDER_API_KEY and signs its webhooks with DIALER_WEBHOOK_SECRET;
+# a hosted provider's credentials are its DIALER_<NAME>_* settings (refused when missing
+# or public). Every real provider sends messages through the channels, and WhatsApp
+# sends with DIALER_WHATSAPP_TOKEN and signs with DIALER_WEBHOOK_SECRET.
+PROVIDERS.register(
+    VoiceProviderSpec(
+        SIMULATED, _simulated, webhooks=(SIMULATED_CALLS,), sends_through_channels=False
+    )
+)
+PROVIDERS.register(
+    VoiceProviderSpec(
+        http_voice.PROVIDER_NAME,
+        _http,
+        webhooks=(HTTP_CALLS,),
+        secrets=("provider_api_key", "webhook_secret"),
+    )
+)
 for hosted in HOSTED:
     PROVIDERS.register(hosted_spec(hosted))
-PROVIDERS.register(ChannelSpec(Channel.WHATSAPP, _whatsapp, webhooks=(WHATSAPP_EVENTS,)))
+PROVIDERS.register(
+    ChannelSpec(
+        Channel.WHATSAPP,
+        _whatsapp,
+        webhooks=(WHATSAPP_EVENTS,),
+        secrets=("whatsapp_token", "webhook_secret"),
+    )
+)
 PROVIDERS.register(ChannelSpec(Channel.EMAIL, _email))

@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import parse_qsl
 
 import redis
 
@@ -48,13 +47,15 @@ from dialer.providers.registry import (
 )
 from dialer.providers.seen_once import RedisSeenOnce, SeenOnce
 from dialer.providers.webhook_auth import WebhookVerifier
+from dialer.providers.webhook_body import decode_form
+
+__all__ = ["HOSTED", "decode_form", "hosted_spec"]
 
 # The adapter modules' own signatures differ in their Settings type; the entry checks
 # the type once (``options_as``) and hands the adapter its own model.
 AdapterFactory = Callable[..., VoiceProvider]
 VerifierOf = Callable[[Any, SeenOnce | None], WebhookVerifier]
 EventsOf = Callable[[Mapping[str, Any]], list[ProviderEvent]]
-FORM_MAX_FIELDS: Final = 200  # a status callback has ~30; bounds what a body may ask us to hold
 
 
 @dataclass(frozen=True)
@@ -118,23 +119,8 @@ def hosted_spec(provider: HostedProvider) -> VoiceProviderSpec:
     )
 
 
-def decode_form(body: bytes) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body (Twilio's callbacks), else ValueError."""
-    try:
-        fields = parse_qsl(
-            body.decode("utf-8"),
-            keep_blank_values=True,
-            strict_parsing=True,
-            max_num_fields=FORM_MAX_FIELDS,
-        )
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"body: not a form ({exc})") from None
-    return dict(fields)
-
-
 def _twilio_events(payload: Mapping[str, Any]) -> list[ProviderEvent]:
-    params = {str(name): str(value) for name, value in payload.items()}
-    return [twilio_voice.event_from_params(params, None)]
+    return [twilio_voice.event_from_stored(payload)]
 
 
 def _retell_events(payload: Mapping[str, Any]) -> list[ProviderEvent]:
@@ -164,7 +150,7 @@ TWILIO: Final = HostedProvider(
     twilio_voice.build,
     twilio_voice.verifier,
     _twilio_events,
-    decode=decode_form,
+    decode=twilio_voice.decode_callback,  # keeps our attempt id from the callback URL
     callback_url=lambda options: options.status_callback_url,
 )
 ELEVENLABS: Final = HostedProvider(

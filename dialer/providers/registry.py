@@ -32,11 +32,13 @@ from dialer.logging import get_logger
 from dialer.providers.base import MessageProvider, ProviderEvent, VoiceProvider
 from dialer.providers.signing import verify
 from dialer.providers.webhook_body import decode_object
-from dialer.settings import Settings
+from dialer.settings import Settings, secret_problems
 
 EventParser = Callable[[Mapping[str, Any]], ProviderEvent]
 Job = tuple[Mapping[str, Any], EventParser]  # one payload for the inbox, and how to read it
-BodyDecoder = Callable[[bytes], Mapping[str, Any]]
+# The raw body and the query of the URL it was posted to (Twilio puts our attempt id in
+# the callback URL, so a decoder must see it): the payload to store.
+BodyDecoder = Callable[[bytes, Mapping[str, str]], Mapping[str, Any]]
 EventSplitter = Callable[[Mapping[str, Any]], Sequence[Job]]
 OptionsT = TypeVar("OptionsT", bound=BaseSettings)
 
@@ -99,8 +101,12 @@ def shared_secret_verifier(config: ProviderConfig) -> Verifier:
     return check
 
 
-def decode_json_object(body: bytes) -> dict[str, Any]:
-    """A JSON object PostgreSQL can store (dialer.providers.webhook_body), else ValueError."""
+def decode_json_object(body: bytes, query: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A JSON object PostgreSQL can store (dialer.providers.webhook_body), else ValueError.
+
+    The query is not kept: JSON providers carry our metadata in the body.
+    """
+    del query
     return decode_object(body)
 
 
@@ -173,6 +179,12 @@ class VoiceProviderSpec:
     build: Callable[[ProviderContext], Adapters]
     webhooks: tuple[WebhookSpec, ...] = ()
     settings_model: type[BaseSettings] | None = None
+    # The process-wide secrets (Settings fields) this entry itself uses; its own
+    # credentials live in ``settings_model``, which refuses a missing or public one.
+    secrets: tuple[str, ...] = ()
+    # False when the entry brings its own message sending (the simulator): the
+    # registered channels are not built, so their secrets are not needed.
+    sends_through_channels: bool = True
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,7 @@ class ChannelSpec:
     build: Callable[[ProviderContext], MessageProvider]
     webhooks: tuple[WebhookSpec, ...] = ()
     settings_model: type[BaseSettings] | None = None
+    secrets: tuple[str, ...] = ()  # the process-wide secrets its sender and webhook use
 
 
 Spec = VoiceProviderSpec | ChannelSpec
@@ -231,6 +244,22 @@ class Registry:
                 f"invalid settings: DIALER_PROVIDER: {name!r} is not one of {known}"
             )
         return spec
+
+    def required_secrets(self, spec: VoiceProviderSpec) -> tuple[str, ...]:
+        """The process-wide secrets a process on ``spec`` really uses, each named once."""
+        names = list(spec.secrets)
+        if spec.sends_through_channels:
+            names += [name for channel in self.channels.values() for name in channel.secrets]
+        return tuple(dict.fromkeys(names))
+
+    def check_secrets(self, spec: VoiceProviderSpec, settings: Settings) -> None:
+        """SettingsError naming every secret ``spec`` uses that is missing, public or short."""
+        problems = secret_problems(settings, self.required_secrets(spec))
+        if problems:
+            raise SettingsError(
+                f"invalid settings: provider {spec.name!r} talks to a real service: "
+                + "; ".join(problems)
+            )
 
     def webhooks(self) -> list[WebhookSpec]:
         return [webhook for spec in self._specs() for webhook in spec.webhooks]

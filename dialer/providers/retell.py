@@ -91,6 +91,7 @@ from dialer.providers.voice_adapter import (
 )
 from dialer.providers.webhook_auth import (
     WebhookVerifier,
+    bound_verifier,
     check_first_delivery,
     check_fresh,
     unix_seconds,
@@ -372,20 +373,12 @@ def _ms_time(raw: Any) -> datetime | None:
 
 def verifier(settings: Settings, replay_guard: SeenOnce | None = None) -> WebhookVerifier:
     """``verify_webhook`` with this account's secret and tolerance bound (the registry's)."""
-    secret = settings.signing_key()
-
-    def check(headers: Mapping[str, str], body: bytes, url: str, now: float) -> None:
-        verify_webhook(
-            headers,
-            body,
-            url,
-            secret,
-            now,
-            tolerance_seconds=settings.webhook_tolerance_seconds,
-            replay_guard=replay_guard,
-        )
-
-    return check
+    return bound_verifier(
+        verify_webhook,
+        settings.signing_key(),
+        tolerance_seconds=settings.webhook_tolerance_seconds,
+        replay_guard=replay_guard,
+    )
 
 
 def verify_webhook(

@@ -75,7 +75,13 @@ from dialer.providers.voice_adapter import (
     dynamic_variables,
     opening_message,
 )
-from dialer.providers.webhook_auth import WebhookVerifier, check_first_delivery, check_fresh
+from dialer.providers.webhook_auth import (
+    WebhookVerifier,
+    bound_verifier,
+    check_first_delivery,
+    check_fresh,
+)
+from dialer.providers.webhook_body import decode_form
 
 PROVIDER_NAME: Final = "twilio"
 WEBHOOK_PATH: Final = "/webhooks/calls/twilio"
@@ -179,7 +185,7 @@ class TwilioVoiceProvider(HostedVoiceAdapter):
         return None  # Twilio keeps none of our metadata on a call
 
     def parse_event(self, payload: Mapping[str, Any]) -> ProviderEvent:
-        return event_from_params({str(k): str(v) for k, v in payload.items()}, None)
+        return event_from_stored(payload)
 
 
 def build(
@@ -363,20 +369,12 @@ def _int(raw: Any) -> int | None:
 
 def verifier(settings: Settings, replay_guard: SeenOnce | None = None) -> WebhookVerifier:
     """``verify_webhook`` with this account's secret and tolerance bound (the registry's)."""
-    secret = settings.auth_token.get_secret_value()
-
-    def check(headers: Mapping[str, str], body: bytes, url: str, now: float) -> None:
-        verify_webhook(
-            headers,
-            body,
-            url,
-            secret,
-            now,
-            tolerance_seconds=settings.webhook_tolerance_seconds,
-            replay_guard=replay_guard,
-        )
-
-    return check
+    return bound_verifier(
+        verify_webhook,
+        settings.auth_token.get_secret_value(),
+        tolerance_seconds=settings.webhook_tolerance_seconds,
+        replay_guard=replay_guard,
+    )
 
 
 def verify_webhook(
@@ -431,10 +429,17 @@ def parse_webhook(
     """A status callback (form-encoded) as our event; ``url`` gives back our metadata."""
     del headers
     params = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-    return [event_from_params(params, url)]
+    query = dict(parse_qsl(urlsplit(url).query)) if url else {}
+    return [event_from_params(params, query)]
 
 
-def event_from_params(params: Mapping[str, str], url: str | None) -> ProviderEvent:
+def event_from_params(params: Mapping[str, str], query: Mapping[str, str]) -> ProviderEvent:
+    """A status callback's form fields, and the query of the callback URL it was posted to.
+
+    Twilio keeps none of our metadata on a call, so ``callback_url`` puts our attempt id
+    and key in the status callback's query; they come back as the record's metadata,
+    which is how the inbox matches the event to its attempt (a held placement too).
+    """
     missing = [name for name in ("CallSid", "CallStatus") if not params.get(name)]
     if missing:
         raise ValueError(f"callback: missing field {missing[0]!r}")
@@ -455,16 +460,36 @@ def event_from_params(params: Mapping[str, str], url: str | None) -> ProviderEve
         provider_error_code=params.get("SipResponseCode") if status.value == "failed" else None,
         hangup_reason=params.get("AnsweredBy"),
         voicemail=voicemail,
-        metadata=_metadata_from(url),
+        metadata=metadata_from_query(query),
     )
     sequence = params.get("SequenceNumber", "")
     event_id = f"{record.id}:{params['CallStatus']}:{sequence}"
     return ProviderEvent(PROVIDER_NAME, event_id, CALL_EVENT, occurred, call=record)
 
 
-def _metadata_from(url: str | None) -> dict[str, str]:
-    if not url:
-        return {}
-    query = dict(parse_qsl(urlsplit(url).query))
+def metadata_from_query(query: Mapping[str, str]) -> dict[str, str]:
+    """Our keys among a callback URL's query parameters (nothing else of it is kept)."""
     names = (ATTEMPT_ID_KEY, IDEMPOTENCY_METADATA_KEY)
     return {name: query[name] for name in names if name in query}
+
+
+# Where the ingress keeps our keys from the callback URL's query in the stored payload
+# (Twilio's own form fields are CamelCase, so the name cannot clash).
+CALLBACK_QUERY_FIELD: Final = "dialer_callback_query"
+
+
+def decode_callback(body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
+    """A status callback's form fields plus our keys from the URL it was posted to."""
+    payload: dict[str, Any] = decode_form(body)
+    ours = metadata_from_query(query)
+    if ours:
+        payload[CALLBACK_QUERY_FIELD] = ours
+    return payload
+
+
+def event_from_stored(payload: Mapping[str, Any]) -> ProviderEvent:
+    """The event of a payload ``decode_callback`` made (as stored in the inbox)."""
+    kept = payload.get(CALLBACK_QUERY_FIELD)
+    query = {str(k): str(v) for k, v in kept.items()} if isinstance(kept, Mapping) else {}
+    params = {str(k): str(v) for k, v in payload.items() if k != CALLBACK_QUERY_FIELD}
+    return event_from_params(params, query)

@@ -15,14 +15,15 @@ and Retell only for an hour. So an adapter never trusts a re-send to be harmless
 4. When we know nothing reached the provider (connect error, 429, 500/503, a 4xx),
    the claim is given back, so the usual retry sends the request once more.
 
-``PlacementUncertain`` is a ``PermanentProviderError`` (code ``placement_uncertain``):
-dispatch as it stands fails such an attempt instead of re-sending it, so the worst
-case is a missed result, never a second call. A dispatch that knows the code can
-hold the attempt and reconcile it with ``find_call`` later.
+``PlacementUncertain`` is a ``PermanentProviderError`` (code ``placement_uncertain``)
+so that nothing retries it blind; dispatch holds such an attempt ``uncertain``
+(``dialer.services.uncertain``): a webhook naming our attempt id, a later
+``find_call`` or the deadline settles it, never a second request.
 """
 
 from __future__ import annotations
 
+import abc
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,7 @@ from dialer.providers.base import (
     PermanentProviderError,
     PlaceCallRequest,
     Placement,
+    ProviderEvent,
     TransientProviderError,
 )
 from dialer.providers.provider_http import AnswerLost, ProviderHttp
@@ -101,12 +103,13 @@ def opening_message(request: PlaceCallRequest) -> str | None:
     return str(value) if value else None
 
 
-class HostedVoiceAdapter:
+class HostedVoiceAdapter(abc.ABC):
     """Placement flow of the hosted providers; a subclass says how to send and look up.
 
-    Subclasses set ``name`` and ``honours_idempotency_key`` and implement
-    ``_send_placement``, ``get_call``, ``find_call`` (return None where the
-    provider offers no way to find a call by our metadata) and ``parse_event``.
+    Subclasses set ``name`` and ``honours_idempotency_key`` and implement the abstract
+    ``_send_placement``, ``get_call``, ``find_call`` (return None where the provider
+    offers no way to find a call by our metadata) and ``parse_event``: one left out
+    is a type error, and the class cannot be instantiated.
     """
 
     name: str  # an instance attribute for the VoiceProvider protocol
@@ -160,12 +163,17 @@ class HostedVoiceAdapter:
         except (TransientProviderError, PermanentProviderError) as exc:
             return exc
 
+    @abc.abstractmethod
     def get_call(self, call_id: str) -> CallRecord:
-        raise NotImplementedError
+        """The call record as the provider has it now (reconciliation)."""
 
+    @abc.abstractmethod
     def find_call(self, request: PlaceCallRequest, sent_after: datetime) -> CallRecord | None:
         """The call placed for ``request`` (matched on our metadata), or None if none is seen."""
-        raise NotImplementedError
+
+    @abc.abstractmethod
+    def parse_event(self, payload: Mapping[str, Any]) -> ProviderEvent:
+        """A stored webhook payload as our event; ValueError naming the bad field."""
 
     def close(self) -> None:
         """Close the pooled connections (and the threads of batch placement)."""
@@ -175,8 +183,9 @@ class HostedVoiceAdapter:
 
     # ------------------------------------------------------------------ subclass hooks
 
+    @abc.abstractmethod
     def _send_placement(self, request: PlaceCallRequest) -> CallRecord:
-        raise NotImplementedError
+        """Send the create request once; AnswerLost when its answer did not come back."""
 
     # ------------------------------------------------------------------ the flow
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Any, Final
 
 from dialer.providers.seen_once import SeenOnce
 from dialer.providers.signing import SignatureError
@@ -23,6 +23,20 @@ from dialer.providers.signing import SignatureError
 WebhookVerifier = Callable[[Mapping[str, str], bytes, str, float], None]
 # Unix timestamps past this are in milliseconds (this one is in the year 2286 in seconds).
 _MILLISECONDS_FROM: Final = 10_000_000_000
+
+
+# A provider module's ``verify_webhook(headers, body, url, secret, now, **options)``;
+# its keyword options differ per scheme (mode, tolerance_seconds, replay_guard).
+SchemeVerifier = Callable[..., None]
+
+
+def bound_verifier(verify: SchemeVerifier, secret: str, **options: Any) -> WebhookVerifier:
+    """``verify`` with one account's secret and options bound: what the registry calls."""
+
+    def check(headers: Mapping[str, str], body: bytes, url: str, now: float) -> None:
+        verify(headers, body, url, secret, now, **options)
+
+    return check
 
 
 class WebhookReplayed(SignatureError):

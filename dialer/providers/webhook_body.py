@@ -14,7 +14,9 @@ import base64
 import json
 import math
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
+FORM_MAX_FIELDS: Final = 200  # a status callback has ~30; bounds what a body may ask us to hold
 MAX_NESTING: Final = 64  # providers send 5-10 levels; PostgreSQL and our parsers recurse
 RAW_TEXT_KEPT_CHARS: Final = 10_000  # of the readable copy; the base64 copy is whole
 
@@ -31,6 +33,21 @@ def decode_object(body: bytes) -> dict[str, Any]:
         raise ValueError("body is not a JSON object")
     _check_storable(payload)
     return payload
+
+
+def decode_form(body: bytes) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body (Twilio's callbacks), else ValueError."""
+    try:
+        fields = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=True,
+            max_num_fields=FORM_MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"body: not a form ({exc})") from None
+    _check_text("".join(name + value for name, value in fields))
+    return dict(fields)
 
 
 def raw_payload(body: bytes) -> dict[str, Any]:

@@ -5,7 +5,9 @@ requests, so no row lock is held while the network is slow: (1) lock all, re-che
 each, mark the accepted ones `dispatching`; then each call is placed with the
 attempt's idempotency key; (2) record what the provider said, for all at once. A
 crash between (1) and (2) leaves `dispatching`, which the reaper re-sends with the
-same key: the provider returns the same call, never a second one.
+same key: the provider returns the same call, never a second one. A provider that
+keeps no key may have placed a call whose answer was lost and that no lookup found:
+that attempt is held `uncertain` (dialer.services.uncertain), never failed into a retry.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dialer.policies.rule_pack_data import PACKS
 from dialer.policies.rule_packs import RulePack, cap_allows, longest_cap_period
 from dialer.policies.templates import render
 from dialer.policies.vocabulary import (
+    IN_FLIGHT_ATTEMPT_STATUSES,
     AttemptStatus,
     CampaignStatus,
     EnrollmentState,
@@ -50,6 +53,8 @@ from dialer.providers.base import (
     place_calls,
 )
 from dialer.providers.ratelimit import RateLimited
+from dialer.providers.voice_adapter import PlacementUncertain
+from dialer.services import uncertain
 from dialer.services.campaigns import window_of
 from dialer.services.locations import location_of
 from dialer.services.results import ResultBatch, finish_call
@@ -93,6 +98,7 @@ class Verdict(StrEnum):
     RETRY = "retry"  # transient provider error: try again later
     THROTTLED = "throttled"  # our own rate limit refused it: not sent, no try, later
     FAILED = "failed"  # permanent provider error or out of tries
+    UNCERTAIN = "uncertain"  # the answer was lost, the call not found: held, never re-sent
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,8 @@ def dispatch_batch(
         elif isinstance(answer, TransientProviderError):
             report = _transient(uow, attempt_id, clock(), limits, answer)
             reports.append(replace(report, error=answer.kind))
+        elif isinstance(answer, PlacementUncertain):  # before PermanentProviderError: a subclass
+            reports.append(_uncertain(uow, attempt_id, clock(), answer))
         elif isinstance(answer, PermanentProviderError):
             report = _permanent(uow, attempt_id, clock(), answer)
             reports.append(replace(report, error=answer.code))
@@ -335,7 +343,7 @@ def _campaign_contexts(
             select(CallAttempt.campaign_id, func.count())
             .where(
                 CallAttempt.campaign_id.in_(campaign_ids),
-                CallAttempt.status.in_((AttemptStatus.DISPATCHING, AttemptStatus.IN_PROGRESS)),
+                CallAttempt.status.in_(IN_FLIGHT_ATTEMPT_STATUSES - {AttemptStatus.QUEUED}),
             )
             .group_by(CallAttempt.campaign_id)
         ).all()
@@ -596,6 +604,23 @@ def _transient(
         attempt.status = AttemptStatus.QUEUED  # the task retries it; the reaper would too
         attempt.queued_at = now
     return DispatchReport(attempt_id, Verdict.RETRY, str(exc), exc.retry_after_seconds)
+
+
+def _uncertain(
+    uow: UnitOfWork, attempt_id: uuid.UUID, now: datetime, exc: PlacementUncertain
+) -> DispatchReport:
+    """The call may ring already: hold the attempt, never fail it into a retry (a 2nd call)."""
+    with uow() as session:
+        attempt = session.scalars(
+            select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
+        ).one()
+        if attempt.status != AttemptStatus.DISPATCHING:
+            return DispatchReport(attempt_id, Verdict.NOT_QUEUED)
+        uncertain.hold(session, attempt, now, exc)
+        campaign_id = str(attempt.campaign_id)
+    return DispatchReport(
+        attempt_id, Verdict.UNCERTAIN, str(exc), campaign_id=campaign_id, error=exc.code
+    )
 
 
 def _permanent(

@@ -47,7 +47,7 @@ def reconcile_call(
     if not is_terminal(map_provider_status(ProviderCallStatus(record.status))[0]):
         return "still_running"
     with uow() as session:
-        _audit(session, provider.name, record)
+        audit_record(session, provider.name, record)
         attempt = session.scalars(
             select(CallAttempt).where(CallAttempt.id == attempt_id).with_for_update()
         ).one()
@@ -72,7 +72,7 @@ def _give_up(uow: UnitOfWork, attempt_id: uuid.UUID, now: datetime, reason: str)
     return AttemptStatus.FAILED
 
 
-def _audit(session: Session, provider: str, record: CallRecord) -> None:
+def audit_record(session: Session, provider: str, record: CallRecord) -> None:
     """Keep what the provider told us in the inbox, like any other event."""
     session.execute(
         insert(InboxRow)

@@ -8,8 +8,9 @@ puts it in that provider's request), so a test can say "exactly one call".
 
 Faults, set by the test on the shared object: ``slow_answers`` (the next N create
 requests create the call, then answer only after ``slow_seconds``: longer than the
-client waits, so the answer is lost) and ``refusals`` (the next create requests are
-answered with that status and headers, before anything is created).
+client waits, so the answer is lost; ``settle`` waits them out between tests) and
+``refusals`` (the next create requests are answered with that status and headers,
+before anything is created).
 ``LosingProxy`` loses answers the other way: it forwards a request, reads the
 answer and closes the client's connection without passing it on.
 """
@@ -21,6 +22,7 @@ import itertools
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,6 +66,26 @@ class FakeProviders:
     calls: list[FakeCall] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=itertools.count)
+
+    def settle(self, timeout_seconds: float = 10.0) -> None:
+        """Wait out the answers still being held back, then zero the in-flight high mark.
+
+        A lost answer is lost only to the client: the server still holds it for
+        ``slow_seconds`` after the client gave up, counted in ``in_flight``. A test that
+        ends right then left that answer to count in the next test's ``max_in_flight``
+        (a chunk of 4 measured as 5). Each test starts on a quiet server instead.
+        """
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            with self._lock:
+                if self.in_flight == 0:
+                    self.max_in_flight = 0
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.in_flight} answers still held after {timeout_seconds} s"
+                )
+            time.sleep(0.01)
 
     def creates_by_key(self) -> Counter[str]:
         with self._lock:

@@ -75,14 +75,16 @@ def _vapi(base: str, **kw: Any) -> HostedVoiceAdapter:
         phone_number_ids={CALLER_ID: "pn_1"},
         read_timeout_seconds=READ_TIMEOUT_SECONDS,
     )
-    return vapi.build(settings, lookup_delays_seconds=(0.05, 0.2), **kw)
+    kw.setdefault("lookup_delays_seconds", (0.05, 0.2))
+    return vapi.build(settings, **kw)
 
 
 def _retell(base: str, **kw: Any) -> HostedVoiceAdapter:
     settings = retell.Settings(
         api_key="retell-key", base_url=base, read_timeout_seconds=READ_TIMEOUT_SECONDS
     )
-    return retell.build(settings, lookup_delays_seconds=(0.05, 0.2), **kw)
+    kw.setdefault("lookup_delays_seconds", (0.05, 0.2))
+    return retell.build(settings, **kw)
 
 
 def _twilio(base: str, **kw: Any) -> HostedVoiceAdapter:
@@ -104,7 +106,8 @@ def _elevenlabs(base: str, **kw: Any) -> HostedVoiceAdapter:
         phone_number_ids={CALLER_ID: "phnum_1"},
         read_timeout_seconds=READ_TIMEOUT_SECONDS,
     )
-    return elevenlabs.build(settings, lookup_delays_seconds=(0.05, 0.2), **kw)
+    kw.setdefault("lookup_delays_seconds", (0.05, 0.2))
+    return elevenlabs.build(settings, **kw)
 
 
 CASES = [
@@ -130,7 +133,7 @@ def base_url(fake: FakeProviders) -> Iterator[str]:
 def _clear_faults(fake: FakeProviders) -> Iterator[None]:
     yield
     fake.slow_answers, fake.refusals[:], fake.answer_delay_seconds = 0, [], 0.0
-    fake.max_in_flight = 0
+    fake.settle()
 
 
 def _key(case: Case, test: str) -> str:

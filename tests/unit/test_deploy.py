@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from dialer import metrics
 from dialer.cli.main import app as dialer_app
+from dialer.composition import check_provider_settings
 from dialer.errors import SettingsError
 from dialer.providers import elevenlabs, retell, twilio_voice, vapi
 from dialer.settings import Settings, load_settings
@@ -189,9 +190,12 @@ def _env_file(path: Path) -> dict[str, str]:
 
 
 def _settings_from_strings(values: dict[str, str]) -> Settings:
-    """Validate DIALER_* string values as the settings model would read them."""
+    """Validate DIALER_* string values as a process's start-up would (settings, then the
+    provider entry's checks: its name, its own settings, the secrets it uses)."""
     fields = {k.removeprefix("DIALER_").lower(): v for k, v in values.items()}
-    return load_settings(**fields)
+    settings = load_settings(**fields)
+    check_provider_settings(settings)
+    return settings
 
 
 def _settings_once_secrets_are_replaced(values: dict[str, str]) -> Settings:

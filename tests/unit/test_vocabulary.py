@@ -26,7 +26,8 @@ from dialer.policies.vocabulary import (
     [
         (
             AttemptStatus,
-            "pending queued dispatching in_progress completed failed canceled",
+            # Seed 000's words, plus `uncertain`: a placement held after its answer was lost.
+            "pending queued dispatching uncertain in_progress completed failed canceled",
         ),
         (Outcome, "answered no_answer busy voicemail rejected failed canceled"),
         (CampaignStatus, "draft running paused done"),
