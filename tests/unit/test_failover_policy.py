@@ -65,9 +65,7 @@ def test_after_refusal(refusals: int, open_until: float | None, expected: float 
     ("open_until", "closes"),
     [(None, False), (NOW + 10, False), (NOW, True), (NOW - 100, True)],
 )
-def test_a_success_closes_only_a_half_open_circuit(
-    open_until: float | None, closes: bool
-) -> None:
+def test_a_success_closes_only_a_half_open_circuit(open_until: float | None, closes: bool) -> None:
     assert closes_after_success(ProviderHealth(9, open_until), NOW) is closes
 
 

@@ -27,9 +27,7 @@ def upgrade() -> None:
     op.alter_column("agents", "provider", nullable=True, server_default=None)
     op.execute("UPDATE agents SET provider = NULL")
     op.add_column("agents", sa.Column("fallback_provider", sa.String(64), nullable=True))
-    op.add_column(
-        "agents", sa.Column("fallback_provider_agent_id", sa.String(255), nullable=True)
-    )
+    op.add_column("agents", sa.Column("fallback_provider_agent_id", sa.String(255), nullable=True))
     op.create_check_constraint(
         op.f("ck_agents_fallback_agent_needs_provider"),
         "agents",
