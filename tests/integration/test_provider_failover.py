@@ -144,7 +144,8 @@ def test_two_campaigns_in_one_deployment_use_their_agents_providers(
         for attempt_id, key in _keys(clean_db, campaign_id, ids).items():
             assert fakes.creates(key) == {"vapi": 0, "retell": 0, "twilio": 0, name: 1}
             call = fakes.ledgers[name].find(name, key)
-            assert call is not None and agent_id in str(call.body)
+            assert call is not None
+            assert agent_id in str(call.body)
             assert _provider_of(clean_db, campaign_id)[attempt_id] == name
 
 
@@ -178,7 +179,8 @@ def test_refusals_past_the_threshold_send_new_placements_to_the_fallback_until_r
     for attempt_id in ids[:5]:
         assert fakes.creates(keys[attempt_id]) == {"vapi": 0, "retell": 1, "twilio": 0}
         call = fallback.find("retell", keys[attempt_id])
-        assert call is not None and call.body["override_agent_id"] == "agt_fallback"
+        assert call is not None
+        assert call.body["override_agent_id"] == "agt_fallback"
         assert _provider_of(clean_db, campaign_id)[attempt_id] == "retell"
 
     # 3. Cool-down over: one probe tries the primary, the rest of that batch the fallback.
