@@ -157,7 +157,10 @@ def dispatch_batch(
         elif isinstance(answer, RateLimited):  # before TransientProviderError: a subclass
             throttled.append((prep, answer))
         elif isinstance(answer, TransientProviderError):
-            report = _transient(uow, attempt_id, clock(), limits, answer)
+            # Free to go elsewhere only if no earlier try may have placed it (unpinned
+            # when this try began) and this refusal placed nothing.
+            free = answer.nothing_placed and prep.provider_before is None
+            report = _transient(uow, attempt_id, clock(), limits, answer, reroutable=free)
             reports.append(replace(report, error=answer.kind))
         elif isinstance(answer, PermanentProviderError):
             report = _permanent(uow, attempt_id, clock(), answer)
@@ -587,6 +590,8 @@ def _transient(
     now: datetime,
     limits: DispatchLimits,
     exc: TransientProviderError,
+    *,
+    reroutable: bool = False,
 ) -> DispatchReport:
     with uow() as session:
         attempt = session.scalars(
@@ -615,7 +620,7 @@ def _transient(
             return DispatchReport(attempt_id, Verdict.FAILED, str(exc))
         attempt.status = AttemptStatus.QUEUED  # the task retries it; the reaper would too
         attempt.queued_at = now
-        if exc.nothing_placed:  # the provider has no call: the next try may go elsewhere
+        if reroutable:  # no provider has a call: the next try may go elsewhere
             attempt.provider = None
     return DispatchReport(attempt_id, Verdict.RETRY, str(exc), exc.retry_after_seconds)
 

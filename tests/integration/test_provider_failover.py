@@ -271,3 +271,31 @@ def test_a_re_sent_attempt_keeps_the_provider_it_was_sent_to(
     assert [report.verdict for report in reports] == [Verdict.PLACED]
     key = _keys(clean_db, campaign_id, ids)[ids[0]]
     assert fakes.creates(key) == {"vapi": 1, "retell": 0, "twilio": 0}
+
+
+def test_a_refusal_after_an_uncertain_try_keeps_the_attempt_where_it_was(
+    fakes: Fakes, clean_db: str, redis_url: str, clock: list[float]
+) -> None:
+    # An earlier try was sent to vapi and its answer lost (a timeout, requeued with the
+    # key): a later 503 says nothing of that try, so the attempt must not move.
+    agent = {"name": "pinned", "provider_agent_id": "agt_p", "fallback_provider": "retell"}
+    campaign_id = _campaign(clean_db, agent, _phones(1))
+    driver, ids = _claimed(clean_db, redis_url, campaign_id)
+    with transaction(clean_db) as session:
+        session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.id == ids[0])
+            .values(provider="vapi", delivery_attempts=1)
+        )
+    fleet = _fleet(fakes, redis_url, clock)
+    fakes.ledgers["vapi"].refusals[:] = [(503, {})] * (RULE.refusals + 1)
+
+    for _ in range(RULE.refusals + 1):  # refused until the circuit is open
+        reports = dispatch_batch(driver.uow, fleet, ids, driver.clock, driver.limits)
+        assert [report.verdict for report in reports] == [Verdict.RETRY]
+        assert _provider_of(clean_db, campaign_id)[ids[0]] == "vapi"
+    placed = dispatch_batch(driver.uow, fleet, ids, driver.clock, driver.limits)
+
+    assert [report.verdict for report in placed] == [Verdict.PLACED]
+    key = _keys(clean_db, campaign_id, ids)[ids[0]]
+    assert fakes.creates(key) == {"vapi": 1, "retell": 0, "twilio": 0}
