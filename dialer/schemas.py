@@ -122,8 +122,21 @@ class AgentIn(_Strict):
 
     name: str = Field(min_length=1, max_length=255)
     provider_agent_id: str = Field(min_length=1, max_length=255)
-    provider: str = "simulated"
+    # Registry names, checked by the service (the registry is above this layer).
+    provider: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Default: DIALER_PROVIDER."
+    )
+    fallback_provider: str | None = Field(default=None, min_length=1, max_length=64)
+    fallback_provider_agent_id: str | None = Field(
+        default=None, min_length=1, max_length=255, description="Default: provider_agent_id."
+    )
     phone_numbers: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fallback_named(self) -> AgentIn:
+        if self.fallback_provider_agent_id is not None and self.fallback_provider is None:
+            raise ValueError("fallback_provider_agent_id: needs a fallback_provider")
+        return self
 
 
 class ChannelIn(_Strict):

@@ -146,6 +146,34 @@ class Settings(BaseSettings):
         "vapi, retell, twilio or elevenlabs (settings DIALER_<NAME>_*). "
         "An unknown name stops start-up.",
     )
+    failover_refusals: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="Failover: more than this many refusals of a voice provider that placed "
+        "no call (429, 5xx, connection refused) within DIALER_FAILOVER_WINDOW_SECONDS send "
+        "new placements of agents with a fallback_provider to the fallback.",
+    )
+    failover_window_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="Failover: the sliding window refusals are counted in.",
+    )
+    failover_cooldown_seconds: float = Field(
+        default=60,
+        gt=0,
+        le=86_400,
+        description="Failover: how long the fallback takes new placements before one probe "
+        "placement tries the primary again (a success switches back, a refusal waits again).",
+    )
+    failover_probe_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="Failover: a probe whose answer never came frees the primary for another "
+        "probe after this.",
+    )
     provider_base_url: str = Field(
         default="http://127.0.0.1:8700",
         description="Base URL of the seed 004 voice API (the sandbox server by default).",

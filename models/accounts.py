@@ -42,10 +42,20 @@ class Agent(IdMixin, TimestampMixin, Base):
 
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(255))
-    provider: Mapped[str] = mapped_column(String(64), server_default="simulated")
+    # A name in the provider registry; None: the deployment's DIALER_PROVIDER.
+    provider: Mapped[str | None] = mapped_column(String(64))
     provider_agent_id: Mapped[str] = mapped_column(String(255))
+    # Where new placements go while the primary refuses (dialer.policies.failover).
+    fallback_provider: Mapped[str | None] = mapped_column(String(64))
+    fallback_provider_agent_id: Mapped[str | None] = mapped_column(String(255))  # None: the same
 
-    __table_args__ = (UniqueConstraint("account_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "name"),
+        CheckConstraint(
+            "fallback_provider_agent_id IS NULL OR fallback_provider IS NOT NULL",
+            name="fallback_agent_needs_provider",
+        ),
+    )
 
 
 class PhoneNumber(IdMixin, TimestampMixin, Base):

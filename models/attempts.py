@@ -55,6 +55,8 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
     finished_at: Mapped[datetime | None]
     # Seed 000 fields.
     conv_id: Mapped[str | None] = mapped_column(String(255))
+    # The voice provider the attempt was sent to (its conv_id is that provider's call).
+    provider: Mapped[str | None] = mapped_column(String(64))
     n8n_exec_id: Mapped[str | None] = mapped_column(String(255))
     direction: Mapped[Direction] = mapped_column(Word(Direction), server_default="outbound")
     external_from: Mapped[str | None] = mapped_column(String(50))

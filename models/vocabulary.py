@@ -194,6 +194,22 @@ class ProviderEventStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class ProviderCircuit(StrEnum):
+    """A voice provider's health, as failover sees it (dialer.policies.failover)."""
+
+    CLOSED = "closed"  # healthy: placements go to it
+    OPEN = "open"  # refusing: agents with a fallback use the fallback until the cool-down ends
+    HALF_OPEN = "half_open"  # cool-down over: one probe placement may try it again
+
+
+class ProviderRoute(StrEnum):
+    """Where failover sends an agent's next placement."""
+
+    PRIMARY = "primary"
+    FALLBACK = "fallback"
+    PROBE = "probe"  # the primary, as the one probe of a half-open circuit
+
+
 # An open attempt still holds the enrollment's turn: a resume must not add another.
 OPEN_ATTEMPT_STATUSES: frozenset[AttemptStatus] = frozenset(
     {

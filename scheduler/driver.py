@@ -15,6 +15,7 @@ from typing import Any
 from dialer.dependencies import UnitOfWork
 from dialer.policies.window import LegalBound
 from dialer.providers.simulation import SimulatedMessageProvider, SimulatedVoiceProvider
+from dialer.providers.voice_fleet import fleet_of
 from dialer.services.dispatch import DispatchLimits
 from dialer.services.inbox import apply_stored
 from scheduler import ticks
@@ -94,4 +95,10 @@ class InProcessPipeline:
 
     def _reapply(self, inbox_id: uuid.UUID) -> None:
         with self.uow() as session:
-            apply_stored(session, inbox_id, self.voice.parse_event, self.clock())
+            apply_stored(
+                session,
+                inbox_id,
+                self.voice.parse_event,
+                self.clock(),
+                fleet_of(self.voice).parser_for,
+            )

@@ -20,7 +20,8 @@ import structlog
 from celery import Task, signals
 
 from dialer import gc_tuning, metrics
-from dialer.composition import worker
+from dialer.composition import check_providers_in_use, worker
+from dialer.errors import SettingsError
 from dialer.logging import install_privacy_filter
 
 _served: dict[str, Any] = {}  # this worker's metrics server and directory, for shutdown
@@ -60,6 +61,19 @@ def _mask_celery_logs(logger: logging.Logger, **_: Any) -> None:
 @signals.beat_init.connect
 def tune_garbage_collector(**_: Any) -> None:
     gc_tuning.tune(worker().runtime.settings.gc_threshold)
+
+
+@signals.worker_init.connect  # the main process, before it takes work
+def check_voice_providers(**_: Any) -> None:
+    """Stop the worker when an agent names a provider this deployment cannot build.
+
+    Celery logs and swallows a handler's Exception; SystemExit stops the process.
+    """
+    runtime = worker().runtime
+    try:
+        check_providers_in_use(runtime.settings, runtime.session)
+    except SettingsError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 @signals.worker_init.connect

@@ -92,7 +92,7 @@ def pump_simulated_events() -> dict[str, int]:
 def apply_event(inbox_id: str) -> str:
     w = worker()
     with w.runtime.session() as session:
-        return apply_stored(session, uuid.UUID(inbox_id), w.parse_event, _now())
+        return apply_stored(session, uuid.UUID(inbox_id), w.parse_event, _now(), w.parser_for)
 
 
 @app.task(name="dialer.send_messages")

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-from dialer.composition.providers import build_providers
+from dialer.composition.providers import build_fleet
 from dialer.composition.runtime import Runtime, bootstrap
 from dialer.providers.base import MessageProvider, VoiceProvider
 from dialer.providers.registry import EventSource
+from dialer.providers.voice_fleet import fleet_of
 from dialer.providers.whatsapp import whatsapp_aware
 from dialer.services.campaigns import legal_bound
 from dialer.services.dispatch import DispatchLimits
@@ -29,13 +30,21 @@ class Worker:
         """Any stored inbox row: WhatsApp Cloud bodies, else the voice provider's events."""
         return whatsapp_aware(self.voice.parse_event)
 
+    def parser_for(self, source: str) -> Parser | None:
+        """A stored row's parser by the provider it came from (several voice providers)."""
+        parse = fleet_of(self.voice).parser_for(source)
+        return None if parse is None else whatsapp_aware(parse)
+
 
 @lru_cache(maxsize=1)
 def worker() -> Worker:
     """This process's worker parts (Celery tasks and signals use them), built once."""
     runtime = bootstrap()
     cfg = runtime.settings
-    providers = build_providers(cfg, runtime.redis_url, runtime.session)
+    # The other providers agents name are built on first use; a worker checks their
+    # settings at start (check_providers_in_use, on worker_init), without a database
+    # read here: building the parts must not need the schema.
+    providers = build_fleet(cfg, runtime.redis_url, runtime.session, names=())
     limits = DispatchLimits(
         legal=legal_bound(cfg),
         max_tries=cfg.dispatch_max_tries,

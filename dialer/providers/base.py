@@ -23,11 +23,20 @@ class TransientProviderError(ProviderError):
     """A temporary failure (timeout, 5xx, 429): the same request may be sent again."""
 
     def __init__(
-        self, message: str, *, retry_after_seconds: float | None = None, kind: str = "transient"
+        self,
+        message: str,
+        *,
+        retry_after_seconds: float | None = None,
+        kind: str = "transient",
+        nothing_placed: bool = False,
     ) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
         self.kind = kind  # timeout, network, server_error, rate_limited: the metrics' reason
+        # True only when the provider provably created no call (a 429 or 5xx answer, a
+        # refused connection): then, and only then, failover may send the attempt to
+        # another provider. A timeout after the request left may have placed one.
+        self.nothing_placed = nothing_placed
 
 
 class PermanentProviderError(ProviderError):

@@ -222,6 +222,12 @@ class HttpVoiceProvider:
         try:
             with metrics.provider_request(PROVIDER_NAME, operation):
                 response = self._client.request(method, path, **kwargs)
+        except _NOT_SENT_ERRORS as exc:
+            # Raised before the request could leave: the provider knows nothing of it.
+            kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
+            raise TransientProviderError(
+                f"{method} {path}: {_kind(exc)}: {exc}", kind=kind, nothing_placed=True
+            ) from exc
         except httpx.TimeoutException as exc:
             # The request may have reached the provider: retry with the same key.
             raise TransientProviderError(
@@ -253,6 +259,10 @@ def _numbers_lookup(agent_numbers: AgentNumbers) -> Callable[[str], Collection[s
     if callable(agent_numbers):
         return agent_numbers
     return lambda agent_id: agent_numbers.get(agent_id, ())
+
+
+# Raised before the request could leave: nothing reached the provider.
+_NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _kind(exc: Exception) -> str:
@@ -329,6 +339,8 @@ def error_for_response(response: httpx.Response, now: datetime) -> ProviderError
             f"provider answered {status}: {detail.message}",
             retry_after_seconds=retry_after,
             kind="rate_limited" if status == httpx.codes.TOO_MANY_REQUESTS else "server_error",
+            # 502/504 are a gateway's: the request may have got in, the answer not out.
+            nothing_placed=status not in (httpx.codes.BAD_GATEWAY, httpx.codes.GATEWAY_TIMEOUT),
         )
     return PermanentProviderError(
         f"provider refused the request ({status}): {detail.message}",

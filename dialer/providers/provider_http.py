@@ -122,7 +122,9 @@ class ProviderHttp:
                 response = self._client.request(method, path, **kwargs)
         except _NOT_SENT_ERRORS as exc:
             kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "network"
-            raise TransientProviderError(f"{where}: {type(exc).__name__}", kind=kind) from exc
+            raise TransientProviderError(
+                f"{where}: {type(exc).__name__}", kind=kind, nothing_placed=True
+            ) from exc
         except httpx.TransportError as exc:
             raise AnswerLost(f"{where}: answer lost ({type(exc).__name__})") from exc
         if response.is_success:
@@ -157,6 +159,7 @@ class ProviderHttp:
                 f"{where}: {status}: {message}",
                 retry_after_seconds=retry_after,
                 kind="rate_limited" if throttled else "server_error",
+                nothing_placed=True,
             )
         code = self._refusal_code(status, body, message)
         return PermanentProviderError(f"{where}: refused ({status}): {message}", code=code)

@@ -15,6 +15,8 @@ from dialer.phones import InvalidPhone, normalize_phone
 from dialer.policies.templates import CUSTOMER_TEMPLATE_FIELDS, validate_template
 from dialer.policies.vocabulary import Channel as ContactChannel
 from dialer.policies.window import CallWindow, LegalBound, WorkingHours, validate_window
+from dialer.providers.catalog import PROVIDERS
+from dialer.providers.registry import Registry
 from dialer.schemas import AgentIn, CampaignSpec, ChannelIn, column_of
 from dialer.settings import Settings
 from models import Account, Agent, Campaign, Channel, PhoneNumber
@@ -144,18 +146,17 @@ def _resolve_agent(session: Session, account: Account, spec: CampaignSpec) -> Ag
 
 
 def _upsert_agent(session: Session, account: Account, block: AgentIn) -> Agent:
+    check_agent_providers(block)
+    values = {
+        "provider": block.provider,
+        "provider_agent_id": block.provider_agent_id,
+        "fallback_provider": block.fallback_provider,
+        "fallback_provider_agent_id": block.fallback_provider_agent_id,
+    }
     session.execute(
         insert(Agent)
-        .values(
-            account_id=account.id,
-            name=block.name,
-            provider=block.provider,
-            provider_agent_id=block.provider_agent_id,
-        )
-        .on_conflict_do_update(
-            index_elements=["account_id", "name"],
-            set_={"provider": block.provider, "provider_agent_id": block.provider_agent_id},
-        )
+        .values(account_id=account.id, name=block.name, **values)
+        .on_conflict_do_update(index_elements=["account_id", "name"], set_=values)
     )
     agent = session.scalars(
         select(Agent).where(Agent.account_id == account.id, Agent.name == block.name)
@@ -163,6 +164,17 @@ def _upsert_agent(session: Session, account: Account, block: AgentIn) -> Agent:
     for index, raw in enumerate(block.phone_numbers):
         _attach_number(session, account, agent, raw, f"agent.phone_numbers.{index}")
     return agent
+
+
+def check_agent_providers(block: AgentIn, registry: Registry = PROVIDERS) -> None:
+    """Each provider an agent names is a voice provider of the registry, else 422 naming it."""
+    known = ", ".join(sorted(registry.voice))
+    for field in ("provider", "fallback_provider"):
+        name = getattr(block, field)
+        if name is not None and name not in registry.voice:
+            raise ValidationFailed(f"agent.{field}", f"{name!r} is not one of {known}")
+    if block.fallback_provider is not None and block.fallback_provider == block.provider:
+        raise ValidationFailed("agent.fallback_provider", "must differ from agent.provider")
 
 
 def _attach_number(session: Session, account: Account, agent: Agent, raw: str, field: str) -> None:

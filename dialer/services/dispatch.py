@@ -48,12 +48,20 @@ from dialer.providers.base import (
     NotSent,
     PermanentProviderError,
     PlaceCallRequest,
+    Placement,
     TransientProviderError,
     VoiceProvider,
     place_calls,
 )
 from dialer.providers.ratelimit import RateLimited
 from dialer.providers.voice_adapter import PlacementUncertain
+from dialer.providers.voice_fleet import (
+    AgentProviders,
+    ProviderNotConfigured,
+    RoutePlanner,
+    VoiceFleet,
+    fleet_of,
+)
 from dialer.services import uncertain
 from dialer.services.campaigns import window_of
 from dialer.services.locations import location_of
@@ -87,6 +95,7 @@ DISPATCH_COLUMNS = (
     CallAttempt.external_from,
     CallAttempt.delivery_attempts,
     CallAttempt.dispatched_at,  # restored when the gate holds a request back
+    CallAttempt.provider,  # set: the attempt keeps to the provider it was sent to
 )
 
 
@@ -147,13 +156,16 @@ def dispatch_batch(
     clock as it is then: a chunk takes seconds to send, and the window may close
     while it does. What the gate holds back goes back to pending, untried.
     """
+    fleet = fleet_of(provider)
     with uow() as session:
-        prepared, reports = _prepare_batch(session, attempt_ids, clock(), limits)
+        prepared, reports = _prepare_batch(
+            session, attempt_ids, clock(), limits, fleet.planner(), fleet.default
+        )
     gate = _WindowGate({p.request.idempotency_key: p for p in prepared}, clock, limits)
     placed: list[tuple[uuid.UUID, CallRecord]] = []
     held: list[tuple[_Prepared, datetime]] = []
     throttled: list[tuple[_Prepared, RateLimited]] = []
-    answers = place_calls(provider, [p.request for p in prepared], gate)
+    answers = _place_routed(fleet, prepared, gate)
     for prep, answer in zip(prepared, answers, strict=True):
         attempt_id = prep.attempt_id
         if isinstance(answer, NotSent):
@@ -161,7 +173,10 @@ def dispatch_batch(
         elif isinstance(answer, RateLimited):  # before TransientProviderError: a subclass
             throttled.append((prep, answer))
         elif isinstance(answer, TransientProviderError):
-            report = _transient(uow, attempt_id, clock(), limits, answer)
+            # Free to go elsewhere only if no earlier try may have placed it (unpinned
+            # when this try began) and this refusal placed nothing.
+            free = answer.nothing_placed and prep.provider_before is None
+            report = _transient(uow, attempt_id, clock(), limits, answer, reroutable=free)
             reports.append(replace(report, error=answer.kind))
         elif isinstance(answer, PlacementUncertain):  # before PermanentProviderError: a subclass
             reports.append(_uncertain(uow, attempt_id, clock(), answer))
@@ -194,6 +209,7 @@ class _CampaignContext:
     campaign: Campaign
     window: CallWindow
     agent: Agent
+    providers: AgentProviders  # the agent's provider, its fallback, its id at each
     numbers: list[str]
     in_flight: int
     cursor: int = 0
@@ -209,6 +225,8 @@ class _Prepared:
     zones: tuple[ZoneInfo, ...]
     delivery_attempts_before: int
     dispatched_at_before: datetime | None
+    provider: str  # the registry name of the adapter the request goes to
+    provider_before: str | None  # restored when the request is not sent after all
 
 
 @dataclass
@@ -231,7 +249,12 @@ class _WindowGate:
 
 
 def _prepare_batch(
-    session: Session, attempt_ids: Sequence[uuid.UUID], now: datetime, limits: DispatchLimits
+    session: Session,
+    attempt_ids: Sequence[uuid.UUID],
+    now: datetime,
+    limits: DispatchLimits,
+    planner: RoutePlanner,
+    default_provider: str,
 ) -> tuple[list[_Prepared], list[DispatchReport]]:
     """Lock, re-check and mark `dispatching`; returns the requests to send and the refusals."""
     rows = session.execute(
@@ -245,7 +268,9 @@ def _prepare_batch(
     ).all()
     found = {attempt.id for attempt, _, _ in rows}
     reports = [DispatchReport(i, Verdict.NOT_QUEUED) for i in attempt_ids if i not in found]
-    contexts = _campaign_contexts(session, {attempt.campaign_id for attempt, _, _ in rows}, limits)
+    contexts = _campaign_contexts(
+        session, {attempt.campaign_id for attempt, _, _ in rows}, limits, default_provider
+    )
     accepted: list[tuple[CallAttempt, Customer]] = []
     zones_of: dict[uuid.UUID, tuple[ZoneInfo, ...]] = {}
     windows_of: dict[uuid.UUID, CallWindow] = {}
@@ -289,7 +314,7 @@ def _prepare_batch(
         zones_of[attempt.id] = zones
     _advance_cursors(session, contexts, accepted)
     requests = [
-        _start(a, customer, contexts[a.campaign_id], windows_of[a.id], zones_of[a.id], now)
+        _start(a, customer, contexts[a.campaign_id], windows_of[a.id], zones_of[a.id], now, planner)
         for a, customer in accepted
     ]
     write_changes(session, [attempt for attempt, _, _ in rows])
@@ -320,7 +345,7 @@ def _recent_calls(
 
 
 def _campaign_contexts(
-    session: Session, campaign_ids: set[uuid.UUID], limits: DispatchLimits
+    session: Session, campaign_ids: set[uuid.UUID], limits: DispatchLimits, default_provider: str
 ) -> dict[uuid.UUID, _CampaignContext]:
     if not campaign_ids:
         return {}
@@ -353,11 +378,60 @@ def _campaign_contexts(
             campaign=c,
             window=window_of(c, limits.legal),
             agent=agents[c.agent_id],
+            providers=agent_providers(agents[c.agent_id], default_provider),
             numbers=[numbers[i] for i in c.phone_number_ids if i in numbers],
             in_flight=in_flight.get(c.id, 0),
         )
         for c in campaigns
     }
+
+
+def agent_providers(agent: Agent, default_provider: str) -> AgentProviders:
+    """The agent's providers; one it does not name is the deployment's DIALER_PROVIDER."""
+    return AgentProviders(
+        primary=agent.provider or default_provider,
+        agent_id=agent.provider_agent_id,
+        fallback=agent.fallback_provider,
+        fallback_agent_id=agent.fallback_provider_agent_id,
+    )
+
+
+def _place_routed(
+    fleet: VoiceFleet, prepared: list[_Prepared], gate: _WindowGate
+) -> list[Placement]:
+    """Each request through its attempt's provider; the answers in the requests' order.
+
+    What each provider answered feeds its health record: refusals that provably placed
+    no call count towards failover, an accepted placement may close its circuit.
+    """
+    indexes_of: dict[str, list[int]] = {}
+    for index, prep in enumerate(prepared):
+        indexes_of.setdefault(prep.provider, []).append(index)
+    answers: dict[int, Placement] = {}
+    for name, indexes in indexes_of.items():
+        try:
+            adapter = fleet.adapter(name)
+        except ProviderNotConfigured as exc:
+            answers.update(dict.fromkeys(indexes, exc))
+            continue
+        placed = place_calls(adapter, [prepared[i].request for i in indexes], gate)
+        answers.update(zip(indexes, placed, strict=True))
+        _tell_health(fleet, name, placed)
+    return [answers[index] for index in range(len(prepared))]
+
+
+def _tell_health(fleet: VoiceFleet, provider: str, answers: Sequence[Placement]) -> None:
+    refusals = sum(
+        1
+        for answer in answers
+        if isinstance(answer, TransientProviderError)
+        and not isinstance(answer, RateLimited)  # our own limiter: the provider was not asked
+        and answer.nothing_placed
+    )
+    if refusals:
+        fleet.health.refused(provider, refusals)
+    if any(isinstance(answer, CallRecord) for answer in answers):
+        fleet.health.placed(provider)
 
 
 def _recheck(
@@ -430,16 +504,23 @@ def _start(
     window: CallWindow,
     zones: tuple[ZoneInfo, ...],
     now: datetime,
+    planner: RoutePlanner,
 ) -> _Prepared:
     before = (attempt.delivery_attempts, attempt.dispatched_at)
+    provider_before = attempt.provider
     attempt.status = AttemptStatus.DISPATCHING
     attempt.delivery_attempts += 1
     attempt.dispatched_at = now
     attempt.external_to = customer.phone
     if attempt.external_from is None:  # a re-dispatch keeps its number
         attempt.external_from = _caller_id(context, attempt)
+    # Sent once, an attempt keeps its provider: a re-send after a crash or a lost
+    # answer must reach the one that may have the call. Only a refusal that placed
+    # nothing frees it (_transient), for failover to route afresh.
+    if attempt.provider is None:
+        attempt.provider = planner.provider_for(context.providers)
     request = _request(attempt, customer, context)
-    return _Prepared(attempt.id, request, window, zones, *before)
+    return _Prepared(attempt.id, request, window, zones, *before, attempt.provider, provider_before)
 
 
 def _hold_back(session: Session, held: list[tuple[_Prepared, datetime]]) -> list[DispatchReport]:
@@ -466,6 +547,7 @@ def _hold_back(session: Session, held: list[tuple[_Prepared, datetime]]) -> list
             continue
         attempt.delivery_attempts = prep.delivery_attempts_before
         attempt.dispatched_at = prep.dispatched_at_before
+        attempt.provider = prep.provider_before
         reports.append(_defer(attempt, reopens, "window closing"))
     write_changes(session, attempts.values())
     return reports
@@ -491,6 +573,7 @@ def _give_back(
             continue
         attempt.delivery_attempts = prep.delivery_attempts_before
         attempt.dispatched_at = prep.dispatched_at_before
+        attempt.provider = prep.provider_before
         attempt.status, attempt.queued_at = AttemptStatus.QUEUED, now
         attempt.last_error = f"not sent: {refusal}"
         reports.append(
@@ -522,6 +605,7 @@ def _request(
     attempt: CallAttempt, customer: Customer, context: _CampaignContext
 ) -> PlaceCallRequest:
     campaign, agent = context.campaign, context.agent
+    assert attempt.provider is not None  # routed in _start
     values = template_values(customer, campaign, agent.name)
     call_context: dict[str, Any] = {
         "customer": values,
@@ -531,7 +615,7 @@ def _request(
         call_context["opening_message"] = render(campaign.call_opening_message, values)
     return PlaceCallRequest(
         idempotency_key=attempt.idempotency_key,
-        agent_id=agent.provider_agent_id,
+        agent_id=context.providers.agent_id_at(attempt.provider),
         to=customer.phone or "",
         from_number=attempt.external_from,
         context=call_context,
@@ -575,6 +659,8 @@ def _transient(
     now: datetime,
     limits: DispatchLimits,
     exc: TransientProviderError,
+    *,
+    reroutable: bool = False,
 ) -> DispatchReport:
     with uow() as session:
         attempt = session.scalars(
@@ -603,6 +689,8 @@ def _transient(
             return DispatchReport(attempt_id, Verdict.FAILED, str(exc))
         attempt.status = AttemptStatus.QUEUED  # the task retries it; the reaper would too
         attempt.queued_at = now
+        if reroutable:  # no provider has a call: the next try may go elsewhere
+            attempt.provider = None
     return DispatchReport(attempt_id, Verdict.RETRY, str(exc), exc.retry_after_seconds)
 
 

@@ -33,6 +33,7 @@ log = get_logger("dialer.inbox")
 EVENT_ID_MAX_CHARS = 255  # provider_events.event_id
 REJECTED_ID_KEPT_CHARS = 100  # of a rejected payload's id, in its row's key
 Parser = Callable[[Mapping[str, Any]], ProviderEvent]
+ParserFor = Callable[[str], Parser | None]  # an inbox source -> its parser, if it has one
 
 
 class Intake(StrEnum):
@@ -110,9 +111,19 @@ def _keep_rejected(session: Session, provider: str, payload: Mapping[str, Any], 
     )
 
 
-def apply_stored(session: Session, inbox_id: uuid.UUID, parse: Parser, now: datetime) -> str:
-    """Apply one stored event exactly once (the row lock and its status make it so)."""
-    applied = +apply_stored_many(session, [inbox_id], parse, now)
+def apply_stored(
+    session: Session,
+    inbox_id: uuid.UUID,
+    parse: Parser,
+    now: datetime,
+    parser_for: ParserFor | None = None,
+) -> str:
+    """Apply one stored event exactly once (the row lock and its status make it so).
+
+    ``parser_for``: a row's parser by the provider it was stored under (a deployment
+    with several voice providers); ``parse`` reads the rows it has none for.
+    """
+    applied = +apply_stored_many(session, [inbox_id], parse, now, parser_for=parser_for)
     return next(iter(applied), "not_pending")
 
 
@@ -120,6 +131,7 @@ class _Stored(NamedTuple):
     id: uuid.UUID
     payload: dict[str, Any] | None  # not read when the caller has the parsed event
     attempt_id: uuid.UUID | None
+    provider: str
 
 
 def apply_stored_many(
@@ -128,6 +140,7 @@ def apply_stored_many(
     parse: Parser,
     now: datetime,
     parsed: Mapping[uuid.UUID, ProviderEvent] | None = None,
+    parser_for: ParserFor | None = None,
 ) -> Counter[str]:
     """Apply stored events in the given order, in this transaction; counts per outcome.
 
@@ -140,7 +153,11 @@ def apply_stored_many(
     outcomes: dict[uuid.UUID, str] = {}
     run: list[tuple[_Stored, ProviderEvent]] = []
     for row in _lock_received(session, inbox_ids, with_payload=parsed is None):
-        event = parsed[row.id] if parsed is not None else parse(row.payload or {})
+        if parsed is not None:
+            event = parsed[row.id]
+        else:
+            own = parser_for(row.provider) if parser_for is not None else None
+            event = (own or parse)(row.payload or {})
         if event.call is not None:
             run.append((row, event))
             continue
@@ -160,7 +177,7 @@ def _lock_received(
 ) -> list[_Stored]:
     payload = InboxRow.payload if with_payload else null()
     found = session.execute(
-        select(InboxRow.id, payload, InboxRow.attempt_id)
+        select(InboxRow.id, payload, InboxRow.attempt_id, InboxRow.provider)
         .where(among(InboxRow.id, inbox_ids), InboxRow.status == ProviderEventStatus.RECEIVED)
         .with_for_update(skip_locked=True)
     )

@@ -26,6 +26,7 @@ from dialer.providers.base import (
     TransientProviderError,
     VoiceProvider,
 )
+from dialer.providers.voice_fleet import fleet_of
 from dialer.services.results import apply_call_record, finish_call
 from models import CallAttempt
 from models import ProviderEvent as InboxRow
@@ -35,10 +36,14 @@ def reconcile_call(
     uow: UnitOfWork, provider: VoiceProvider, attempt_id: uuid.UUID, now: datetime
 ) -> str:
     with uow() as session:
-        conv_id = session.scalar(select(CallAttempt.conv_id).where(CallAttempt.id == attempt_id))
+        conv_id, sent_to = session.execute(
+            select(CallAttempt.conv_id, CallAttempt.provider).where(CallAttempt.id == attempt_id)
+        ).one()
     if conv_id is None:
         return _give_up(uow, attempt_id, now, "no provider call id was recorded")
     try:
+        # The provider that placed it: its call id means nothing to another one.
+        provider = fleet_of(provider).adapter(sent_to)
         record = provider.get_call(conv_id)
     except TransientProviderError:
         return "retry_later"

@@ -122,6 +122,23 @@ def test_create_refuses_what_can_never_work_naming_the_field(
     assert field in detail_fields(answer)
 
 
+@pytest.mark.parametrize(
+    ("agent", "field"),
+    [
+        ({"provider": "nexmo"}, "agent.provider"),
+        ({"fallback_provider": "nexmo"}, "agent.fallback_provider"),
+        ({"provider": "vapi", "fallback_provider": "vapi"}, "agent.fallback_provider"),
+    ],
+)
+def test_an_agent_naming_an_unknown_provider_is_refused_naming_the_field(
+    api: Api, agent: dict[str, Any], field: str
+) -> None:
+    client = api.as_new_account()
+    answer = client.http.post("/campaigns", json=spec(agent={**BASE_SPEC["agent"], **agent}))
+    assert answer.status_code == 422, answer.text
+    assert field in detail_fields(answer)
+
+
 def test_a_name_is_used_once_per_account(api: Api) -> None:
     first, second = api.as_new_account(), api.as_new_account()
     create(first, "Same")
