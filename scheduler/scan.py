@@ -1,33 +1,74 @@
-"""The beat tick: claim due attempts inside their windows, within the campaign's caps.
+"""The beat tick: claim due attempts across campaigns, inside their windows and caps.
 
-Per running campaign, in one transaction: lock the campaign row (SKIP LOCKED, so
-a second beat skips it instead of double-claiming), count free concurrency slots
-and what is left of today's cap (one counter row per campaign and local day), lock
-due pending attempts (FOR UPDATE SKIP LOCKED) and claim the ones whose contact's
-window is open with one UPDATE.
-Attempts due but outside their window move to their next opening in one UPDATE,
-so the next tick does not read them again. The caller enqueues dispatch only
-after this transaction commits.
+Cost follows due work, not running campaigns. `campaigns.next_due_at` (the earliest
+pending attempt, kept current by triggers, migration 0011) is read through the partial
+index `ix_campaigns_due`: a tick with nothing due reads no campaign. One chunk of due
+campaigns is one transaction of a fixed number of statements, whatever its size:
+
+1. lock the chunk's due campaign rows (FOR NO KEY UPDATE SKIP LOCKED: a second beat, or a
+   scan of the same partition, skips them instead of double-claiming; a paused or done
+   campaign is not in the index);
+2. count each one's calls in flight and what is left of today's cap (one counter row per
+   campaign and local day), and the accounts' calls in flight when accounts are capped;
+3. lock each campaign's oldest due pending attempts (a LATERAL ... LIMIT per campaign,
+   FOR UPDATE SKIP LOCKED);
+4. sort them with the window policy; share the claims fairly (`dialer.policies.fair_share`)
+   when a claim budget or an account cap binds; claim, move, cancel in one UPDATE each;
+5. add to today's counters in one upsert and recompute `next_due_at` of the chunk's
+   campaigns in one UPDATE (a campaign whose daily cap is used up waits for its next
+   local midnight).
+
+Partitions split the due campaigns by a hash of the campaign id so that several
+Celery tasks scan in parallel; a lost partition task only delays its campaigns to the
+next tick. The caller enqueues dispatch only after the transaction commits.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, Text, bindparam, cast, func, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID, insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
+from dialer.policies.fair_share import Demand, fair_claims
 from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
 from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening_within_a_year
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
-from models import CallAttempt, Campaign, Customer, DailyClaims, Enrollment
+from models import CallAttempt, Campaign, DailyClaims, Enrollment
 from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
+
+_HASH_MASK = 0x7FFFFFFF  # hashtext() is signed: mask, then take the remainder
+
+
+@dataclass(frozen=True)
+class Partition:
+    """Which share of the campaigns one scan task visits: hash(campaign id) % count."""
+
+    index: int = 0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ValueError(f"partition {self.index} of {self.count} does not exist")
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    batch_size: int = 500  # most due attempts one campaign reads per tick
+    campaigns_per_chunk: int = 500  # due campaigns locked and claimed in one transaction
+    # Most claims this scan may make (None: only the campaigns' own caps). Shared fairly.
+    claim_budget: int | None = None
+    # Most calls in flight per account, across its campaigns (None: no account cap).
+    account_concurrency: int | None = None
 
 
 @dataclass
@@ -36,6 +77,8 @@ class ScanResult:
     moved: int = 0
     unreachable: int = 0
     campaigns: int = 0
+    last_campaign: uuid.UUID | None = None  # where the next chunk of this partition starts
+    by_campaign: dict[uuid.UUID, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,77 +89,154 @@ class _Sorted:
     never: list[uuid.UUID] = field(default_factory=list)
 
 
+_Due = tuple[uuid.UUID, str | None, str | None]  # attempt id, customer zone, phone
+
+
 def running_campaign_ids(session: Session) -> list[uuid.UUID]:
     return list(
         session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))
     )
 
 
+def partition_of(partition: Partition) -> ColumnElement[bool]:
+    bucket = func.hashtext(cast(Campaign.id, Text)).op("&")(_HASH_MASK) % partition.count
+    return cast(bucket, Integer) == partition.index
+
+
 def scan_campaign(
     session: Session, campaign_id: uuid.UUID, now: datetime, legal: LegalBound, batch_size: int
 ) -> ScanResult:
     """Claim what is due for one campaign; empty when another scan holds it."""
-    campaign = session.scalars(
-        select(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.RUNNING)
-        # KEY SHARE-compatible (FOR NO KEY UPDATE): foreign-key checks of rows inserted
-        # for this campaign do not make the scan skip it; a second scan still does.
-        .with_for_update(skip_locked=True, key_share=True)
-    ).first()
-    result = ScanResult()
-    if campaign is None:
+    return scan_chunk(session, now, legal, ScanLimits(batch_size=batch_size), only=[campaign_id])
+
+
+def scan_chunk(
+    session: Session,
+    now: datetime,
+    legal: LegalBound,
+    limits: ScanLimits,
+    partition: Partition = Partition(),
+    after: uuid.UUID | None = None,
+    only: Sequence[uuid.UUID] | None = None,
+    upto: uuid.UUID | None = None,
+) -> ScanResult:
+    """One transaction's worth: up to `campaigns_per_chunk` due campaigns in (after, upto].
+
+    `only`: these campaigns whether or not their next-due time says so (a caller that
+    knows which campaign it means, e.g. a test or an operator's nudge).
+    """
+    campaigns = _lock_due_campaigns(session, now, limits, partition, (after, upto), only)
+    result = ScanResult(campaigns=len(campaigns))
+    if not campaigns:
         return result
-    result.campaigns = 1
-    slots = _free_slots(session, campaign, now)
-    if slots <= 0:
-        return result
-    due = _lock_due(session, campaign.id, now, batch_size)
-    sorted_ = _sort(due, window_of(campaign, legal), campaign.timezone, now, slots)
-    _apply(session, sorted_, now)
-    if sorted_.claim:
-        _count_claims(session, campaign, now, len(sorted_.claim))
+    result.last_campaign = campaigns[-1].id
+    cap_left = _cap_left(session, campaigns, now)
+    slots = _free_slots(session, campaigns, cap_left)
+    open_slots = [c for c in campaigns if slots[c.id] > 0]
+    due = _lock_due(session, [c.id for c in open_slots], now, limits.batch_size)
+    sorted_by_campaign = {
+        c.id: _sort(due.get(c.id, []), window_of(c, legal), c.timezone, now, slots[c.id])
+        for c in open_slots
+    }
+    _share_fairly(session, sorted_by_campaign, open_slots, limits)
+    merged = _merge(sorted_by_campaign.values())
+    _apply(session, merged, now)
+    result.by_campaign = {k: len(v.claim) for k, v in sorted_by_campaign.items() if v.claim}
+    _count_claims(session, campaigns, now, result.by_campaign)
+    _recompute_next_due(session, campaigns, now, cap_left, result.by_campaign)
     result.claimed, result.moved, result.unreachable = (
-        sorted_.claim,
-        len(sorted_.move_ids),
-        len(sorted_.never),
+        merged.claim,
+        len(merged.move_ids),
+        len(merged.never),
     )
     return result
 
 
-def _free_slots(session: Session, campaign: Campaign, now: datetime) -> int:
-    in_flight = (
-        session.scalar(
-            select(func.count()).where(
-                CallAttempt.campaign_id == campaign.id,
-                CallAttempt.status.in_(IN_FLIGHT_ATTEMPT_STATUSES),
-            )
+def _lock_due_campaigns(
+    session: Session,
+    now: datetime,
+    limits: ScanLimits,
+    partition: Partition,
+    id_range: tuple[uuid.UUID | None, uuid.UUID | None],
+    only: Sequence[uuid.UUID] | None,
+) -> list[Campaign]:
+    query = select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
+    if only is not None:
+        query = query.where(among(Campaign.id, only))
+    else:
+        query = query.where(Campaign.next_due_at <= now)
+    if partition.count > 1:
+        query = query.where(partition_of(partition))
+    after, upto = id_range
+    if after is not None:
+        query = query.where(Campaign.id > after)
+    if upto is not None:
+        query = query.where(Campaign.id <= upto)
+    return list(
+        session.scalars(
+            query.order_by(Campaign.id)
+            .limit(limits.campaigns_per_chunk)
+            # KEY SHARE-compatible (FOR NO KEY UPDATE): foreign-key checks of rows inserted
+            # for these campaigns do not make the scan skip them; a second scan still does.
+            .with_for_update(skip_locked=True, key_share=True)
         )
-        or 0
     )
-    free = campaign.concurrency - in_flight
-    if campaign.max_calls_per_day is None:
-        return free
-    return min(free, campaign.max_calls_per_day - _claimed_today(session, campaign, now))
 
 
-def _claimed_today(session: Session, campaign: Campaign, now: datetime) -> int:
-    """Calls claimed since midnight in the campaign's time zone (seed 003 max_calls_per_day)."""
-    q = select(DailyClaims.claimed).where(
-        DailyClaims.campaign_id == campaign.id, DailyClaims.day == _local_day(campaign, now)
+def _free_slots(
+    session: Session, campaigns: list[Campaign], cap_left: dict[uuid.UUID, int]
+) -> dict[uuid.UUID, int]:
+    """Concurrency left, and for capped campaigns no more than what is left of today's cap."""
+    rows = session.execute(
+        select(CallAttempt.campaign_id, func.count())
+        .where(among(CallAttempt.campaign_id, [c.id for c in campaigns]))
+        .where(CallAttempt.status.in_(IN_FLIGHT_ATTEMPT_STATUSES))
+        .group_by(CallAttempt.campaign_id)
     )
-    return session.scalar(q) or 0
+    in_flight: dict[uuid.UUID, int] = dict(rows.all())
+    slots: dict[uuid.UUID, int] = {}
+    for c in campaigns:
+        free = c.concurrency - in_flight.get(c.id, 0)
+        slots[c.id] = min(free, cap_left[c.id]) if c.id in cap_left else free
+    return slots
 
 
-def _count_claims(session: Session, campaign: Campaign, now: datetime, claimed: int) -> None:
-    """Add to today's counter, in the claiming transaction (the campaign row is locked)."""
-    stmt = insert(DailyClaims).values(
-        campaign_id=campaign.id, day=_local_day(campaign, now), claimed=claimed
+def _cap_left(session: Session, campaigns: list[Campaign], now: datetime) -> dict[uuid.UUID, int]:
+    """For campaigns with a daily cap: what today's cap still allows."""
+    capped = [c for c in campaigns if c.max_calls_per_day is not None]
+    today = _claimed_today(session, capped, now)
+    return {c.id: (c.max_calls_per_day or 0) - today.get(c.id, 0) for c in capped}
+
+
+def _claimed_today(session: Session, capped: list[Campaign], now: datetime) -> dict[uuid.UUID, int]:
+    """Calls claimed since midnight in each campaign's time zone (seed 003 max_calls_per_day)."""
+    if not capped:
+        return {}
+    wanted = {(c.id, _local_day(c, now)) for c in capped}
+    rows = session.execute(
+        select(DailyClaims.campaign_id, DailyClaims.day, DailyClaims.claimed)
+        .where(among(DailyClaims.campaign_id, [c.id for c in capped]))
+        .where(DailyClaims.day.in_({day for _, day in wanted}))
     )
-    excluded = stmt.excluded.claimed
+    return {cid: n for cid, day, n in rows if (cid, day) in wanted}
+
+
+def _count_claims(
+    session: Session, campaigns: list[Campaign], now: datetime, claimed: dict[uuid.UUID, int]
+) -> None:
+    """Add to today's counters in one upsert, in the claiming transaction (rows locked)."""
+    rows = [
+        {"campaign_id": c.id, "day": _local_day(c, now), "claimed": claimed[c.id]}
+        for c in campaigns
+        if claimed.get(c.id)
+    ]
+    if not rows:
+        return
+    stmt = insert(DailyClaims).values(rows)
     session.execute(
         stmt.on_conflict_do_update(
             index_elements=[DailyClaims.campaign_id, DailyClaims.day],
-            set_={"claimed": DailyClaims.claimed + excluded},
+            set_={"claimed": DailyClaims.claimed + stmt.excluded.claimed},
         )
     )
 
@@ -125,30 +245,51 @@ def _local_day(campaign: Campaign, now: datetime) -> date:
     return now.astimezone(ZoneInfo(campaign.timezone)).date()
 
 
+def _next_local_midnight(campaign: Campaign, now: datetime) -> datetime:
+    zone = ZoneInfo(campaign.timezone)
+    tomorrow = _local_day(campaign, now) + timedelta(days=1)
+    return datetime.combine(tomorrow, time(), tzinfo=zone)
+
+
+# One LATERAL per campaign: its oldest due pending rows through ix_call_attempts_due.
+_LOCK_DUE = text(
+    """
+    SELECT a.id, a.campaign_id, cu.timezone, cu.phone
+    FROM unnest(CAST(:ids AS uuid[])) AS c(id)
+    CROSS JOIN LATERAL (
+        SELECT id, campaign_id, customer_id FROM call_attempts
+        WHERE campaign_id = c.id AND status = :pending AND scheduled_at <= :now
+        ORDER BY scheduled_at
+        LIMIT :per_campaign
+        FOR UPDATE SKIP LOCKED
+    ) AS a
+    JOIN customers cu ON cu.id = a.customer_id
+    """
+)
+
+
 def _lock_due(
-    session: Session, campaign_id: uuid.UUID, now: datetime, limit: int
-) -> list[tuple[uuid.UUID, str | None, str | None]]:
+    session: Session, campaign_ids: list[uuid.UUID], now: datetime, per_campaign: int
+) -> dict[uuid.UUID, list[_Due]]:
+    out: dict[uuid.UUID, list[_Due]] = defaultdict(list)
+    if not campaign_ids:
+        return out
     rows = session.execute(
-        select(CallAttempt.id, Customer.timezone, Customer.phone)
-        .join(Customer, Customer.id == CallAttempt.customer_id)
-        .where(
-            CallAttempt.campaign_id == campaign_id,
-            CallAttempt.status == AttemptStatus.PENDING,
-            CallAttempt.scheduled_at <= now,
-        )
-        .order_by(CallAttempt.scheduled_at)
-        .limit(limit)
-        .with_for_update(of=CallAttempt, skip_locked=True)
-    ).all()
-    return [(r[0], r[1], r[2]) for r in rows]
+        _LOCK_DUE,
+        {
+            "ids": [str(i) for i in campaign_ids],
+            "pending": AttemptStatus.PENDING.value,
+            "now": now,
+            "per_campaign": per_campaign,
+        },
+    )
+    for attempt_id, campaign_id, tz, phone in rows:
+        out[campaign_id].append((attempt_id, tz, phone))
+    return out
 
 
 def _sort(
-    due: list[tuple[uuid.UUID, str | None, str | None]],
-    window: CallWindow,
-    campaign_tz: str,
-    now: datetime,
-    slots: int,
+    due: list[_Due], window: CallWindow, campaign_tz: str, now: datetime, slots: int
 ) -> _Sorted:
     out = _Sorted()
     for attempt_id, tz, phone in due:
@@ -163,6 +304,47 @@ def _sort(
         else:
             out.move_ids.append(attempt_id)
             out.move_to.append(opening)
+    return out
+
+
+def _share_fairly(
+    session: Session,
+    sorted_by_campaign: dict[uuid.UUID, _Sorted],
+    campaigns: list[Campaign],
+    limits: ScanLimits,
+) -> None:
+    """Trim each campaign's claims to its fair share; the rest stay due for the next tick."""
+    if limits.claim_budget is None and limits.account_concurrency is None:
+        return
+    account_of = {c.id: c.account_id for c in campaigns}
+    demands = {cid: Demand(account_of[cid], len(s.claim)) for cid, s in sorted_by_campaign.items()}
+    room = None
+    if limits.account_concurrency is not None:
+        busy = _account_in_flight(session, list({c.account_id for c in campaigns}))
+        room = {a: limits.account_concurrency - busy.get(a, 0) for a in set(account_of.values())}
+    shares = fair_claims(demands, limits.claim_budget, room)
+    for cid, s in sorted_by_campaign.items():
+        del s.claim[shares.get(cid, 0) :]
+
+
+def _account_in_flight(session: Session, accounts: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    rows = session.execute(
+        select(Campaign.account_id, func.count())
+        .join(CallAttempt, CallAttempt.campaign_id == Campaign.id)
+        .where(among(Campaign.account_id, accounts))
+        .where(CallAttempt.status.in_(IN_FLIGHT_ATTEMPT_STATUSES))
+        .group_by(Campaign.account_id)
+    )
+    return dict(rows.all())
+
+
+def _merge(parts: Iterable[_Sorted]) -> _Sorted:
+    out = _Sorted()
+    for s in parts:
+        out.claim += s.claim
+        out.move_ids += s.move_ids
+        out.move_to += s.move_to
+        out.never += s.never
     return out
 
 
@@ -204,4 +386,41 @@ def _move_to_openings(session: Session, ids: list[uuid.UUID], openings: list[dat
     ).subquery()
     session.execute(
         update(CallAttempt).where(CallAttempt.id == pairs.c.id).values(scheduled_at=pairs.c.at)
+    )
+
+
+# The earliest pending attempt, or the next local midnight for a campaign whose daily
+# cap is used up (GREATEST ignores NULL: no pending attempt and no cap gives NULL).
+_RECOMPUTE_NEXT_DUE = text(
+    """
+    UPDATE campaigns c SET next_due_at = GREATEST(
+        (SELECT min(a.scheduled_at) FROM call_attempts a
+         WHERE a.campaign_id = c.id AND a.status = :pending),
+        v.not_before)
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:not_before AS timestamptz[])) AS v(id, not_before)
+    WHERE c.id = v.id
+    """
+)
+
+
+def _recompute_next_due(
+    session: Session,
+    campaigns: list[Campaign],
+    now: datetime,
+    cap_left: dict[uuid.UUID, int],
+    claimed: dict[uuid.UUID, int],
+) -> None:
+    not_before = [
+        _next_local_midnight(c, now)
+        if c.id in cap_left and cap_left[c.id] - claimed.get(c.id, 0) <= 0
+        else None
+        for c in campaigns
+    ]
+    session.execute(
+        _RECOMPUTE_NEXT_DUE,
+        {
+            "ids": [str(c.id) for c in campaigns],
+            "not_before": not_before,
+            "pending": AttemptStatus.PENDING.value,
+        },
     )
