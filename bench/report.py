@@ -286,3 +286,38 @@ def targets(console: Console, rows: list[dict[str, Any]], timings: dict[str, Any
         table.add_row(row["target"], row["measured"], mark)
     console.print(table)
     console.print(f"[dim]timings (s): {timings}[/dim]")
+
+
+def campaigns(console: Console, data: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Beat duties across running campaigns ({data['customers_per_campaign']} customers "
+        f"each, {data['campaigns_per_account']} campaigns per account), median ms"
+    )
+    cols = (
+        "campaigns",
+        "load s",
+        "scan, nothing due",
+        "scan, claiming 5 each",
+        "claimed",
+        "4 partitions: slowest",
+        "finish tick",
+        "finish sweep (slow duty)",
+    )
+    for col in cols:
+        table.add_column(col, justify="right")
+    for lv in data["levels"]:
+        table.add_row(
+            _f(lv["campaigns"]),
+            _f(lv["load_s"]),
+            _f(lv["idle"]["median_ms"], 2),
+            _f(lv["claiming"]["median_ms"], 2),
+            ",".join(str(x) for x in lv["claiming"]["claimed"]),
+            _f(lv.get("partitions_4", {}).get("slowest_partition_median_ms"), 2),
+            _f(lv["finish"]["median_ms"], 2),
+            _f(lv.get("finish_sweep", {}).get("median_ms"), 2),
+        )
+    console.print(table)
+    console.print(
+        f"ratio largest/smallest: idle {data['ratio_idle_last_first']}x, "
+        f"claiming {data['ratio_claiming_last_first']}x, finish {data['ratio_finish_last_first']}x"
+    )

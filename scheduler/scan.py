@@ -33,15 +33,20 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, Text, bindparam, cast, func, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID, insert
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, UUID
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.policies.fair_share import Demand, fair_claims
 from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
-from dialer.policies.window import CallWindow, LegalBound, is_open, next_opening_within_a_year
+from dialer.policies.window import (
+    CallWindow,
+    LegalBound,
+    WorkingHours,
+    is_open,
+    next_opening_within_a_year,
+)
 from dialer.policies.zones import contact_zones
-from dialer.services.campaigns import window_of
 from models import CallAttempt, Campaign, DailyClaims, Enrollment
 from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
@@ -92,6 +97,36 @@ class _Sorted:
 _Due = tuple[uuid.UUID, str | None, str | None]  # attempt id, customer zone, phone
 
 
+@dataclass(frozen=True)
+class _DueCampaign:
+    """What the scan needs of a campaign: read as columns, not as a whole ORM object."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    timezone: str
+    concurrency: int
+    max_calls_per_day: int | None
+    window_start: time
+    window_end: time
+    window_weekdays: list[int]
+
+    def window(self, legal: LegalBound) -> CallWindow:
+        hours = WorkingHours(self.window_start, self.window_end, frozenset(self.window_weekdays))
+        return CallWindow(hours=hours, legal=legal)
+
+
+_CAMPAIGN_COLUMNS = (
+    Campaign.id,
+    Campaign.account_id,
+    Campaign.timezone,
+    Campaign.concurrency,
+    Campaign.max_calls_per_day,
+    Campaign.window_start,
+    Campaign.window_end,
+    Campaign.window_weekdays,
+)
+
+
 def running_campaign_ids(session: Session) -> list[uuid.UUID]:
     return list(
         session.scalars(select(Campaign.id).where(Campaign.status == CampaignStatus.RUNNING))
@@ -135,7 +170,7 @@ def scan_chunk(
     open_slots = [c for c in campaigns if slots[c.id] > 0]
     due = _lock_due(session, [c.id for c in open_slots], now, limits.batch_size)
     sorted_by_campaign = {
-        c.id: _sort(due.get(c.id, []), window_of(c, legal), c.timezone, now, slots[c.id])
+        c.id: _sort(due.get(c.id, []), c.window(legal), c.timezone, now, slots[c.id])
         for c in open_slots
     }
     _share_fairly(session, sorted_by_campaign, open_slots, limits)
@@ -159,8 +194,8 @@ def _lock_due_campaigns(
     partition: Partition,
     id_range: tuple[uuid.UUID | None, uuid.UUID | None],
     only: Sequence[uuid.UUID] | None,
-) -> list[Campaign]:
-    query = select(Campaign).where(Campaign.status == CampaignStatus.RUNNING)
+) -> list[_DueCampaign]:
+    query = select(*_CAMPAIGN_COLUMNS).where(Campaign.status == CampaignStatus.RUNNING)
     if only is not None:
         query = query.where(among(Campaign.id, only))
     else:
@@ -172,19 +207,18 @@ def _lock_due_campaigns(
         query = query.where(Campaign.id > after)
     if upto is not None:
         query = query.where(Campaign.id <= upto)
-    return list(
-        session.scalars(
-            query.order_by(Campaign.id)
-            .limit(limits.campaigns_per_chunk)
-            # KEY SHARE-compatible (FOR NO KEY UPDATE): foreign-key checks of rows inserted
-            # for these campaigns do not make the scan skip them; a second scan still does.
-            .with_for_update(skip_locked=True, key_share=True)
-        )
+    rows = session.execute(
+        query.order_by(Campaign.id)
+        .limit(limits.campaigns_per_chunk)
+        # KEY SHARE-compatible (FOR NO KEY UPDATE): foreign-key checks of rows inserted
+        # for these campaigns do not make the scan skip them; a second scan still does.
+        .with_for_update(of=Campaign, skip_locked=True, key_share=True)
     )
+    return [_DueCampaign(*row) for row in rows]
 
 
 def _free_slots(
-    session: Session, campaigns: list[Campaign], cap_left: dict[uuid.UUID, int]
+    session: Session, campaigns: list[_DueCampaign], cap_left: dict[uuid.UUID, int]
 ) -> dict[uuid.UUID, int]:
     """Concurrency left, and for capped campaigns no more than what is left of today's cap."""
     rows = session.execute(
@@ -201,14 +235,18 @@ def _free_slots(
     return slots
 
 
-def _cap_left(session: Session, campaigns: list[Campaign], now: datetime) -> dict[uuid.UUID, int]:
+def _cap_left(
+    session: Session, campaigns: list[_DueCampaign], now: datetime
+) -> dict[uuid.UUID, int]:
     """For campaigns with a daily cap: what today's cap still allows."""
     capped = [c for c in campaigns if c.max_calls_per_day is not None]
     today = _claimed_today(session, capped, now)
     return {c.id: (c.max_calls_per_day or 0) - today.get(c.id, 0) for c in capped}
 
 
-def _claimed_today(session: Session, capped: list[Campaign], now: datetime) -> dict[uuid.UUID, int]:
+def _claimed_today(
+    session: Session, capped: list[_DueCampaign], now: datetime
+) -> dict[uuid.UUID, int]:
     """Calls claimed since midnight in each campaign's time zone (seed 003 max_calls_per_day)."""
     if not capped:
         return {}
@@ -221,31 +259,40 @@ def _claimed_today(session: Session, capped: list[Campaign], now: datetime) -> d
     return {cid: n for cid, day, n in rows if (cid, day) in wanted}
 
 
+# One upsert for the chunk, its arrays one parameter each (a VALUES list per row would
+# be a new statement text, compiled anew, for every chunk size).
+_COUNT_CLAIMS = text(
+    """
+    INSERT INTO campaign_daily_claims (campaign_id, day, claimed)
+    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:days AS date[]), CAST(:counts AS int[]))
+    ON CONFLICT (campaign_id, day)
+    DO UPDATE SET claimed = campaign_daily_claims.claimed + excluded.claimed
+    """
+)
+
+
 def _count_claims(
-    session: Session, campaigns: list[Campaign], now: datetime, claimed: dict[uuid.UUID, int]
+    session: Session, campaigns: list[_DueCampaign], now: datetime, claimed: dict[uuid.UUID, int]
 ) -> None:
-    """Add to today's counters in one upsert, in the claiming transaction (rows locked)."""
-    rows = [
-        {"campaign_id": c.id, "day": _local_day(c, now), "claimed": claimed[c.id]}
-        for c in campaigns
-        if claimed.get(c.id)
-    ]
-    if not rows:
+    """Add to today's counters, in the claiming transaction (the campaign rows are locked)."""
+    counted = [c for c in campaigns if claimed.get(c.id)]
+    if not counted:
         return
-    stmt = insert(DailyClaims).values(rows)
     session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[DailyClaims.campaign_id, DailyClaims.day],
-            set_={"claimed": DailyClaims.claimed + stmt.excluded.claimed},
-        )
+        _COUNT_CLAIMS,
+        {
+            "ids": [str(c.id) for c in counted],
+            "days": [_local_day(c, now) for c in counted],
+            "counts": [claimed[c.id] for c in counted],
+        },
     )
 
 
-def _local_day(campaign: Campaign, now: datetime) -> date:
+def _local_day(campaign: _DueCampaign, now: datetime) -> date:
     return now.astimezone(ZoneInfo(campaign.timezone)).date()
 
 
-def _next_local_midnight(campaign: Campaign, now: datetime) -> datetime:
+def _next_local_midnight(campaign: _DueCampaign, now: datetime) -> datetime:
     zone = ZoneInfo(campaign.timezone)
     tomorrow = _local_day(campaign, now) + timedelta(days=1)
     return datetime.combine(tomorrow, time(), tzinfo=zone)
@@ -310,7 +357,7 @@ def _sort(
 def _share_fairly(
     session: Session,
     sorted_by_campaign: dict[uuid.UUID, _Sorted],
-    campaigns: list[Campaign],
+    campaigns: list[_DueCampaign],
     limits: ScanLimits,
 ) -> None:
     """Trim each campaign's claims to its fair share; the rest stay due for the next tick."""
@@ -354,6 +401,7 @@ def _apply(session: Session, s: _Sorted, now: datetime) -> None:
             update(CallAttempt)
             .where(among(CallAttempt.id, s.claim))
             .values(status=AttemptStatus.QUEUED, queued_at=now)
+            .execution_options(synchronize_session=False)  # no attempt is loaded here
         )
     if s.move_ids:
         _move_to_openings(session, s.move_ids, s.move_to)
@@ -385,7 +433,10 @@ def _move_to_openings(session: Session, ids: list[uuid.UUID], openings: list[dat
         func.unnest(bindparam("at", openings, type_=ARRAY(TIMESTAMP(timezone=True)))).label("at"),
     ).subquery()
     session.execute(
-        update(CallAttempt).where(CallAttempt.id == pairs.c.id).values(scheduled_at=pairs.c.at)
+        update(CallAttempt)
+        .where(CallAttempt.id == pairs.c.id)
+        .values(scheduled_at=pairs.c.at)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -405,7 +456,7 @@ _RECOMPUTE_NEXT_DUE = text(
 
 def _recompute_next_due(
     session: Session,
-    campaigns: list[Campaign],
+    campaigns: list[_DueCampaign],
     now: datetime,
     cap_left: dict[uuid.UUID, int],
     claimed: dict[uuid.UUID, int],
