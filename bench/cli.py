@@ -16,10 +16,19 @@ from typing import Any
 import psutil
 from rich.console import Console
 
-from bench import campaigns_bench, pg_raw, procs, report, scan_bench, targets, throughput
+from bench import (
+    campaigns_bench,
+    fairness_bench,
+    pg_raw,
+    procs,
+    report,
+    scan_bench,
+    targets,
+    throughput,
+)
 from bench import env as bench_env
 
-PARTS = ("pg", "throughput", "scan", "campaigns")
+PARTS = ("pg", "throughput", "scan", "campaigns", "fairness")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -62,7 +71,7 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         "--only",
         action="append",
         default=[],
-        help="run only these parts: pg, throughput, scan, campaigns (comma list or repeated)",
+        help=f"run only these parts: {', '.join(PARTS)} (comma list or repeated)",
     )
     ap.add_argument("--customers", type=int, help="customers in the throughput campaign")
     ap.add_argument("--workers", help="Celery worker process counts, e.g. 1,2")
@@ -173,6 +182,12 @@ def main(argv: list[str] | None = None) -> int:
                 )
             results["timings_s"]["campaigns"] = round(time.perf_counter() - t0, 1)
             report.campaigns(console, results["campaigns"])
+        if "fairness" in parts:
+            t0 = time.perf_counter()
+            with console.status("fairness: 100k and 100 contacts under a shared rate limit"):
+                results["fairness"] = fairness_bench.run(env)
+            results["timings_s"]["fairness"] = round(time.perf_counter() - t0, 1)
+            report.fairness(console, results["fairness"])
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping what the bench started[/yellow]")
         status = 130

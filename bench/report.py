@@ -321,3 +321,27 @@ def campaigns(console: Console, data: dict[str, Any]) -> None:
         f"ratio largest/smallest: idle {data['ratio_idle_last_first']}x, "
         f"claiming {data['ratio_claiming_last_first']}x, finish {data['ratio_finish_last_first']}x"
     )
+
+
+def fairness(console: Console, data: dict[str, Any]) -> None:
+    if data.get("skipped"):
+        console.print(f"fairness: skipped ({data['skipped']})")
+        return
+    table = Table(
+        title=f"Fairness: {data['big']:,} and {data['small']:,} contacts (two accounts), "
+        f"provider takes {data['rate_per_s']} calls/s; simulated seconds"
+    )
+    cols = ("run", "small p50 s", "small p99 s", "big dispatched", "calls/s", "tick wall ms")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for name in ("unbounded", "fair"):
+        r = data[name]
+        table.add_row(
+            name,
+            _f(r["small_p50_s"], 2),
+            _f(r["small_p99_s"], 2),
+            _f(r["big_dispatched"]),
+            _f(r["dispatched_per_s"], 1),
+            _f(r["tick_wall_median_ms"], 1),
+        )
+    console.print(table)

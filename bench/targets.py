@@ -59,7 +59,21 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     out += _campaign_targets(results.get("campaigns"))
+    fair = results.get("fairness")
+    if fair and "fair" in fair:
+        p99 = fair["fair"]["small_p99_s"]
+        out.append(
+            {
+                "target": f"fairness: the {fair['small']}-contact campaign's p99 due-to-dispatch "
+                f"< {FAIR_P99_TARGET_S:.0f} s beside a {fair['big']:,}-contact one",
+                "measured": f"{p99} s (unbounded: {fair['unbounded']['small_p99_s']} s)",
+                "met": p99 is not None and p99 < FAIR_P99_TARGET_S,
+            }
+        )
     return out
+
+
+FAIR_P99_TARGET_S = 5.0
 
 
 IDLE_TICK_TARGET_MS = 100.0

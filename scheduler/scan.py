@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import zip_longest
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, Text, bindparam, cast, func, select, text, update
@@ -136,6 +137,16 @@ def running_campaign_ids(session: Session) -> list[uuid.UUID]:
 def partition_of(partition: Partition) -> ColumnElement[bool]:
     bucket = func.hashtext(cast(Campaign.id, Text)).op("&")(_HASH_MASK) % partition.count
     return cast(bucket, Integer) == partition.index
+
+
+def due_campaign_count(session: Session, now: datetime, partition: Partition) -> int:
+    """Running campaigns with due work in a partition (an index-only count of ix_campaigns_due)."""
+    query = select(func.count()).where(
+        Campaign.status == CampaignStatus.RUNNING, Campaign.next_due_at <= now
+    )
+    if partition.count > 1:
+        query = query.where(partition_of(partition))
+    return session.scalar(query) or 0
 
 
 def scan_campaign(
@@ -386,12 +397,16 @@ def _account_in_flight(session: Session, accounts: list[uuid.UUID]) -> dict[uuid
 
 
 def _merge(parts: Iterable[_Sorted]) -> _Sorted:
+    """One list of each kind; claims interleaved across campaigns, so that the dispatch
+    queue (first in, first out) serves the campaigns of a chunk side by side."""
     out = _Sorted()
+    claims = []
     for s in parts:
-        out.claim += s.claim
+        claims.append(s.claim)
         out.move_ids += s.move_ids
         out.move_to += s.move_to
         out.never += s.never
+    out.claim = [i for rank in zip_longest(*claims) for i in rank if i is not None]
     return out
 
 

@@ -46,7 +46,7 @@ from dialer.services.reconcile import reconcile_call
 from models import Campaign
 from scheduler import outbox, reaper
 from scheduler.reaper import queued_count
-from scheduler.scan import Partition, ScanLimits, scan_chunk
+from scheduler.scan import Partition, ScanLimits, due_campaign_count, scan_chunk
 
 Enqueue = Callable[[list[uuid.UUID]], None]
 MESSAGE_BATCH = 200
@@ -92,43 +92,62 @@ def scan_partition(
 ) -> Counter[str]:
     """The due campaigns of one partition, one transaction per chunk of them.
 
-    With a claim budget the walk starts at a random campaign id and wraps around, so
-    when the budget runs out it is not always the same campaigns that wait.
+    With a claim budget each chunk gets its share of it (by its number of campaigns), so
+    the campaigns of the last chunk are not always the ones left waiting.
     """
     started = perf_counter()
-    budget = _partition_budget(uow, plan, partition)
+    budget = _partition_budget(uow, now, plan, partition)
     totals: Counter[str] = Counter()
-    start = None if budget is None else uuid.uuid4()
-    ranges = [(start, None), (None, start)] if start is not None else [(None, None)]
-    for after, upto in ranges:
-        while budget is None or budget > 0:
-            limits = ScanLimits(batch, plan.campaigns_per_chunk, budget, plan.account_concurrency)
-            with uow() as session:  # one transaction per chunk of campaigns...
-                result = scan_chunk(session, now, legal, limits, partition, after, upto=upto)
-            if result.claimed:
-                enqueue(result.claimed)  # ...enqueued only after it committed (GUIDE rule 2)
-            totals.update(
-                campaigns=result.campaigns,
-                claimed=len(result.claimed),
-                moved=result.moved,
-                unreachable=result.unreachable,
-            )
-            if budget is not None:
-                budget -= len(result.claimed)
-            if result.campaigns < plan.campaigns_per_chunk:
-                break
-            after = result.last_campaign
+    after: uuid.UUID | None = None
+    while budget is None or budget.left > 0:
+        share = None if budget is None else budget.chunk_share(plan.campaigns_per_chunk)
+        limits = ScanLimits(batch, plan.campaigns_per_chunk, share, plan.account_concurrency)
+        with uow() as session:  # one transaction per chunk of campaigns...
+            result = scan_chunk(session, now, legal, limits, partition, after)
+        if result.claimed:
+            enqueue(result.claimed)  # ...enqueued only after it committed (GUIDE rule 2)
+        totals.update(
+            campaigns=result.campaigns,
+            claimed=len(result.claimed),
+            moved=result.moved,
+            unreachable=result.unreachable,
+        )
+        if budget is not None:
+            budget.spend(len(result.claimed), result.campaigns)
+        if result.campaigns < plan.campaigns_per_chunk:
+            break
+        after = result.last_campaign
     metrics.scan_finished(perf_counter() - started, totals["claimed"])
     return totals
 
 
-def _partition_budget(uow: UnitOfWork, plan: ScanPlan, partition: Partition) -> int | None:
+@dataclass
+class _Budget:
+    """Claims this partition may still make, spread over its due campaigns chunk by chunk."""
+
+    left: int
+    due_campaigns: int
+
+    def chunk_share(self, chunk: int) -> int:
+        if self.due_campaigns <= chunk:
+            return self.left
+        return min(self.left, -(-self.left * chunk // self.due_campaigns))
+
+    def spend(self, claimed: int, campaigns: int) -> None:
+        self.left -= claimed
+        self.due_campaigns = max(0, self.due_campaigns - campaigns)
+
+
+def _partition_budget(
+    uow: UnitOfWork, now: datetime, plan: ScanPlan, partition: Partition
+) -> _Budget | None:
     """This partition's share of the room left under the fleet-wide queued bound."""
     if plan.max_queued is None:
         return None
     with uow() as session:
         room = max(0, plan.max_queued - queued_count(session))
-    return -(-room // partition.count)
+        due = due_campaign_count(session, now, partition)
+    return _Budget(left=-(-room // partition.count), due_campaigns=due)
 
 
 @dataclass
