@@ -335,6 +335,8 @@ def fairness(console: Console, data: dict[str, Any]) -> None:
     for col in cols:
         table.add_column(col, justify="right")
     for name in ("unbounded", "fair"):
+        if name not in data:
+            continue
         r = data[name]
         table.add_row(
             name,
