@@ -16,10 +16,20 @@ from typing import Any
 import psutil
 from rich.console import Console
 
+from bench import (
+    campaigns_bench,
+    fairness_bench,
+    pg_raw,
+    procs,
+    report,
+    scan_bench,
+    suppression_bench,
+    targets,
+    throughput,
+)
 from bench import env as bench_env
-from bench import pg_raw, procs, report, scan_bench, suppression_bench, targets, throughput
 
-PARTS = ("pg", "throughput", "scan", "suppressions")
+PARTS = ("pg", "throughput", "scan", "campaigns", "fairness", "suppressions")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -38,6 +48,8 @@ class Config:
     scan_levels: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     scan_reps: int = 15
     suppression_numbers: int = 1_000_000
+    campaign_levels: tuple[int, ...] = (10, 100, 1_000, 10_000)
+    campaign_reps: int = 5
     profile: bool = False
 
     @classmethod
@@ -51,6 +63,7 @@ class Config:
             scan_levels=(10_000, 100_000),
             scan_reps=7,
             suppression_numbers=200_000,
+            campaign_reps=3,
         )
 
 
@@ -61,7 +74,7 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         "--only",
         action="append",
         default=[],
-        help="run only these parts: pg, throughput, scan, suppressions (comma list or repeated)",
+        help=f"run only these parts: {', '.join(PARTS)} (comma list or repeated)",
     )
     ap.add_argument("--customers", type=int, help="customers in the throughput campaign")
     ap.add_argument("--workers", help="Celery worker process counts, e.g. 1,2")
@@ -70,6 +83,8 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
     ap.add_argument("--scan-interval", type=float, help="DIALER_SCAN_INTERVAL_SECONDS")
     ap.add_argument("--dispatch-chunk", type=int, help="DIALER_DISPATCH_CHUNK_SIZE (250)")
     ap.add_argument("--scan-levels", help="enrollment counts, e.g. 10000,100000,1000000")
+    ap.add_argument("--campaign-levels", help="running campaigns, e.g. 10,100,1000,10000")
+    ap.add_argument("--campaign-reps", type=int, help="repetitions per campaigns figure")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -94,6 +109,10 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         changes["dispatch_chunk"] = args.dispatch_chunk
     if args.scan_levels:
         changes["scan_levels"] = tuple(int(x) for x in args.scan_levels.split(",") if x)
+    if args.campaign_levels:
+        changes["campaign_levels"] = tuple(int(x) for x in args.campaign_levels.split(",") if x)
+    if args.campaign_reps:
+        changes["campaign_reps"] = args.campaign_reps
     parts = {p.strip() for chunk in args.only for p in chunk.split(",") if p.strip()}
     unknown = parts - set(PARTS)
     if unknown:
@@ -165,6 +184,21 @@ def main(argv: list[str] | None = None) -> int:
                 )
             results["timings_s"]["suppressions"] = round(time.perf_counter() - t0, 1)
             report.suppressions(console, results["suppressions"])
+        if "campaigns" in parts:
+            t0 = time.perf_counter()
+            levels = ", ".join(f"{n:,}" for n in cfg.campaign_levels)
+            with console.status(f"beat duties at {levels} running campaigns"):
+                results["campaigns"] = campaigns_bench.run(
+                    env, cfg.campaign_levels, cfg.campaign_reps
+                )
+            results["timings_s"]["campaigns"] = round(time.perf_counter() - t0, 1)
+            report.campaigns(console, results["campaigns"])
+        if "fairness" in parts:
+            t0 = time.perf_counter()
+            with console.status("fairness: 100k and 100 contacts under a shared rate limit"):
+                results["fairness"] = fairness_bench.run(env)
+            results["timings_s"]["fairness"] = round(time.perf_counter() - t0, 1)
+            report.fairness(console, results["fairness"])
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping what the bench started[/yellow]")
         status = 130

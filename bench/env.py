@@ -21,8 +21,7 @@ from dialer.settings import Settings, load_settings
 from models import Base
 from models.session import engine_for
 
-# Overridable so two bench runs on one server (CI and a developer, say) do not drop
-# each other's database or flush each other's Redis db.
+# Overridable so parallel sessions on one server do not drop each other's bench database.
 BENCH_DATABASE = os.environ.get("DIALER_BENCH_DATABASE", "dialer_bench")
 BENCH_REDIS_DB = int(os.environ.get("DIALER_BENCH_REDIS_DB", "13"))
 REPO = Path(__file__).resolve().parent.parent

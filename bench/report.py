@@ -308,4 +308,64 @@ def suppressions(console: Console, data: dict[str, Any]) -> None:
         "10 due listed: claimed / closed",
         f"{','.join(map(str, ten['claimed']))} / {','.join(map(str, ten['suppressed']))}",
     )
+
+
+def campaigns(console: Console, data: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Beat duties across running campaigns ({data['customers_per_campaign']} customers "
+        f"each, {data['campaigns_per_account']} campaigns per account), median ms"
+    )
+    cols = (
+        "campaigns",
+        "load s",
+        "scan, nothing due",
+        "scan, claiming 5 each",
+        "claimed",
+        "4 partitions: slowest",
+        "finish tick",
+        "finish sweep (slow duty)",
+    )
+    for col in cols:
+        table.add_column(col, justify="right")
+    for lv in data["levels"]:
+        table.add_row(
+            _f(lv["campaigns"]),
+            _f(lv["load_s"]),
+            _f(lv["idle"]["median_ms"], 2),
+            _f(lv["claiming"]["median_ms"], 2),
+            ",".join(str(x) for x in lv["claiming"]["claimed"]),
+            _f(lv.get("partitions_4", {}).get("slowest_partition_median_ms"), 2),
+            _f(lv["finish"]["median_ms"], 2),
+            _f(lv.get("finish_sweep", {}).get("median_ms"), 2),
+        )
+    console.print(table)
+    console.print(
+        f"ratio largest/smallest: idle {data['ratio_idle_last_first']}x, "
+        f"claiming {data['ratio_claiming_last_first']}x, finish {data['ratio_finish_last_first']}x"
+    )
+
+
+def fairness(console: Console, data: dict[str, Any]) -> None:
+    if data.get("skipped"):
+        console.print(f"fairness: skipped ({data['skipped']})")
+        return
+    table = Table(
+        title=f"Fairness: {data['big']:,} and {data['small']:,} contacts (two accounts), "
+        f"provider takes {data['rate_per_s']} calls/s; simulated seconds"
+    )
+    cols = ("run", "small p50 s", "small p99 s", "big dispatched", "calls/s", "tick wall ms")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for name in ("unbounded", "fair"):
+        if name not in data:
+            continue
+        r = data[name]
+        table.add_row(
+            name,
+            _f(r["small_p50_s"], 2),
+            _f(r["small_p99_s"], 2),
+            _f(r["big_dispatched"]),
+            _f(r["dispatched_per_s"], 1),
+            _f(r["tick_wall_median_ms"], 1),
+        )
     console.print(table)

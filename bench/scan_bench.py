@@ -190,11 +190,11 @@ class _Capture:
 
 def _label(statement: str) -> str:
     flat = " ".join(statement.split())
-    if "FOR UPDATE OF call_attempts SKIP LOCKED" in flat:
+    if "FOR UPDATE OF call_attempts SKIP LOCKED" in flat or "CROSS JOIN LATERAL" in flat:
         return "lock_due (SELECT ... FOR UPDATE SKIP LOCKED)"
-    if flat.startswith("SELECT campaigns."):
+    if flat.startswith("SELECT campaigns.") and "FOR NO KEY UPDATE" in flat:
         return "lock_campaign (FOR UPDATE SKIP LOCKED)"
-    if flat.startswith("SELECT campaign_daily_claims.claimed"):
+    if flat.startswith("SELECT campaign_daily_claims."):
         return "claimed_today count (daily cap)"
     if flat.startswith("INSERT INTO campaign_daily_claims"):
         return "count_claims upsert (daily cap)"

@@ -58,4 +58,51 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": capped <= FLAT_RATIO,
             }
         )
+    out += _campaign_targets(results.get("campaigns"))
+    fair = results.get("fairness")
+    if fair and "fair" in fair:
+        p99 = fair["fair"]["small_p99_s"]
+        out.append(
+            {
+                "target": f"fairness: the {fair['small']}-contact campaign's p99 due-to-dispatch "
+                f"< {FAIR_P99_TARGET_S:.0f} s beside a {fair['big']:,}-contact one",
+                "measured": f"{p99} s (unbounded: {fair['unbounded']['small_p99_s']} s)",
+                "met": p99 is not None and p99 < FAIR_P99_TARGET_S,
+            }
+        )
     return out
+
+
+FAIR_P99_TARGET_S = 5.0
+
+
+IDLE_TICK_TARGET_MS = 100.0
+CLAIM_TICK_TARGET_MS = 2000.0
+
+
+def _campaign_targets(data: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not data or not data.get("levels"):
+        return []
+    first, last = data["levels"][0], data["levels"][-1]
+    n = f"{last['campaigns']:,}"
+    idle, claiming = last["idle"]["median_ms"], last["claiming"]["median_ms"]
+    return [
+        {
+            "target": f"idle scan tick at {n} campaigns <= {IDLE_TICK_TARGET_MS:.0f} ms and "
+            f"<= {FLAT_RATIO}x the {first['campaigns']:,}-campaign figure",
+            "measured": f"{idle} ms ({data['ratio_idle_last_first']}x)",
+            "met": idle <= IDLE_TICK_TARGET_MS and data["ratio_idle_last_first"] <= FLAT_RATIO,
+        },
+        {
+            "target": f"scan tick claiming 5 in each of {n} campaigns <= "
+            f"{CLAIM_TICK_TARGET_MS / 1000:.0f} s",
+            "measured": f"{claiming} ms, claimed {last['claiming']['claimed']}",
+            "met": claiming <= CLAIM_TICK_TARGET_MS,
+        },
+        {
+            "target": f"finish tick flat in running campaigns (ratio <= {FLAT_RATIO}x)",
+            "measured": " / ".join(f"{lv['finish']['median_ms']} ms" for lv in data["levels"])
+            + f" ({data['ratio_finish_last_first']}x)",
+            "met": data["ratio_finish_last_first"] <= FLAT_RATIO,
+        },
+    ]

@@ -77,6 +77,44 @@ class Settings(BaseSettings):
     scan_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Most attempts one campaign claims per tick."
     )
+    scan_partitions: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Scan tasks per tick, each over the campaigns whose id hashes to it: "
+        "any worker runs them, so more workers scan more campaigns in parallel. A lost "
+        "partition task is redone by the next tick.",
+    )
+    scan_campaigns_per_transaction: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Due campaigns one scan transaction locks and claims for at once.",
+    )
+    max_queued_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Fleet-wide most attempts claimed and not yet taken by a dispatch. When "
+        "the provider's rate limit or the workers are the bottleneck, this keeps the "
+        "dispatch queue short, and each tick's claims are shared fairly: accounts first, "
+        "then each account's campaigns. About provider_calls_per_second x 2 scan "
+        "intervals; unset: no bound (each campaign's concurrency is the only one).",
+    )
+    account_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description="Most calls in flight per account, across all of its campaigns "
+        "(unset: no account cap).",
+    )
+    finish_sweep_seconds: float = Field(
+        default=300.0,
+        ge=10,
+        le=86_400,
+        description="How often the safety sweep looks for running campaigns with nothing "
+        "left to do (campaigns normally finish when their last enrollment closes).",
+    )
     dispatch_chunk_size: int = Field(
         default=10,
         ge=1,

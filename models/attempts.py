@@ -126,6 +126,18 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
             "next_check_at",
             postgresql_where=text("status = 'uncertain'"),
         ),
+        # The reaper reads stale in-flight rows oldest first, not every in-flight row.
+        Index(
+            "ix_call_attempts_queued_at",
+            "queued_at",
+            postgresql_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_call_attempts_dispatched_at",
+            "status",
+            "dispatched_at",
+            postgresql_where=text("status IN ('dispatching', 'in_progress')"),
+        ),
         Index("ix_call_attempts_customer", "customer_id"),
         Index("ix_call_attempts_conv_id", "conv_id"),
     )

@@ -93,6 +93,10 @@ class Campaign(IdMixin, TimestampMixin, Base):
     status: Mapped[CampaignStatus] = mapped_column(Word(CampaignStatus), server_default="draft")
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Earliest scheduled_at of a pending attempt (kept by triggers and the scan, 0011).
+    next_due_at: Mapped[datetime | None]
+    # Set (by a trigger) when the last active enrollment closed: the finish duty looks.
+    finish_check_at: Mapped[datetime | None]
 
     __table_args__ = (
         CheckConstraint(one_of("status", CAMPAIGN_STATUSES), name="status"),
@@ -113,6 +117,13 @@ class Campaign(IdMixin, TimestampMixin, Base):
         UniqueConstraint("account_id", "name"),
         # The scan walks running campaigns only.
         Index("ix_campaigns_running", "id", postgresql_where=text("status = 'running'")),
+        # The scan reads running campaigns with due work only: nothing due, nothing read.
+        Index("ix_campaigns_due", "next_due_at", postgresql_where=text("status = 'running'")),
+        Index(
+            "ix_campaigns_finish_check",
+            "finish_check_at",
+            postgresql_where=text("status = 'running' AND finish_check_at IS NOT NULL"),
+        ),
     )
 
 

@@ -44,6 +44,10 @@ class InProcessPipeline:
     # A published start event nobody handled is published again after this.
     republish_after: timedelta = timedelta(minutes=5)
     stats: Counter[str] = field(default_factory=Counter)
+    scan_plan: ticks.ScanPlan = field(default_factory=ticks.ScanPlan)
+    # The finish safety sweep runs every this many ticks (beat: finish_sweep_seconds).
+    sweep_every: int = 30
+    ticks_run: int = 0
 
     @property
     def limits(self) -> DispatchLimits:
@@ -53,10 +57,15 @@ class InProcessPipeline:
         """One beat: relay, scan+dispatch, results, messages, finish."""
         now = self.clock()
         ticks.relay_outbox(self.uow, self._materialize, now, self.republish_after)
-        scanned = ticks.scan_all(self.uow, now, self.legal, self.batch_size, self._dispatch)
+        scanned = ticks.scan_all(
+            self.uow, now, self.legal, self.batch_size, self._dispatch, self.scan_plan
+        )
         self.pump()
         self.stats.update(ticks.send_due(self.uow, self.messages, now))
         self.stats["finished"] += len(ticks.finish_all(self.uow, now))
+        self.ticks_run += 1
+        if self.sweep_every and self.ticks_run % self.sweep_every == 0:
+            self.stats["finished_by_sweep"] += len(ticks.finish_sweep(self.uow, now))
         self.stats.update(scanned)
         return scanned
 

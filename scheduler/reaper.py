@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from dialer.policies.vocabulary import AttemptStatus, MessageStatus
@@ -88,3 +88,9 @@ def stale_messages(session: Session, now: datetime, timeout: timedelta) -> list[
             .limit(REAP_BATCH)
         )
     )
+
+
+def queued_count(session: Session) -> int:
+    """Attempts claimed and not yet taken by a dispatch, fleet-wide (ix_call_attempts_queued_at)."""
+    q = select(func.count()).where(CallAttempt.status == AttemptStatus.QUEUED)
+    return session.scalar(q) or 0

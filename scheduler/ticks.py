@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from time import perf_counter
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from dialer import metrics
 from dialer.dependencies import UnitOfWork
 from dialer.policies.vocabulary import CampaignStatus
@@ -28,7 +30,13 @@ from dialer.services.dispatch import (
     dispatch_batch,
 )
 from dialer.services.inbox import Parser, ingest_many, unapplied_events
-from dialer.services.lifecycle import finish_if_done, lock_campaign
+from dialer.services.lifecycle import (
+    finish_if_done,
+    finish_marked,
+    lock_campaign,
+    marked_for_finish,
+    running_without_work,
+)
 from dialer.services.messages import (
     claim_due_messages,
     release_claimed_messages,
@@ -36,23 +44,67 @@ from dialer.services.messages import (
 )
 from dialer.services.outbox import CAMPAIGN_RESUMED, CAMPAIGN_STARTED, mark_handled
 from dialer.services.reconcile import reconcile_call
+from models import Campaign
 from scheduler import outbox, reaper
-from scheduler.scan import running_campaign_ids, scan_campaign
+from scheduler.reaper import queued_count
+from scheduler.scan import Partition, ScanLimits, due_campaign_count, scan_chunk
 
 Enqueue = Callable[[list[uuid.UUID]], None]
 MESSAGE_BATCH = 200
+FINISH_BATCH = 500
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """How a tick's scan is split and bounded (settings: DIALER_SCAN_*, fairness)."""
+
+    partitions: int = 1
+    campaigns_per_chunk: int = 500
+    # Fleet-wide most attempts claimed and not yet taken by a dispatch (None: no bound).
+    max_queued: int | None = None
+    account_concurrency: int | None = None
 
 
 def scan_all(
-    uow: UnitOfWork, now: datetime, legal: LegalBound, batch: int, enqueue: Enqueue
+    uow: UnitOfWork,
+    now: datetime,
+    legal: LegalBound,
+    batch: int,
+    enqueue: Enqueue,
+    plan: ScanPlan = ScanPlan(),
 ) -> Counter[str]:
-    started = perf_counter()
+    """Every partition in turn (one process: the driver, tests, a one-partition beat)."""
     totals: Counter[str] = Counter()
-    with uow() as session:
-        campaign_ids = running_campaign_ids(session)
-    for campaign_id in campaign_ids:
-        with uow() as session:  # one transaction per campaign...
-            result = scan_campaign(session, campaign_id, now, legal, batch)
+    for index in range(plan.partitions):
+        totals.update(
+            scan_partition(uow, now, legal, batch, enqueue, Partition(index, plan.partitions), plan)
+        )
+    return totals
+
+
+def scan_partition(
+    uow: UnitOfWork,
+    now: datetime,
+    legal: LegalBound,
+    batch: int,
+    enqueue: Enqueue,
+    partition: Partition = Partition(),
+    plan: ScanPlan = ScanPlan(),
+) -> Counter[str]:
+    """The due campaigns of one partition, one transaction per chunk of them.
+
+    With a claim budget each chunk gets its share of it (by its number of campaigns), so
+    the campaigns of the last chunk are not always the ones left waiting.
+    """
+    started = perf_counter()
+    budget = _partition_budget(uow, now, plan, partition)
+    totals: Counter[str] = Counter()
+    after: uuid.UUID | None = None
+    while budget is None or budget.left > 0:
+        share = None if budget is None else budget.chunk_share(plan.campaigns_per_chunk)
+        limits = ScanLimits(batch, plan.campaigns_per_chunk, share, plan.account_concurrency)
+        with uow() as session:  # one transaction per chunk of campaigns...
+            result = scan_chunk(session, now, legal, limits, partition, after)
         if result.claimed:
             enqueue(result.claimed)  # ...enqueued only after it committed (GUIDE rule 2)
         totals.update(
@@ -61,8 +113,42 @@ def scan_all(
             moved=result.moved,
             unreachable=result.unreachable,
         )
+        if budget is not None:
+            budget.spend(len(result.claimed), result.campaigns)
+        if result.campaigns < plan.campaigns_per_chunk:
+            break
+        after = result.last_campaign
     metrics.scan_finished(perf_counter() - started, totals["claimed"])
     return totals
+
+
+@dataclass
+class _Budget:
+    """Claims this partition may still make, spread over its due campaigns chunk by chunk."""
+
+    left: int
+    due_campaigns: int
+
+    def chunk_share(self, chunk: int) -> int:
+        if self.due_campaigns <= chunk:
+            return self.left
+        return min(self.left, -(-self.left * chunk // self.due_campaigns))
+
+    def spend(self, claimed: int, campaigns: int) -> None:
+        self.left -= claimed
+        self.due_campaigns = max(0, self.due_campaigns - campaigns)
+
+
+def _partition_budget(
+    uow: UnitOfWork, now: datetime, plan: ScanPlan, partition: Partition
+) -> _Budget | None:
+    """This partition's share of the room left under the fleet-wide queued bound."""
+    if plan.max_queued is None:
+        return None
+    with uow() as session:
+        room = max(0, plan.max_queued - queued_count(session))
+        due = due_campaign_count(session, now, partition)
+    return _Budget(left=-(-room // partition.count), due_campaigns=due)
 
 
 @dataclass
@@ -154,12 +240,29 @@ def relay_outbox(
 
 
 def finish_all(uow: UnitOfWork, now: datetime) -> list[uuid.UUID]:
-    finished = []
+    """Event-driven finish: only the campaigns marked when their last enrollment closed."""
     with uow() as session:
-        ids = running_campaign_ids(session)
+        ids = marked_for_finish(session, FINISH_BATCH)
+    return _finish_each(uow, ids, now, finish_marked)
+
+
+def finish_sweep(uow: UnitOfWork, now: datetime) -> list[uuid.UUID]:
+    """The slow safety sweep: running campaigns with no work left, found in one statement."""
+    with uow() as session:
+        ids = running_without_work(session, FINISH_BATCH)
+    return _finish_each(uow, ids, now, finish_if_done)
+
+
+def _finish_each(
+    uow: UnitOfWork,
+    ids: list[uuid.UUID],
+    now: datetime,
+    finish: Callable[[Session, Campaign, datetime], bool],
+) -> list[uuid.UUID]:
+    finished = []
     for campaign_id in ids:
         with uow() as session:
-            if finish_if_done(session, lock_campaign(session, campaign_id), now):
+            if finish(session, lock_campaign(session, campaign_id), now):
                 finished.append(campaign_id)
     return finished
 

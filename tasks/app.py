@@ -21,6 +21,8 @@ BEAT_MAX_LOOP_SECONDS = 1.0
 QUEUES = ("scan", "dispatch", "results", "messages", "events")
 ROUTES = {
     "dialer.scan": "scan",
+    "dialer.scan_partition": "scan",
+    "dialer.finish_sweep": "scan",
     "dialer.reap": "scan",
     "dialer.relay_outbox": "scan",
     "dialer.finish_campaigns": "scan",
@@ -48,6 +50,11 @@ def beat_schedule(cfg: Settings) -> dict[str, Any]:
         "send-messages": {"task": "dialer.send_messages", "schedule": tick, **every},
         "finish-campaigns": {"task": "dialer.finish_campaigns", "schedule": tick * 2, **every},
         "reap": {"task": "dialer.reap", "schedule": max(tick * 5, 5.0), **every},
+        "finish-sweep": {
+            "task": "dialer.finish_sweep",
+            "schedule": cfg.finish_sweep_seconds,
+            "options": {"expires": cfg.finish_sweep_seconds},
+        },
     }
 
 

@@ -21,6 +21,7 @@ from dialer.policies.retry import dispatch_backoff_seconds
 from dialer.services.inbox import apply_stored
 from dialer.services.lifecycle import lock_campaign, start_campaign
 from scheduler import ticks
+from scheduler.scan import Partition
 from tasks.app import app
 
 log = get_logger("dialer.tasks")
@@ -42,19 +43,48 @@ def _now() -> Any:
     return utcnow(worker().runtime.settings)
 
 
+def _scan_plan() -> ticks.ScanPlan:
+    cfg = worker().runtime.settings
+    return ticks.ScanPlan(
+        partitions=cfg.scan_partitions,
+        campaigns_per_chunk=cfg.scan_campaigns_per_transaction,
+        max_queued=cfg.max_queued_attempts,
+        account_concurrency=cfg.account_concurrency,
+    )
+
+
 @app.task(name="dialer.scan")
 def scan_tick() -> dict[str, int]:
+    """One partition: scan here; several: one task each, run by whichever worker is free."""
+    plan = _scan_plan()
+    if plan.partitions == 1:
+        return scan_partition(0, 1)
+    expires = worker().runtime.settings.scan_interval_seconds
+    for index in range(plan.partitions):
+        # Expiring: a partition task that waited past the next tick is that tick's work.
+        scan_partition_task.apply_async(args=[index, plan.partitions], expires=max(expires, 1.0))
+    return {"partitions": plan.partitions}
+
+
+def scan_partition(index: int, count: int) -> dict[str, int]:
     w = worker()
-    totals = ticks.scan_all(
+    totals = ticks.scan_partition(
         w.runtime.session,
         _now(),
         w.limits.legal,
         w.runtime.settings.scan_batch_size,
         enqueue_dispatch,
+        Partition(index, count),
+        _scan_plan(),
     )
     if totals["claimed"] or totals["moved"]:
-        log.info("scan_claimed", **totals)
+        log.info("scan_claimed", partition=index, **totals)
     return dict(totals)
+
+
+@app.task(name="dialer.scan_partition")
+def scan_partition_task(index: int, count: int) -> dict[str, int]:
+    return scan_partition(index, count)
 
 
 @app.task(name="dialer.dispatch", bind=True)
@@ -140,10 +170,21 @@ def start_campaign_message(campaign_id: str) -> str:
 
 @app.task(name="dialer.finish_campaigns")
 def finish_campaigns() -> int:
+    """The campaigns whose last enrollment closed (marked where it closed)."""
     w = worker()
     finished = ticks.finish_all(w.runtime.session, _now())
     for campaign_id in finished:
         log.info("campaign_finished", campaign_id=str(campaign_id))
+    return len(finished)
+
+
+@app.task(name="dialer.finish_sweep")
+def finish_sweep() -> int:
+    """The slow safety sweep: running campaigns with nothing left, whatever their mark."""
+    w = worker()
+    finished = ticks.finish_sweep(w.runtime.session, _now())
+    for campaign_id in finished:
+        log.info("campaign_finished_by_sweep", campaign_id=str(campaign_id))
     return len(finished)
 
 

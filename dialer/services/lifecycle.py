@@ -11,9 +11,11 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from dialer.errors import Conflict, NotFound
 from dialer.policies.lifecycle import Action, transition
@@ -65,6 +67,8 @@ def start_campaign(session: Session, campaign: Campaign, now: datetime) -> Campa
     if move.changed:
         campaign.status = move.new_status
         campaign.started_at = campaign.started_at or now
+        # Checked once by the finish duty: a campaign started with nothing to do ends.
+        campaign.finish_check_at = now
         outbox.record_event(session, outbox.CAMPAIGN_STARTED, campaign.id, now)
     return campaign
 
@@ -117,6 +121,54 @@ def finish_if_done(session: Session, campaign: Campaign, now: datetime) -> bool:
     return True
 
 
+def finish_marked(session: Session, campaign: Campaign, now: datetime) -> bool:
+    """Finish a campaign marked when its last active enrollment closed (migration 0011).
+
+    The mark stays while only in-flight calls or owed messages are left (the campaign
+    ends when they are done); it goes when the campaign has active enrollments again
+    (a resume) or is no longer running.
+    """
+    if finish_if_done(session, campaign, now):
+        return True
+    if campaign.status != CampaignStatus.RUNNING or _has_active(session, campaign.id):
+        campaign.finish_check_at = None
+    return False
+
+
+def marked_for_finish(session: Session, limit: int) -> list[uuid.UUID]:
+    """Running campaigns whose last active enrollment closed, oldest mark first."""
+    return list(
+        session.scalars(
+            select(Campaign.id)
+            .where(Campaign.status == CampaignStatus.RUNNING, Campaign.finish_check_at.is_not(None))
+            .order_by(Campaign.finish_check_at)
+            .limit(limit)
+        )
+    )
+
+
+def running_without_work(session: Session, limit: int) -> list[uuid.UUID]:
+    """The safety sweep, one statement: running campaigns with nothing left to do.
+
+    It catches what the mark can miss: two last enrollments closed by concurrent
+    transactions, each of which still saw the other one active.
+    """
+    return list(
+        session.scalars(
+            select(Campaign.id)
+            .where(Campaign.status == CampaignStatus.RUNNING, ~_work_left(Campaign.id))
+            .limit(limit)
+        )
+    )
+
+
+def _has_active(session: Session, campaign_id: uuid.UUID) -> bool:
+    active = exists().where(
+        Enrollment.campaign_id == campaign_id, Enrollment.state == EnrollmentState.ACTIVE
+    )
+    return bool(session.scalar(select(active)))
+
+
 def _close(session: Session, campaign: Campaign, now: datetime, *, reason: str) -> None:
     campaign.status = CampaignStatus.DONE
     campaign.completed_at = now
@@ -125,6 +177,10 @@ def _close(session: Session, campaign: Campaign, now: datetime, *, reason: str) 
 
 
 def _has_work_left(session: Session, campaign_id: uuid.UUID) -> bool:
+    return bool(session.scalar(select(_work_left(campaign_id))))
+
+
+def _work_left(campaign_id: Any) -> ColumnElement[bool]:
     active = exists().where(
         Enrollment.campaign_id == campaign_id, Enrollment.state == EnrollmentState.ACTIVE
     )
@@ -138,7 +194,7 @@ def _has_work_left(session: Session, campaign_id: uuid.UUID) -> bool:
         Message.direction == Direction.OUTBOUND,
         Message.status.in_((MessageStatus.PENDING, MessageStatus.QUEUED)),
     )
-    return bool(session.scalar(select(active | open_attempt | owed_message)))
+    return active | open_attempt | owed_message
 
 
 def resume_campaign(
