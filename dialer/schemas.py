@@ -93,7 +93,7 @@ class CallWindowIn(_Strict):
 
 class ContactObjectiveIn(_Strict):
     type: Literal["contact"] = "contact"
-    channels: list[Literal["call", "whatsapp"]] = Field(default_factory=list)
+    channels: list[Literal["call", "whatsapp", "sms"]] = Field(default_factory=list)
     min_count: int = Field(default=1, ge=1)
 
 
@@ -160,7 +160,16 @@ class CampaignSpec(_Strict):
     goal: str | None = None
     goal_spec: GoalSpecIn = Field(default_factory=GoalSpecIn)
     goal_logic: Literal["all", "any"] = "all"
-    first_contact_channel: Literal["call", "whatsapp"] = "call"
+    first_contact_channel: Literal["call", "whatsapp", "sms"] = "call"
+    fallback_channel: Literal["whatsapp", "sms"] = Field(
+        default="whatsapp",
+        description="Extension to seed 002: the message channel of the fallback after "
+        "unanswered calls (and of a message-first campaign's first contact). Seed 002's "
+        "whatsapp_channel_id / whatsapp_channel / whatsapp_first_message / "
+        "whatsapp_after_attempts configure that channel, whichever it is: with 'sms', "
+        "whatsapp_channel is the SMS sender (an E.164 number or a Twilio Messaging "
+        "Service SID, MG...).",
+    )
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int = Field(default=3, ge=1, le=100)
@@ -201,20 +210,29 @@ class CampaignSpec(_Strict):
             raise ValueError("give exactly one of agent_id or agent")
         if self.schedule_type == "scheduled" and self.scheduled_at is None:
             raise ValueError("scheduled_at is required when schedule_type is 'scheduled'")
-        if self.first_contact_channel == "whatsapp" and not self.has_whatsapp:
-            raise ValueError("first_contact_channel 'whatsapp' needs a WhatsApp channel")
-        if self.first_contact_channel == "whatsapp" and not self.whatsapp_first_message:
-            raise ValueError("first_contact_channel 'whatsapp' needs whatsapp_first_message")
+        first = self.first_contact_channel
+        if first != "call" and first != self.fallback_channel:
+            raise ValueError(
+                f"first_contact_channel {first!r} needs fallback_channel {first!r}"
+                f" (got {self.fallback_channel!r})"
+            )
+        if first != "call" and not self.has_whatsapp:
+            raise ValueError(
+                f"first_contact_channel {first!r} needs a sender: whatsapp_channel_id or"
+                " whatsapp_channel (the fallback channel's fields)"
+            )
+        if first != "call" and not self.whatsapp_first_message:
+            raise ValueError(f"first_contact_channel {first!r} needs whatsapp_first_message")
         return self
 
     @property
     def has_whatsapp(self) -> bool:
+        """A sender for the fallback channel (seed 002 names its fields after WhatsApp)."""
         return self.whatsapp_channel_id is not None or self.whatsapp_channel is not None
 
     @property
-    def fallback_channel(self) -> FallbackChannel:
-        """Seed 002's fallback fields are WhatsApp's: that is the channel they configure."""
-        return FallbackChannel.WHATSAPP
+    def fallback(self) -> FallbackChannel:
+        return FallbackChannel(self.fallback_channel)
 
     @property
     def has_email(self) -> bool:

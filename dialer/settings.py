@@ -22,7 +22,15 @@ _MAX_PROVIDER_CONNECTIONS = 20
 # The process-wide secrets (each registry entry says which of them it uses), and values
 # that are public (in this repository's code, examples and deploy files): anyone could
 # sign a webhook or call the provider with them.
-PROVIDER_SECRETS = ("webhook_secret", "provider_api_key", "whatsapp_token")
+PROVIDER_SECRETS = (
+    "webhook_secret",
+    "provider_api_key",
+    "whatsapp_token",
+    "whatsapp_app_secret",
+    "whatsapp_verify_token",
+)
+# SMS is opt-in: its secret is checked once DIALER_SMS_ACCOUNT_SID turns the channel on.
+SMS_ACCOUNT_SID_PATTERN = r"^(AC[0-9a-fA-F]{32})?$"
 PUBLIC_SECRET_VALUES = frozenset(
     {"whsec_sandbox", "sk_sandbox", "wa_sandbox", "change-me", "changeme", "secret"}
 )
@@ -269,6 +277,45 @@ class Settings(BaseSettings):
         description="WhatsApp API access token (Bearer). A real provider refuses the "
         "sandbox default and tokens under 16 characters.",
     )
+    whatsapp_app_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Meta app secret: the key of the `X-Hub-Signature-256` HMAC-SHA256 Meta "
+        "signs WhatsApp webhooks with (App settings > Basic). No default: a real provider "
+        "refuses an empty or short one.",
+    )
+    whatsapp_verify_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="The Verify Token typed into Meta's webhook console; Meta's GET handshake "
+        "(`hub.verify_token`) must match it. No default: a real provider refuses an empty or "
+        "short one.",
+    )
+    sms_base_url: str = Field(
+        default="https://api.twilio.com",
+        description="Base URL of the Twilio REST API SMS is sent through (a fake one in tests).",
+    )
+    sms_account_sid: str = Field(
+        default="",
+        pattern=SMS_ACCOUNT_SID_PATTERN,
+        description="Twilio Account SID (AC...) of the SMS channel; empty: SMS is off "
+        "(a campaign's SMS fails as 'sms_not_configured').",
+    )
+    sms_auth_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Twilio auth token: the Basic-auth password of sends and the key of "
+        "`X-Twilio-Signature` on SMS webhooks. Required (16+ characters) once "
+        "DIALER_SMS_ACCOUNT_SID is set.",
+    )
+    sms_from_number: str = Field(
+        default="",
+        max_length=32,
+        description="Default SMS sender (E.164) when a campaign's SMS channel names none.",
+    )
+    sms_messaging_service_sid: str = Field(
+        default="",
+        pattern=r"^(MG[0-9a-fA-F]{32})?$",
+        description="Twilio Messaging Service SID (MG...); when set it is sent instead of "
+        "a From number (Twilio picks the sender from the service's pool).",
+    )
     smtp_host: str = Field(default="127.0.0.1", description="SMTP server for email.")
     smtp_port: int = Field(default=8025, ge=1, le=65535, description="SMTP server port.")
     smtp_username: str | None = Field(default=None, description="SMTP login, if required.")
@@ -367,6 +414,19 @@ class Settings(BaseSettings):
             raise ValueError("metrics_user must not contain ':'")
         return self
 
+    def sms_problems(self) -> list[str]:
+        """SMS turned on (an account SID) needs its token and a sender."""
+        if not self.sms_account_sid:
+            return []
+        problems = []
+        if problem := _weak_secret(self.sms_auth_token.get_secret_value()):
+            problems.append(f"DIALER_SMS_AUTH_TOKEN: {problem}")
+        if not (self.sms_from_number or self.sms_messaging_service_sid):
+            problems.append(
+                "DIALER_SMS_FROM_NUMBER: set it or DIALER_SMS_MESSAGING_SERVICE_SID to send SMS"
+            )
+        return problems
+
 
 def secret_problems(settings: Settings, names: Iterable[str]) -> list[str]:
     """``DIALER_<NAME>: why`` for each named secret too weak to guard a real provider.
@@ -384,6 +444,8 @@ def secret_problems(settings: Settings, names: Iterable[str]) -> list[str]:
 
 def _weak_secret(value: str) -> str | None:
     """Why ``value`` may not guard a real provider, or None when it may."""
+    if not value.strip():
+        return "is not set (it has no default); set the provider's value"
     if value.strip().lower() in PUBLIC_SECRET_VALUES or "sandbox" in value.lower():
         return "is a public sandbox default; set a secret of your own"
     if len(value) < MIN_SECRET_CHARS:

@@ -78,17 +78,19 @@ class Channel(StrEnum):
     CALL = "call"
     WHATSAPP = "whatsapp"
     EMAIL = "email"
+    SMS = "sms"
 
 
 class FallbackChannel(StrEnum):
     """The message channel a campaign falls back to after unanswered calls.
 
     It is also the channel of a message-first campaign's first contact. Each value is
-    a ``Channel`` value; a new fallback channel (SMS) is a member here and in
-    ``Channel`` plus its message adapter.
+    a ``Channel`` value; a new fallback channel is a member here and in ``Channel``
+    plus its message adapter (SMS: dialer.providers.twilio_sms).
     """
 
     WHATSAPP = Channel.WHATSAPP.value
+    SMS = Channel.SMS.value
 
 
 class RotationStrategy(StrEnum):
@@ -180,6 +182,7 @@ class ContactEventKind(StrEnum):
 
     ANSWERED_CALL = "answered_call"
     WHATSAPP_REPLY = "whatsapp_reply"
+    SMS_REPLY = "sms_reply"  # its own kind, as WhatsApp's: a reply names its channel
     EMAIL_DELIVERED = "email_delivered"
     AI_EVALUATION = "ai_evaluation"
 

@@ -10,6 +10,7 @@ from dialer.composition.providers import build_fleet
 from dialer.composition.runtime import Runtime, bootstrap
 from dialer.providers.base import MessageProvider, VoiceProvider
 from dialer.providers.registry import EventSource
+from dialer.providers.twilio_sms import sms_aware
 from dialer.providers.voice_fleet import fleet_of
 from dialer.providers.whatsapp import whatsapp_aware
 from dialer.services.campaigns import legal_bound
@@ -27,8 +28,9 @@ class Worker:
 
     @property
     def parse_event(self) -> Parser:
-        """Any stored inbox row: WhatsApp Cloud bodies, else the voice provider's events."""
-        return whatsapp_aware(self.voice.parse_event)
+        """Any stored inbox row: WhatsApp Cloud and Twilio SMS bodies, else the voice
+        provider's events."""
+        return sms_aware(whatsapp_aware(self.voice.parse_event))
 
     def parser_for(self, source: str) -> Parser | None:
         """A stored row's parser by the provider it came from (several voice providers)."""

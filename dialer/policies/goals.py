@@ -3,14 +3,14 @@
 Objectives follow seed 002 ``goal_spec`` (the pydantic schema lives elsewhere and
 converts to the plain values below):
 
-- contact: answered calls + WhatsApp replies, counted on the listed channels
-  (empty list = call and whatsapp), >= ``min_count``;
+- contact: answered calls + WhatsApp replies + SMS replies, counted on the listed
+  channels (empty list = call, whatsapp and sms), >= ``min_count``;
 - email: emails delivered >= ``min_count``;
 - ai: the post-call evaluation of the latest answered call has a label in
   ``label_in`` (empty = any label) and a score >= ``min_score``.
 
 ``goal_logic`` all/any combines them. No objectives means "contacted once on any
-channel": answered calls + WhatsApp replies + emails delivered >= 1.
+channel": answered calls + WhatsApp and SMS replies + emails delivered >= 1.
 
 Each objective reports why it held or not, so users can see the reasoning.
 """
@@ -24,7 +24,7 @@ from typing import Any
 from dialer.errors import ValidationFailed
 from dialer.policies.vocabulary import AiLabel, Channel, GoalLogic, ObjectiveType
 
-_CONTACT_CHANNELS: tuple[Channel, ...] = (Channel.CALL, Channel.WHATSAPP)
+_CONTACT_CHANNELS: tuple[Channel, ...] = (Channel.CALL, Channel.WHATSAPP, Channel.SMS)
 _ANY_CHANNEL_TYPE = "any_contact"
 
 
@@ -40,7 +40,7 @@ class ContactObjective:
             if channel not in _CONTACT_CHANNELS:
                 raise ValidationFailed(
                     "goal_spec.objectives.channels",
-                    f"contact channel must be call or whatsapp, got {channel!r}",
+                    f"contact channel must be call, whatsapp or sms, got {channel!r}",
                 )
         _require_min_count(self.min_count)
 
@@ -87,6 +87,7 @@ class GoalFacts:
     emails_delivered: int
     latest_ai_label: str | None
     latest_ai_score: float | None
+    sms_replies: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,8 @@ def _evaluate_contact(objective: ContactObjective, facts: GoalFacts) -> Objectiv
         count += facts.answered_calls
     if Channel.WHATSAPP in channels:
         count += facts.whatsapp_replies
+    if Channel.SMS in channels:
+        count += facts.sms_replies
     held = count >= objective.min_count
     names = ", ".join(dict.fromkeys(channels))  # keep order, drop duplicates
     reason = f"{count} of {objective.min_count} contacts on {names}"
@@ -183,8 +186,9 @@ def _evaluate_ai(objective: AiObjective, facts: GoalFacts) -> ObjectiveResult:
 
 
 def _evaluate_any_contact(facts: GoalFacts) -> ObjectiveResult:
-    count = facts.answered_calls + facts.whatsapp_replies + facts.emails_delivered
-    reason = f"{count} of 1 contacts on any channel (call, whatsapp, email)"
+    replies = facts.whatsapp_replies + facts.sms_replies
+    count = facts.answered_calls + replies + facts.emails_delivered
+    reason = f"{count} of 1 contacts on any channel (call, whatsapp, sms, email)"
     return ObjectiveResult(_ANY_CHANNEL_TYPE, count >= 1, reason)
 
 

@@ -110,13 +110,14 @@ class CallRecord:
 
 @dataclass(frozen=True)
 class InboundMessage:
-    """A message a customer sent us (a WhatsApp reply)."""
+    """A message a customer sent us (a WhatsApp or SMS reply)."""
 
-    channel: str  # whatsapp
-    from_address: str  # E.164 for WhatsApp
+    channel: str  # whatsapp | sms
+    from_address: str  # E.164
     text: str
     provider_message_id: str
     in_reply_to: str | None = None  # our provider_message_id, when the provider says
+    opt_out: bool = False  # the provider recognised an opt-out (Twilio's OptOutType=STOP)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class ProviderEvent:
 @dataclass(frozen=True)
 class SendMessageRequest:
     idempotency_key: str
-    channel: str  # whatsapp | email
+    channel: str  # whatsapp | sms | email
     to: str
     body: str
     sender: str | None = None

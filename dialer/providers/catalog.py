@@ -4,7 +4,8 @@
 read. ``simulated``: the in-process simulator (Redis-backed) for voice and messages,
 whose events come from its pump. ``http``: the seed 004 voice API over httpx (paced
 by the fleet-wide token bucket), with messages through the registered channels
-(WhatsApp Cloud-style, SMTP email); their events arrive as webhooks on `dialer api`.
+(WhatsApp Cloud API, Twilio SMS, SMTP email); their events arrive as webhooks on
+`dialer api` (WhatsApp's route also answers Meta's GET handshake).
 ``vapi``, ``retell``, ``twilio``, ``elevenlabs``: the hosted voice-AI providers, each
 with its own ``DIALER_<NAME>_*`` settings and webhook scheme (dialer.providers.hosted).
 """
@@ -16,18 +17,22 @@ from typing import Any, Final
 
 from dialer.clock import utcnow
 from dialer.policies.vocabulary import Channel
-from dialer.providers import http_voice, whatsapp
+from dialer.providers import http_voice, twilio_sms, whatsapp
 from dialer.providers.channels import ChannelRouter
 from dialer.providers.email_smtp import SmtpEmailProvider
 from dialer.providers.events import parse_event_payload
-from dialer.providers.hosted import HOSTED, hosted_spec
+from dialer.providers.hosted import HOSTED, decode_form, hosted_spec
+from dialer.providers.meta_webhooks import whatsapp_handshake, whatsapp_verifier
 from dialer.providers.ratelimit import provider_rate_limiter
 from dialer.providers.registry import (
     Adapters,
     ChannelSpec,
     Job,
+    ProviderConfig,
     ProviderContext,
     Registry,
+    SignedRequest,
+    Verifier,
     VoiceProviderSpec,
     WebhookSpec,
     one_event,
@@ -68,6 +73,24 @@ def _whatsapp(context: ProviderContext) -> WhatsAppCloudProvider:
     )
 
 
+def _sms(context: ProviderContext) -> twilio_sms.TwilioSmsProvider:
+    return twilio_sms.TwilioSmsProvider.from_settings(
+        context.settings,
+        context.redis_url,
+        status_callback_url=context.webhook_url(twilio_sms.WEBHOOK_PATH),
+    )
+
+
+def _sms_verifier(config: ProviderConfig) -> Verifier:
+    token = config.settings.sms_auth_token.get_secret_value()
+
+    def check(request: SignedRequest) -> None:
+        # Twilio signs the URL it called, not the one behind our proxy.
+        twilio_sms.verify_signature(request.headers, request.body, request.public_url, token)
+
+    return check
+
+
 def _email(context: ProviderContext) -> SmtpEmailProvider:
     return SmtpEmailProvider.from_settings(context.settings, context.redis_url)
 
@@ -86,7 +109,18 @@ HTTP_CALLS: Final = WebhookSpec(
     split=one_event(http_voice.parse_call_event),
 )
 WHATSAPP_EVENTS: Final = WebhookSpec(
-    path="/webhooks/whatsapp", source=whatsapp.PROVIDER_NAME, split=_whatsapp_events
+    path="/webhooks/whatsapp",
+    source=whatsapp.PROVIDER_NAME,
+    split=_whatsapp_events,
+    verifier=whatsapp_verifier,  # Meta's X-Hub-Signature-256, or the project's scheme
+    handshake=whatsapp_handshake,  # Meta's GET hub.challenge
+)
+SMS_EVENTS: Final = WebhookSpec(
+    path=twilio_sms.WEBHOOK_PATH,
+    source=twilio_sms.PROVIDER_NAME,
+    split=one_event(twilio_sms.parse_event),
+    decode=lambda body, _query: decode_form(body),  # the form alone: no keys in the URL
+    verifier=_sms_verifier,
 )
 
 PROVIDERS: Final = Registry()
@@ -115,7 +149,15 @@ PROVIDERS.register(
         Channel.WHATSAPP,
         _whatsapp,
         webhooks=(WHATSAPP_EVENTS,),
-        secrets=("whatsapp_token", "webhook_secret"),
+        # Meta's app secret signs its webhooks, its verify token answers the handshake.
+        secrets=(
+            "whatsapp_token",
+            "webhook_secret",
+            "whatsapp_app_secret",
+            "whatsapp_verify_token",
+        ),
     )
 )
+# SMS is opt-in (DIALER_SMS_ACCOUNT_SID): its token is checked by Settings.sms_problems.
+PROVIDERS.register(ChannelSpec(Channel.SMS, _sms, webhooks=(SMS_EVENTS,)))
 PROVIDERS.register(ChannelSpec(Channel.EMAIL, _email))

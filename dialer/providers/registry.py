@@ -255,6 +255,7 @@ class Registry:
     def check_secrets(self, spec: VoiceProviderSpec, settings: Settings) -> None:
         """SettingsError naming every secret ``spec`` uses that is missing, public or short."""
         problems = secret_problems(settings, self.required_secrets(spec))
+        problems += settings.sms_problems()
         if problems:
             raise SettingsError(
                 f"invalid settings: provider {spec.name!r} talks to a real service: "

@@ -93,6 +93,7 @@ class FactCounts:
 
     answered_calls: int = 0
     whatsapp_replies: int = 0
+    sms_replies: int = 0
     emails_delivered: int = 0
     latest_ai_label: str | None = None
     latest_ai_score: float | None = None
@@ -103,6 +104,8 @@ class FactCounts:
             self.answered_calls += times
         elif kind == ContactEventKind.WHATSAPP_REPLY:
             self.whatsapp_replies += times
+        elif kind == ContactEventKind.SMS_REPLY:
+            self.sms_replies += times
         elif kind == ContactEventKind.EMAIL_DELIVERED:
             self.emails_delivered += times
 
@@ -123,6 +126,7 @@ class FactCounts:
             emails_delivered=self.emails_delivered,
             latest_ai_label=self.latest_ai_label,
             latest_ai_score=self.latest_ai_score,
+            sms_replies=self.sms_replies,
         )
 
 

@@ -115,6 +115,7 @@ def _spec_data(campaign: Campaign) -> dict[str, Any]:
     data |= {
         "agent_id": campaign.agent_id,
         "whatsapp_channel_id": campaign.fallback_channel_id,
+        "fallback_channel": campaign.fallback_channel,  # not editable: it names the sender's kind
         "email_channel_id": campaign.email_channel_id,
         "call_working_hours": {
             "start": campaign.window_start,

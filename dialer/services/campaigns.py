@@ -70,11 +70,11 @@ def create_campaign(
         agent_id=agent.id,
         phone_number_id=spec.phone_number_id or (number_ids[0] if number_ids else None),
         phone_number_ids=number_ids,
-        fallback_channel=spec.fallback_channel,
+        fallback_channel=spec.fallback,
         fallback_channel_id=_resolve_channel(
             session,
             account,
-            ContactChannel(spec.fallback_channel),
+            ContactChannel(spec.fallback),
             spec.whatsapp_channel_id,
             spec.whatsapp_channel,
         ),

@@ -1,4 +1,12 @@
-"""WhatsApp and email: send what is due, record delivery, take replies (STOP opts out)."""
+"""WhatsApp, SMS and email: send what is due, record delivery, take replies (STOP opts out).
+
+A reply is a contact on its own channel: ``whatsapp_reply`` or ``sms_reply``
+(ContactEventKind), so goals can count one channel and not the other. Opt-out is one
+rule for both channels: a short reply whose first word is a stop keyword (Twilio's
+standard ones among them), or a reply the provider itself flagged as an opt-out
+(Twilio's ``OptOutType=STOP``). HELP/INFO is stored as a reply but is not a contact
+towards the goal: it asks what the messages are, and Twilio answers it itself.
+"""
 
 from __future__ import annotations
 
@@ -38,10 +46,12 @@ from dialer.services.suppressions import SUPPRESSED, suppress_customer, suppress
 from models import Agent, Campaign, Channel, ContactEvent, Customer, Enrollment, Message
 from models.sql import among
 
-# Opt-out keywords, as carriers and WhatsApp users write them, in the languages we see most.
+# Opt-out keywords, as carriers and WhatsApp users write them, in the languages we see most;
+# Twilio's standard set (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE) too.
 STOP_WORDS = frozenset(
     {
         "stop",
+        "revoke",
         "stopall",
         "unsubscribe",
         "cancel",
@@ -59,9 +69,26 @@ STOP_WORDS = frozenset(
 )
 
 
+# Help keywords (carrier rules, Twilio's standard HELP and INFO).
+HELP_WORDS = frozenset({"help", "info", "aiuto", "ayuda"})
+# A reply channel -> the fact its replies record.
+REPLY_KINDS = {
+    ContactChannel.WHATSAPP: ContactEventKind.WHATSAPP_REPLY,
+    ContactChannel.SMS: ContactEventKind.SMS_REPLY,
+}
+
+
+def _keyword(text: str, words: frozenset[str]) -> bool:
+    found = re.findall(r"[\w\-ê]+", text.strip().lower())
+    return bool(found) and found[0] in words and len(found) <= 3
+
+
 def is_stop_request(text: str) -> bool:
-    words = re.findall(r"[\w\-ê]+", text.strip().lower())
-    return bool(words) and words[0] in STOP_WORDS and len(words) <= 3
+    return _keyword(text, STOP_WORDS)
+
+
+def is_help_request(text: str) -> bool:
+    return _keyword(text, HELP_WORDS)
 
 
 def claim_due_messages(session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
@@ -243,12 +270,12 @@ def apply_inbound(session: Session, inbound: InboundMessage, now: datetime) -> s
         ours = session.scalars(
             select(Message).where(Message.provider_message_id == inbound.in_reply_to)
         ).first()
-    ours = ours or _last_sent_to(session, inbound.from_address)
+    ours = ours or _last_sent_to(session, inbound.from_address, ContactChannel(inbound.channel))
     customer = _reply_customer(session, ours, inbound)
     if customer is None:
         return "unmatched"
     reply = _store_reply(session, customer, ours, inbound, now)
-    if is_stop_request(inbound.text):
+    if inbound.opt_out or is_stop_request(inbound.text):
         opt_out(session, customer, now)
         return EnrollmentState.OPTED_OUT
     enrollment = (
@@ -256,23 +283,23 @@ def apply_inbound(session: Session, inbound: InboundMessage, now: datetime) -> s
         if ours and ours.enrollment_id
         else None
     )
-    if enrollment is None or reply is None:
+    kind = REPLY_KINDS.get(ContactChannel(inbound.channel))
+    if enrollment is None or reply is None or kind is None or is_help_request(inbound.text):
         return "recorded"
-    _record_fact(
-        session, reply, ContactEventKind.WHATSAPP_REPLY, ContactChannel.WHATSAPP, reply.id, now
-    )
+    _record_fact(session, reply, kind, ContactChannel(inbound.channel), reply.id, now)
     close_if_goal_met(session, enrollment, session.get_one(Campaign, enrollment.campaign_id), now)
     return "recorded"
 
 
-def _last_sent_to(session: Session, address: str) -> Message | None:
+def _last_sent_to(session: Session, address: str, channel: ContactChannel) -> Message | None:
     """The conversation a reply without a quote belongs to: our latest message to that
-    number (WhatsApp fills `context.id` only when the customer swipes to reply)."""
+    number on its channel (WhatsApp fills `context.id` only when the customer swipes to
+    reply; SMS never quotes)."""
     return session.scalars(
         select(Message)
         .where(
             Message.to_address == address,
-            Message.channel == ContactChannel.WHATSAPP,
+            Message.channel == channel,
             Message.direction == Direction.OUTBOUND,
             Message.sent_at.is_not(None),
         )

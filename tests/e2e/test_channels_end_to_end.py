@@ -59,6 +59,8 @@ def test_a_campaign_through_a_faulty_provider_closes_everyone_with_one_call_per_
         DIALER_WEBHOOK_SECRET="whsec_test_" + "w" * 24,
         DIALER_PROVIDER_API_KEY="sk_test_" + "k" * 24,
         DIALER_WHATSAPP_TOKEN="wa_test_" + "t" * 24,
+        DIALER_WHATSAPP_APP_SECRET="meta_app_" + "s" * 24,
+        DIALER_WHATSAPP_VERIFY_TOKEN="meta_verify_" + "v" * 24,
         # Real seconds: a call whose final webhook was dropped is reconciled after 3 s.
         DIALER_MAX_CALL_SECONDS="3",
     )

@@ -90,12 +90,12 @@ def test_a_registered_providers_subscription_handshake_is_answered(
     with PROVIDERS.registered(ECHO), serve(settings, clean_db, []) as base_url:
         answered = httpx.get(base_url + WEBHOOK_PATH, params=query)
         refused = httpx.get(base_url + WEBHOOK_PATH, params=query | {"hub.verify_token": "x"})
-        plain = httpx.get(base_url + "/webhooks/whatsapp", params=query)
+        plain = httpx.get(base_url + "/webhooks/sms/twilio", params=query)
 
     assert (answered.status_code, answered.text) == (200, "1158201444")
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "handshake_refused"
-    assert plain.status_code == 405  # an entry without a handshake answers POST only
+    assert plain.status_code == 405  # an entry without a handshake answers POST only (SMS)
 
 
 def test_without_its_entry_the_path_is_not_served(settings: Settings, clean_db: str) -> None:

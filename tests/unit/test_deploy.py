@@ -201,7 +201,13 @@ def _settings_from_strings(values: dict[str, str]) -> Settings:
 def _settings_once_secrets_are_replaced(values: dict[str, str]) -> Settings:
     """An example with a real provider stops as it is (its "change-me" secrets are
     public) and loads once each provider secret is replaced."""
-    weak = ("DIALER_PROVIDER_API_KEY", "DIALER_WEBHOOK_SECRET", "DIALER_WHATSAPP_TOKEN")
+    weak = (
+        "DIALER_PROVIDER_API_KEY",
+        "DIALER_WEBHOOK_SECRET",
+        "DIALER_WHATSAPP_TOKEN",
+        "DIALER_WHATSAPP_APP_SECRET",
+        "DIALER_WHATSAPP_VERIFY_TOKEN",
+    )
     with pytest.raises(SettingsError) as refused:
         _settings_from_strings(values)
     assert all(name in str(refused.value) for name in weak)

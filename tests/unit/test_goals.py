@@ -46,9 +46,9 @@ POS, NEG, NEU = AiLabel.POSITIVE, AiLabel.NEGATIVE, AiLabel.NEUTRAL
 @pytest.mark.parametrize(
     ("objective", "goal_facts", "held", "reason"),
     [
-        (ContactObjective(), facts(answered=1), True, "1 of 1 contacts on call, whatsapp"),
-        (ContactObjective(), facts(replies=1), True, "1 of 1 contacts on call, whatsapp"),
-        (ContactObjective(), facts(emails=5), False, "0 of 1 contacts on call, whatsapp"),
+        (ContactObjective(), facts(answered=1), True, "1 of 1 contacts on call, whatsapp, sms"),
+        (ContactObjective(), facts(replies=1), True, "1 of 1 contacts on call, whatsapp, sms"),
+        (ContactObjective(), facts(emails=5), False, "0 of 1 contacts on call, whatsapp, sms"),
         (ContactObjective((CALL,)), facts(replies=3), False, "0 of 1 contacts on call"),
         (ContactObjective((CALL,), 2), facts(answered=2), True, "2 of 2 contacts on call"),
         (ContactObjective((WA,)), facts(answered=4), False, "0 of 1 contacts on whatsapp"),

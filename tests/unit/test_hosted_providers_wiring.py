@@ -28,6 +28,8 @@ OWN_SECRETS: dict[str, Any] = {
     "webhook_secret": "wiring-test-webhook-secret",
     "provider_api_key": "wiring-test-provider-key",
     "whatsapp_token": "wiring-test-whatsapp-token",
+    "whatsapp_app_secret": "wiring-test-meta-app-secret",
+    "whatsapp_verify_token": "wiring-test-verify-token",
 }
 TWILIO_SID = "AC" + "0123456789abcdef" * 2
 # provider -> (its adapter class, the env it needs, the setting named when it is missing)

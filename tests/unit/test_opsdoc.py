@@ -51,7 +51,8 @@ def test_no_secret_default_reaches_the_guide() -> None:
     guide = GUIDE.read_text()
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
-        if isinstance(default, SecretStr):
+        # An empty default is no default (the Meta and SMS secrets): nothing to leak.
+        if isinstance(default, SecretStr) and default.get_secret_value():
             assert default.get_secret_value() not in guide, name
 
 

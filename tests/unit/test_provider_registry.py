@@ -28,6 +28,8 @@ OWN_SECRETS: dict[str, Any] = {
     "webhook_secret": "registry-test-webhook-secret",
     "provider_api_key": "registry-test-provider-key",
     "whatsapp_token": "registry-test-whatsapp-token",
+    "whatsapp_app_secret": "registry-test-meta-app-secret",
+    "whatsapp_verify_token": "registry-test-verify-token",
 }
 
 
@@ -101,7 +103,13 @@ def test_the_built_in_providers_come_from_the_same_table() -> None:
     hosted = {f"/webhooks/calls/{name}" for name in ("vapi", "retell", "twilio", "elevenlabs")}
     assert (
         paths
-        == {"/webhooks/calls/simulated", "/webhooks/calls/http", "/webhooks/whatsapp"} | hosted
+        == {
+            "/webhooks/calls/simulated",
+            "/webhooks/calls/http",
+            "/webhooks/whatsapp",
+            "/webhooks/sms/twilio",
+        }
+        | hosted
     )
 
 
@@ -114,7 +122,7 @@ def test_registering_twice_or_on_a_taken_path_is_refused() -> None:
         PROVIDERS.register(ECHO)
     with pytest.raises(ValueError, match="webhook path /webhooks/whatsapp is taken"):
         PROVIDERS.register(
-            ChannelSpec("sms", lambda _context: ChannelRouter({}), webhooks=(clash,))
+            ChannelSpec("fax", lambda _context: ChannelRouter({}), webhooks=(clash,))
         )
     assert "echo" not in PROVIDERS.voice
-    assert "sms" not in PROVIDERS.channels
+    assert "fax" not in PROVIDERS.channels

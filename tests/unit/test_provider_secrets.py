@@ -19,6 +19,8 @@ STRONG = {
     "webhook_secret": "whsec_" + "k" * 32,
     "provider_api_key": "sk_live_" + "p" * 32,
     "whatsapp_token": "EAAG" + "t" * 40,
+    "whatsapp_app_secret": "a" * 32,
+    "whatsapp_verify_token": "verify-" + "v" * 20,
 }
 
 

@@ -79,7 +79,7 @@ def test_errors_name_the_field(changes: dict[str, Any], field: str, reason: str)
     ("changes", "reason"),
     [
         ({"schedule_type": "scheduled"}, "scheduled_at is required"),
-        ({"first_contact_channel": "whatsapp"}, "needs a WhatsApp channel"),
+        ({"first_contact_channel": "whatsapp"}, "needs a sender"),
         ({"agent": None}, "exactly one of agent_id or agent"),
         ({"scheduled_at": "2026-12-01T09:00:00"}, "must include a UTC offset"),
     ],

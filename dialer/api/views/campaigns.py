@@ -48,7 +48,10 @@ class CampaignOut(BaseModel):
     goal: str | None
     goal_spec: GoalSpecIn
     goal_logic: Literal["all", "any"]
-    first_contact_channel: Literal["call", "whatsapp"]
+    first_contact_channel: Literal["call", "whatsapp", "sms"]
+    fallback_channel: Literal["whatsapp", "sms"] = Field(
+        description="Extension to seed 002: the channel the whatsapp_* fields configure."
+    )
     call_opening_message: str | None
     whatsapp_first_message: str | None
     whatsapp_after_attempts: int
@@ -105,7 +108,7 @@ class CampaignPatch(BaseModel):
     goal: str | None = None
     goal_spec: GoalSpecIn | None = None
     goal_logic: Literal["all", "any"] | None = None
-    first_contact_channel: Literal["call", "whatsapp"] | None = None
+    first_contact_channel: Literal["call", "whatsapp", "sms"] | None = None
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int | None = None
@@ -197,6 +200,7 @@ _COLUMNS_AS_IS = (
     "goal_spec",
     "goal_logic",
     "first_contact_channel",
+    "fallback_channel",
     "call_opening_message",
     "whatsapp_first_message",
     "whatsapp_after_attempts",
