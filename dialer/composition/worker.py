@@ -10,6 +10,7 @@ from dialer.composition.providers import build_providers
 from dialer.composition.runtime import Runtime, bootstrap
 from dialer.providers.base import MessageProvider, VoiceProvider
 from dialer.providers.registry import EventSource
+from dialer.providers.sendgrid_events import sendgrid_aware
 from dialer.providers.whatsapp import whatsapp_aware
 from dialer.services.campaigns import legal_bound
 from dialer.services.dispatch import DispatchLimits
@@ -26,8 +27,9 @@ class Worker:
 
     @property
     def parse_event(self) -> Parser:
-        """Any stored inbox row: WhatsApp Cloud bodies, else the voice provider's events."""
-        return whatsapp_aware(self.voice.parse_event)
+        """Any stored inbox row: WhatsApp Cloud bodies, SendGrid e-mail events, else the
+        voice provider's events."""
+        return sendgrid_aware(whatsapp_aware(self.voice.parse_event))
 
 
 @lru_cache(maxsize=1)

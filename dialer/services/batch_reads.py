@@ -94,6 +94,7 @@ class FactCounts:
     answered_calls: int = 0
     whatsapp_replies: int = 0
     emails_delivered: int = 0
+    emails_accepted: int = 0
     latest_ai_label: str | None = None
     latest_ai_score: float | None = None
     latest_ai_at: datetime | None = None
@@ -105,6 +106,8 @@ class FactCounts:
             self.whatsapp_replies += times
         elif kind == ContactEventKind.EMAIL_DELIVERED:
             self.emails_delivered += times
+        elif kind == ContactEventKind.EMAIL_ACCEPTED:
+            self.emails_accepted += times
 
     def add(self, kind: str, data: dict[str, object], at: datetime) -> None:
         """One new contact event; an AI evaluation replaces an older one."""
@@ -123,6 +126,7 @@ class FactCounts:
             emails_delivered=self.emails_delivered,
             latest_ai_label=self.latest_ai_label,
             latest_ai_score=self.latest_ai_score,
+            emails_accepted=self.emails_accepted,
         )
 
 

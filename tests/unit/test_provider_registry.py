@@ -101,7 +101,13 @@ def test_the_built_in_providers_come_from_the_same_table() -> None:
     hosted = {f"/webhooks/calls/{name}" for name in ("vapi", "retell", "twilio", "elevenlabs")}
     assert (
         paths
-        == {"/webhooks/calls/simulated", "/webhooks/calls/http", "/webhooks/whatsapp"} | hosted
+        == {
+            "/webhooks/calls/simulated",
+            "/webhooks/calls/http",
+            "/webhooks/whatsapp",
+            "/webhooks/email/sendgrid",
+        }
+        | hosted
     )
 
 

@@ -52,6 +52,8 @@ class CampaignOut(BaseModel):
     call_opening_message: str | None
     whatsapp_first_message: str | None
     whatsapp_after_attempts: int
+    email_subject: str | None
+    email_goal_counts: Literal["accepted", "delivered"]
     call_attempt_delays: list[int]
     call_working_hours: CallWindowOut
     timezone: str
@@ -200,6 +202,8 @@ _COLUMNS_AS_IS = (
     "call_opening_message",
     "whatsapp_first_message",
     "whatsapp_after_attempts",
+    "email_subject",
+    "email_goal_counts",
     "call_attempt_delays",
     "timezone",
     "concurrency",
