@@ -200,7 +200,7 @@ def parse_event(payload: Mapping[str, Any], *, where: str = "") -> ProviderEvent
     event_id = _text(payload, "sg_event_id", where)
     kind = _text(payload, "event", where)
     if kind not in STATUS_OF and kind not in NO_STATUS_EVENTS:
-        raise ValueError(f"field '{where}event' is not a known event: {kind[:40]!r}")
+        raise ValueError(f"field '{where}event' names no known event ({kind[:40]!r})")
     occurred_at = _timestamp(payload, where)
     update = None
     if kind in STATUS_OF:
