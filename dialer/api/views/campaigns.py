@@ -111,6 +111,8 @@ class CampaignPatch(BaseModel):
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int | None = None
+    email_subject: str | None = None  # checked like a new campaign's (one line, bounded)
+    email_goal_counts: Literal["accepted", "delivered"] | None = None
     call_attempt_delays: list[int] | None = None
     call_working_hours: CallWindowIn | None = None
     timezone: str | None = Field(default=None, max_length=ZONE_NAME_MAX_LENGTH)
