@@ -167,12 +167,12 @@ def provider_markers(name: str) -> tuple[str, str]:
 
 
 def with_provider_tables(document: str, registry: Registry = PROVIDERS) -> str:
-    """``document`` with each voice provider's own settings table regenerated.
+    """``document`` with each provider's and channel's own settings table regenerated.
 
     Every provider with a settings model must have its markers: an operator looks
     there for what to set (ValueError names the missing ones).
     """
-    for spec in registry.voice.values():
+    for spec in [*registry.voice.values(), *registry.channels.values()]:
         if spec.settings_model is None:
             continue
         begin, end = provider_markers(spec.name)
