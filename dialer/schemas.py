@@ -23,6 +23,7 @@ from pydantic import (
 
 from dialer.errors import ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
+from dialer.policies.templates import SUBJECT_MAX_CHARS
 from dialer.policies.vocabulary import FallbackChannel, SuppressionSource
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH, parse_zone
 
@@ -173,6 +174,18 @@ class CampaignSpec(_Strict):
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int = Field(default=3, ge=1, le=100)
+    email_subject: str | None = Field(
+        default=None,
+        max_length=SUBJECT_MAX_CHARS,
+        description="Subject of the campaign's e-mails; {{placeholders}} as in the messages.",
+    )
+    email_goal_counts: Literal["accepted", "delivered"] = Field(
+        default="delivered",
+        description=(
+            "What an email objective counts: mail the server accepted (SMTP 250, SendGrid "
+            "'processed') or mail reported delivered (SendGrid 'delivered')."
+        ),
+    )
     call_attempt_delays: list[Annotated[int, Field(ge=0, le=60 * 24 * 30)]] = Field(
         default_factory=lambda: list(DEFAULT_ATTEMPT_DELAYS_MINUTES), max_length=20
     )
@@ -195,6 +208,14 @@ class CampaignSpec(_Strict):
             parse_zone(value)
         except ValidationFailed as exc:
             raise ValueError(exc.reason) from None
+        return value
+
+    @field_validator("email_subject")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # A subject is a mail header: a line break would let a template add headers.
+        if value is not None and any(ch in value for ch in "\r\n\x0b\x0c\x85\u2028\u2029"):
+            raise ValueError("must be one line: CR and LF are not allowed")
         return value
 
     @field_validator("scheduled_at")

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, IdMixin, TimestampMixin, Word, one_of
 from models.vocabulary import (
     CAMPAIGN_STATUSES,
+    EMAIL_GOAL_COUNTS,
     ENROLLMENT_STATES,
     FALLBACK_CHANNELS,
     FIRST_CONTACT_CHANNELS,
@@ -35,6 +36,7 @@ from models.vocabulary import (
     SCHEDULE_TYPES,
     CampaignStatus,
     Channel,
+    EmailGoalCount,
     EnrollmentState,
     FallbackChannel,
     GoalLogic,
@@ -74,6 +76,12 @@ class Campaign(IdMixin, TimestampMixin, Base):
     fallback_first_message: Mapped[str | None] = mapped_column(Text)
     # Unanswered calls before the fallback goes out (wire: whatsapp_after_attempts).
     fallback_after_attempts: Mapped[int] = mapped_column(Integer, server_default="3")
+    # The subject template of the campaign's e-mails (dialer.policies.templates rules).
+    email_subject: Mapped[str | None] = mapped_column(String(200))
+    # What an email objective counts: accepted or delivered mail.
+    email_goal_counts: Mapped[EmailGoalCount] = mapped_column(
+        Word(EmailGoalCount, 16), server_default="delivered"
+    )
     call_attempt_delays: Mapped[list[int]] = mapped_column(
         ARRAY(Integer), server_default=text("'{}'")
     )
@@ -101,6 +109,7 @@ class Campaign(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint(one_of("status", CAMPAIGN_STATUSES), name="status"),
         CheckConstraint(one_of("goal_logic", GOAL_LOGICS), name="goal_logic"),
+        CheckConstraint(one_of("email_goal_counts", EMAIL_GOAL_COUNTS), name="email_goal_counts"),
         CheckConstraint(
             one_of("first_contact_channel", FIRST_CONTACT_CHANNELS), name="first_channel"
         ),

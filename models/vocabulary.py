@@ -137,6 +137,13 @@ class ObjectiveType(StrEnum):
     AI = "ai"
 
 
+class EmailGoalCount(StrEnum):
+    """What a campaign's email objectives count (``email_goal_counts``)."""
+
+    ACCEPTED = "accepted"  # the mail server took it (SMTP 250, SendGrid "processed")
+    DELIVERED = "delivered"  # the recipient's server took it (a delivery event)
+
+
 class AiLabel(StrEnum):
     """Labels of the post-call AI evaluation (seed 002 ``AiObjective.label_in``)."""
 
@@ -184,6 +191,7 @@ class ContactEventKind(StrEnum):
     WHATSAPP_REPLY = "whatsapp_reply"
     SMS_REPLY = "sms_reply"  # its own kind, as WhatsApp's: a reply names its channel
     EMAIL_DELIVERED = "email_delivered"
+    EMAIL_ACCEPTED = "email_accepted"
     AI_EVALUATION = "ai_evaluation"
 
 
@@ -272,6 +280,7 @@ ATTEMPT_STATUSES = values(AttemptStatus)
 OUTCOMES = values(Outcome)
 ENROLLMENT_STATES = values(EnrollmentState)
 GOAL_LOGICS = values(GoalLogic)
+EMAIL_GOAL_COUNTS = values(EmailGoalCount)
 FIRST_CONTACT_CHANNELS = (str(Channel.CALL), *values(FallbackChannel))
 FALLBACK_CHANNELS = values(FallbackChannel)
 ROTATION_STRATEGIES = values(RotationStrategy)

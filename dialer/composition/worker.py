@@ -10,6 +10,7 @@ from dialer.composition.providers import build_fleet
 from dialer.composition.runtime import Runtime, bootstrap
 from dialer.providers.base import MessageProvider, VoiceProvider
 from dialer.providers.registry import EventSource
+from dialer.providers.sendgrid_events import sendgrid_aware
 from dialer.providers.twilio_sms import sms_aware
 from dialer.providers.voice_fleet import fleet_of
 from dialer.providers.whatsapp import whatsapp_aware
@@ -28,14 +29,14 @@ class Worker:
 
     @property
     def parse_event(self) -> Parser:
-        """Any stored inbox row: WhatsApp Cloud and Twilio SMS bodies, else the voice
-        provider's events."""
-        return sms_aware(whatsapp_aware(self.voice.parse_event))
+        """Any stored inbox row: WhatsApp Cloud, Twilio SMS and SendGrid e-mail bodies,
+        else the voice provider's events."""
+        return sendgrid_aware(sms_aware(whatsapp_aware(self.voice.parse_event)))
 
     def parser_for(self, source: str) -> Parser | None:
         """A stored row's parser by the provider it came from (several voice providers)."""
         parse = fleet_of(self.voice).parser_for(source)
-        return None if parse is None else whatsapp_aware(parse)
+        return None if parse is None else sendgrid_aware(sms_aware(whatsapp_aware(parse)))
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,8 @@ converts to the plain values below):
 
 - contact: answered calls + WhatsApp replies + SMS replies, counted on the listed
   channels (empty list = call, whatsapp and sms), >= ``min_count``;
-- email: emails delivered >= ``min_count``;
+- email: emails delivered >= ``min_count``, or emails accepted by the mail server
+  when the campaign's ``email_goal_counts`` is ``accepted`` (``EmailObjective.counts``);
 - ai: the post-call evaluation of the latest answered call has a label in
   ``label_in`` (empty = any label) and a score >= ``min_score``.
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialer.errors import ValidationFailed
-from dialer.policies.vocabulary import AiLabel, Channel, GoalLogic, ObjectiveType
+from dialer.policies.vocabulary import AiLabel, Channel, EmailGoalCount, GoalLogic, ObjectiveType
 
 _CONTACT_CHANNELS: tuple[Channel, ...] = (Channel.CALL, Channel.WHATSAPP, Channel.SMS)
 _ANY_CHANNEL_TYPE = "any_contact"
@@ -47,9 +48,10 @@ class ContactObjective:
 
 @dataclass(frozen=True, slots=True)
 class EmailObjective:
-    """Delivered ``min_count`` emails to the customer."""
+    """Delivered (or, with ``counts`` accepted, handed over) ``min_count`` emails."""
 
     min_count: int = 1
+    counts: EmailGoalCount = EmailGoalCount.DELIVERED
 
     def __post_init__(self) -> None:
         _require_min_count(self.min_count)
@@ -88,6 +90,7 @@ class GoalFacts:
     latest_ai_label: str | None
     latest_ai_score: float | None
     sms_replies: int = 0
+    emails_accepted: int = 0  # accepted by the mail server; a delivered one was accepted too
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +159,12 @@ def _evaluate_contact(objective: ContactObjective, facts: GoalFacts) -> Objectiv
 
 
 def _evaluate_email(objective: EmailObjective, facts: GoalFacts) -> ObjectiveResult:
-    held = facts.emails_delivered >= objective.min_count
-    reason = f"{facts.emails_delivered} of {objective.min_count} emails delivered"
+    if objective.counts is EmailGoalCount.ACCEPTED:
+        count, word = max(facts.emails_accepted, facts.emails_delivered), "accepted"
+    else:
+        count, word = facts.emails_delivered, "delivered"
+    held = count >= objective.min_count
+    reason = f"{count} of {objective.min_count} emails {word}"
     return ObjectiveResult(ObjectiveType.EMAIL, held, reason)
 
 

@@ -10,6 +10,11 @@ A template is validated when its campaign is created: an unknown name or a
 malformed placeholder (an unclosed ``{{``, or ``{{`` ... ``}}`` around something
 that is not a name) raises TemplateError naming the field, so nothing fails at
 send time. Single braces and a lone ``}}`` are plain text.
+
+An e-mail subject (``email_subject``) follows the same rules, and is a header: the
+template may hold no CR or LF and at most ``SUBJECT_MAX_CHARS`` characters, and a
+rendered subject has every line break of a value turned into a space and is cut at
+``RENDERED_SUBJECT_MAX_CHARS``, so no customer field can add a header.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from dialer.errors import TemplateError
 CUSTOMER_TEMPLATE_FIELDS: frozenset[str] = frozenset(
     {"name", "surname", "customer_id", "email", "phone"}
 )
+
+SUBJECT_MAX_CHARS = 200
+RENDERED_SUBJECT_MAX_CHARS = 998  # RFC 5322's line limit
+_LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
 
 _OPEN = "{{"
 _CLOSE = "}}"
@@ -53,6 +62,21 @@ def render(text: str, values: Mapping[str, str | None]) -> str:
         return values.get(match.group(1)) or ""
 
     return _PLACEHOLDER.sub(substitute, text)
+
+
+def validate_subject(field_name: str, text: str, known_fields: Collection[str]) -> None:
+    """A subject template: one line, bounded, with known placeholders; else TemplateError."""
+    if _LINE_BREAKS.search(text):
+        raise TemplateError(field_name, "must be one line: CR and LF are not allowed")
+    if len(text) > SUBJECT_MAX_CHARS:
+        raise TemplateError(field_name, f"longer than {SUBJECT_MAX_CHARS} characters")
+    validate_template(field_name, text, known_fields)
+
+
+def render_subject(text: str, values: Mapping[str, str | None]) -> str:
+    """The subject line: placeholders filled, line breaks as spaces, bounded."""
+    one_line = _LINE_BREAKS.sub(" ", render(text, values)).strip()
+    return one_line[:RENDERED_SUBJECT_MAX_CHARS]
 
 
 def _placeholder_names(field_name: str, text: str) -> Iterator[str]:

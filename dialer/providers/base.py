@@ -125,6 +125,7 @@ class MessageStatusUpdate:
     provider_message_id: str
     status: str  # sent | delivered | read | failed
     error: str | None = None
+    message_id: str | None = None  # our messages.id, when the provider echoes it (SendGrid)
 
 
 @dataclass(frozen=True)

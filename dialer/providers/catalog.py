@@ -5,7 +5,8 @@ read. ``simulated``: the in-process simulator (Redis-backed) for voice and messa
 whose events come from its pump. ``http``: the seed 004 voice API over httpx (paced
 by the fleet-wide token bucket), with messages through the registered channels
 (WhatsApp Cloud API, Twilio SMS, SMTP email); their events arrive as webhooks on
-`dialer api` (WhatsApp's route also answers Meta's GET handshake).
+`dialer api` (WhatsApp's route also answers Meta's GET handshake; e-mail delivery events
+come from SendGrid's Event Webhook, dialer.providers.sendgrid_events).
 ``vapi``, ``retell``, ``twilio``, ``elevenlabs``: the hosted voice-AI providers, each
 with its own ``DIALER_<NAME>_*`` settings and webhook scheme (dialer.providers.hosted).
 """
@@ -17,7 +18,7 @@ from typing import Any, Final
 
 from dialer.clock import utcnow
 from dialer.policies.vocabulary import Channel
-from dialer.providers import http_voice, twilio_sms, whatsapp
+from dialer.providers import http_voice, sendgrid_events, twilio_sms, whatsapp
 from dialer.providers.channels import ChannelRouter
 from dialer.providers.email_smtp import SmtpEmailProvider
 from dialer.providers.events import parse_event_payload
@@ -100,6 +101,26 @@ def _whatsapp_events(payload: Mapping[str, Any]) -> list[Job]:
     return [(single, whatsapp.parse_single_event) for single in whatsapp.split_webhook(payload)]
 
 
+def _sendgrid_events(payload: Mapping[str, Any]) -> list[Job]:
+    """One job per SendGrid event of a body; ValueError when any event is bad."""
+    return [(event, sendgrid_events.parse_event) for event in sendgrid_events.split_events(payload)]
+
+
+def _sendgrid_verifier(config: ProviderConfig) -> Verifier:
+    """SendGrid's ECDSA signature with the console's key (DIALER_EMAIL_SENDGRID_PUBLIC_KEY)."""
+    options = config.options_as(sendgrid_events.EmailEventSettings)
+    raw_key = options.sendgrid_public_key
+    key = None if raw_key is None else sendgrid_events.load_public_key(raw_key)
+    tolerance = config.settings.webhook_tolerance_seconds
+
+    def check(request: SignedRequest) -> None:
+        sendgrid_events.verify_webhook(
+            key, request.headers, request.body, now=request.received_at, tolerance_seconds=tolerance
+        )
+
+    return check
+
+
 SIMULATED_CALLS: Final = WebhookSpec(
     path=CALL_WEBHOOK_PREFIX + SIMULATED, source=SIMULATED, split=one_event(parse_event_payload)
 )
@@ -121,6 +142,14 @@ SMS_EVENTS: Final = WebhookSpec(
     split=one_event(twilio_sms.parse_event),
     decode=lambda body, _query: decode_form(body),  # the form alone: no keys in the URL
     verifier=_sms_verifier,
+)
+
+SENDGRID_EMAIL_EVENTS: Final = WebhookSpec(
+    path=sendgrid_events.WEBHOOK_PATH,
+    source=sendgrid_events.PROVIDER_NAME,
+    split=_sendgrid_events,
+    decode=lambda body, _query: sendgrid_events.decode_body(body),
+    verifier=_sendgrid_verifier,
 )
 
 PROVIDERS: Final = Registry()
@@ -160,4 +189,11 @@ PROVIDERS.register(
 )
 # SMS is opt-in (DIALER_SMS_ACCOUNT_SID): its token is checked by Settings.sms_problems.
 PROVIDERS.register(ChannelSpec(Channel.SMS, _sms, webhooks=(SMS_EVENTS,)))
-PROVIDERS.register(ChannelSpec(Channel.EMAIL, _email))
+PROVIDERS.register(
+    ChannelSpec(
+        Channel.EMAIL,
+        _email,
+        webhooks=(SENDGRID_EMAIL_EVENTS,),
+        settings_model=sendgrid_events.EmailEventSettings,
+    )
+)

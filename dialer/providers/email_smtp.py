@@ -9,6 +9,11 @@ drop duplicates.
 Errors: a 4xx reply is transient (greylisting, mailbox busy), a 5xx reply is
 permanent (unknown user, policy refusal), and connection failures are transient.
 Accepted by the server means "sent", not "delivered": SMTP reports no delivery.
+Delivery comes from the relay's event webhook: every message carries our message id
+in ``X-SMTPAPI`` unique args, which SendGrid echoes in its events
+(dialer.providers.sendgrid_events); other servers ignore the header.
+A subject with CR or LF is refused (header injection), as is one longer than
+``MAX_SUBJECT_CHARS``; campaigns validate theirs when created.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ from dialer.providers.base import (
     TransientProviderError,
 )
 from dialer.providers.send_guard import SendOnceGuard
+from dialer.providers.sendgrid_events import SMTPAPI_HEADER, smtpapi_header
 from dialer.settings import Settings
 
 PROVIDER_NAME: Final = "smtp"
 DEFAULT_TIMEOUT_SECONDS: Final = 15.0
+MAX_SUBJECT_CHARS: Final = 998  # RFC 5322's line limit; campaigns allow far fewer
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,12 @@ def _validate(request: SendMessageRequest) -> None:
         )
     if "@" not in request.to.strip():
         raise PermanentProviderError("recipient is not an email address", code="invalid_recipient")
+    subject = request.subject or ""
+    if "\r" in subject or "\n" in subject or len(subject) > MAX_SUBJECT_CHARS:
+        raise PermanentProviderError(
+            f"subject has a line break or is longer than {MAX_SUBJECT_CHARS} characters",
+            code="invalid_subject",
+        )
 
 
 def build_email(request: SendMessageRequest, default_sender: str) -> EmailMessage:
@@ -122,6 +135,9 @@ def build_email(request: SendMessageRequest, default_sender: str) -> EmailMessag
     message["Subject"] = request.subject or ""
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id_for(request.idempotency_key, sender)
+    our_id = request.metadata.get("message_id")
+    if our_id:
+        message[SMTPAPI_HEADER] = smtpapi_header(our_id)
     message.set_content(request.body)
     return message
 

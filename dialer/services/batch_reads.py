@@ -95,6 +95,7 @@ class FactCounts:
     whatsapp_replies: int = 0
     sms_replies: int = 0
     emails_delivered: int = 0
+    emails_accepted: int = 0
     latest_ai_label: str | None = None
     latest_ai_score: float | None = None
     latest_ai_at: datetime | None = None
@@ -108,6 +109,8 @@ class FactCounts:
             self.sms_replies += times
         elif kind == ContactEventKind.EMAIL_DELIVERED:
             self.emails_delivered += times
+        elif kind == ContactEventKind.EMAIL_ACCEPTED:
+            self.emails_accepted += times
 
     def add(self, kind: str, data: dict[str, object], at: datetime) -> None:
         """One new contact event; an AI evaluation replaces an older one."""
@@ -127,6 +130,7 @@ class FactCounts:
             latest_ai_label=self.latest_ai_label,
             latest_ai_score=self.latest_ai_score,
             sms_replies=self.sms_replies,
+            emails_accepted=self.emails_accepted,
         )
 
 

@@ -43,6 +43,8 @@ EDITABLE_FIELDS: Final = EDITABLE_WHILE_RUNNING | {
     "call_opening_message",
     "whatsapp_first_message",
     "whatsapp_after_attempts",
+    "email_subject",
+    "email_goal_counts",
     "call_attempt_delays",
     "call_working_hours",
     "timezone",
@@ -129,7 +131,7 @@ def _spec_data(campaign: Campaign) -> dict[str, Any]:
 
 
 def _placeholders(campaign: Campaign) -> set[str]:
-    texts = (campaign.call_opening_message, campaign.fallback_first_message)
+    texts = (campaign.call_opening_message, campaign.fallback_first_message, campaign.email_subject)
     return {name for text in texts if text for name in placeholders_in(text)}
 
 

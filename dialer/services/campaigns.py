@@ -12,7 +12,11 @@ from sqlalchemy.orm import Session
 
 from dialer.errors import Conflict, NotFound, ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
-from dialer.policies.templates import CUSTOMER_TEMPLATE_FIELDS, validate_template
+from dialer.policies.templates import (
+    CUSTOMER_TEMPLATE_FIELDS,
+    validate_subject,
+    validate_template,
+)
 from dialer.policies.vocabulary import Channel as ContactChannel
 from dialer.policies.window import CallWindow, LegalBound, WorkingHours, validate_window
 from dialer.providers.catalog import PROVIDERS
@@ -55,6 +59,8 @@ def validate_spec(spec: CampaignSpec, legal: LegalBound) -> CallWindow:
         text = getattr(spec, name)
         if text:
             validate_template(name, text, known)
+    if spec.email_subject:
+        validate_subject("email_subject", spec.email_subject, known)
     return window
 
 
@@ -95,6 +101,8 @@ def create_campaign(
                 "call_opening_message",
                 "whatsapp_first_message",
                 "whatsapp_after_attempts",
+                "email_subject",
+                "email_goal_counts",
                 "call_attempt_delays",
                 "timezone",
                 "concurrency",

@@ -17,7 +17,13 @@ from dialer.policies.goals import (
     Objective,
     evaluate_goal,
 )
-from dialer.policies.vocabulary import AiLabel, Channel, EnrollmentState, ObjectiveType
+from dialer.policies.vocabulary import (
+    AiLabel,
+    Channel,
+    EmailGoalCount,
+    EnrollmentState,
+    ObjectiveType,
+)
 from dialer.services import batch_reads
 from dialer.services.attempts import cancel_open_work
 from models import Campaign, Enrollment
@@ -30,8 +36,13 @@ REOPENABLE_FOR_GOAL = (
 )
 
 
-def objectives_of(goal_spec: dict[str, Any]) -> list[Objective]:
-    """Campaign goal_spec JSON (validated at creation) -> policy objective values."""
+def objectives_of(
+    goal_spec: dict[str, Any], email_counts: EmailGoalCount | str = EmailGoalCount.DELIVERED
+) -> list[Objective]:
+    """Campaign goal_spec JSON (validated at creation) -> policy objective values.
+
+    ``email_counts`` is the campaign's ``email_goal_counts``: what its email objectives count.
+    """
     out: list[Objective] = []
     for raw in goal_spec.get("objectives", []):
         kind = raw.get("type")
@@ -39,7 +50,8 @@ def objectives_of(goal_spec: dict[str, Any]) -> list[Objective]:
             channels = tuple(Channel(c) for c in raw.get("channels", []))
             out.append(ContactObjective(channels=channels, min_count=raw.get("min_count", 1)))
         elif kind == ObjectiveType.EMAIL:
-            out.append(EmailObjective(min_count=raw.get("min_count", 1)))
+            counts = EmailGoalCount(email_counts)
+            out.append(EmailObjective(min_count=raw.get("min_count", 1), counts=counts))
         elif kind == ObjectiveType.AI:
             labels = tuple(AiLabel(label) for label in raw.get("label_in", []))
             out.append(AiObjective(label_in=labels, min_score=raw.get("min_score", 0.0)))
@@ -52,7 +64,9 @@ def goal_facts(session: Session, enrollment_id: uuid.UUID) -> GoalFacts:
 
 def evaluate_enrollment(session: Session, enrollment: Enrollment, campaign: Campaign) -> GoalResult:
     result = evaluate_goal(
-        objectives_of(campaign.goal_spec), campaign.goal_logic, goal_facts(session, enrollment.id)
+        objectives_of(campaign.goal_spec, campaign.email_goal_counts),
+        campaign.goal_logic,
+        goal_facts(session, enrollment.id),
     )
     enrollment.goal_result = result.to_dict()
     return result

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from dialer.dependencies import UnitOfWork
 from dialer.policies.retry import RetryPlan, first_call_after_message
-from dialer.policies.templates import render
+from dialer.policies.templates import render, render_subject
 from dialer.policies.vocabulary import (
     CampaignStatus,
     ContactEventKind,
@@ -167,6 +167,8 @@ def send_message(
             result.provider_message_id,
             now,
         )
+        if message.channel == ContactChannel.EMAIL:
+            _record_email_facts(session, message, now)  # accepted: an objective may count it
         if message.purpose == MessagePurpose.FIRST_CONTACT:
             _schedule_first_call(session, message, now)
     return MessageStatus.SENT
@@ -186,15 +188,19 @@ def _prepare_send(session: Session, message_id: uuid.UUID) -> SendMessageRequest
         return MessageStatus.CANCELED
     campaign = session.get_one(Campaign, message.campaign_id) if message.campaign_id else None
     channel = session.get(Channel, message.channel_id) if message.channel_id else None
-    body = message.body or ""
+    body, subject = message.body or "", None
     if campaign is not None:
         agent = session.get_one(Agent, campaign.agent_id)
-        body = render(body, template_values(customer, campaign, agent.name))
+        values = template_values(customer, campaign, agent.name)
+        body = render(body, values)
+        if message.channel == ContactChannel.EMAIL and campaign.email_subject:
+            subject = render_subject(campaign.email_subject, values)
     return SendMessageRequest(
         idempotency_key=message.idempotency_key or str(message.id),
         channel=message.channel,
         to=message.to_address or "",
         body=body,
+        subject=subject,
         sender=channel.address if channel else None,
         metadata={"message_id": str(message.id)},
     )
@@ -225,27 +231,51 @@ def _schedule_first_call(session: Session, message: Message, now: datetime) -> N
 
 
 def apply_message_status(session: Session, update_: MessageStatusUpdate, now: datetime) -> bool:
-    message = session.scalars(
-        select(Message)
-        .where(Message.provider_message_id == update_.provider_message_id)
-        .with_for_update()
-    ).first()
+    message = _message_of(session, update_)
     if message is None or _rank(update_.status) <= _rank(message.status):
         return False
     message.status = MessageStatus(update_.status)
     message.error = update_.error or message.error
     if update_.status == MessageStatus.DELIVERED:
         message.delivered_at = now
-        if message.channel == ContactChannel.EMAIL and message.enrollment_id:
-            _record_fact(
-                session,
-                message,
-                ContactEventKind.EMAIL_DELIVERED,
-                ContactChannel.EMAIL,
-                message.id,
-                now,
-            )
+    if message.channel == ContactChannel.EMAIL:
+        _record_email_facts(session, message, now)
     return True
+
+
+def _message_of(session: Session, update_: MessageStatusUpdate) -> Message | None:
+    """The message an event is about: by our id when the provider echoes it, else its id."""
+    if update_.message_id is not None:
+        try:
+            ours = uuid.UUID(update_.message_id)
+        except ValueError:
+            return None
+        return session.get(Message, ours, with_for_update=True)
+    return session.scalars(
+        select(Message)
+        .where(Message.provider_message_id == update_.provider_message_id)
+        .with_for_update()
+    ).first()
+
+
+def _record_email_facts(session: Session, message: Message, now: datetime) -> None:
+    """Accepted (sent or further, not failed) and delivered e-mail facts, once per message.
+
+    A delivery reported before the acceptance (events out of order) records both; the
+    campaign's ``email_goal_counts`` says which of the two its email objectives count.
+    """
+    if message.enrollment_id is None or message.status not in _EMAIL_ACCEPTED:
+        return
+    kinds = [ContactEventKind.EMAIL_ACCEPTED]
+    if message.status in (MessageStatus.DELIVERED, MessageStatus.READ):
+        kinds.append(ContactEventKind.EMAIL_DELIVERED)
+    for kind in kinds:
+        _record_fact(session, message, kind, ContactChannel.EMAIL, message.id, now)
+    enrollment = session.get_one(Enrollment, message.enrollment_id, with_for_update=True)
+    close_if_goal_met(session, enrollment, session.get_one(Campaign, message.campaign_id), now)
+
+
+_EMAIL_ACCEPTED = frozenset({MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ})
 
 
 _RANKS = {
@@ -399,6 +429,3 @@ def _record_fact(
         )
         .on_conflict_do_nothing()
     )
-    if kind == ContactEventKind.EMAIL_DELIVERED:
-        enrollment = session.get_one(Enrollment, message.enrollment_id, with_for_update=True)
-        close_if_goal_met(session, enrollment, session.get_one(Campaign, message.campaign_id), now)

@@ -187,7 +187,7 @@ class ResultBatch:
         _count_call(enrollment, outcome, self.now)
         self._record_call_facts(attempt, enrollment)
         goal = evaluate_goal(
-            objectives_of(campaign.goal_spec),
+            objectives_of(campaign.goal_spec, campaign.email_goal_counts),
             campaign.goal_logic,
             self._facts_of(enrollment.id).frozen(),
         )

@@ -110,6 +110,10 @@ def test_create_answers_seed_002_campaign_out_with_our_settings(api: Api) -> Non
         ({"call_working_hours": {"start": "22:00", "end": "23:00"}}, "call_working_hours"),
         ({"call_opening_message": "Hi {{nickname}}"}, "call_opening_message"),
         ({"agent_id": str(uuid.uuid4())}, "body"),  # both agent and agent_id
+        ({"email_subject": "Hi\r\nBcc: all@example.org"}, "email_subject"),  # header injection
+        ({"email_subject": "Hi {{nickname}}"}, "email_subject"),
+        ({"email_subject": "x" * 201}, "email_subject"),
+        ({"email_goal_counts": "opened"}, "email_goal_counts"),
     ],
 )
 def test_create_refuses_what_can_never_work_naming_the_field(
@@ -137,6 +141,22 @@ def test_an_agent_naming_an_unknown_provider_is_refused_naming_the_field(
     answer = client.http.post("/campaigns", json=spec(agent={**BASE_SPEC["agent"], **agent}))
     assert answer.status_code == 422, answer.text
     assert field in detail_fields(answer)
+
+
+def test_email_goal_counts_and_the_subject_are_kept_and_editable(api: Api) -> None:
+    client = api.as_new_account()
+    created = create(client)
+    assert (created["email_goal_counts"], created["email_subject"]) == ("delivered", None)
+    path = f"/campaigns/{created['id']}"
+    answer = client.http.patch(
+        path, json={"email_goal_counts": "accepted", "email_subject": "{{name}}, hello"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert client.http.get(path).json()["email_subject"] == "{{name}}, hello"
+    assert client.http.get(path).json()["email_goal_counts"] == "accepted"
+    refused = client.http.patch(path, json={"email_subject": "a\nb"})
+    assert refused.status_code == 422
+    assert detail_fields(refused) == ["email_subject"]
 
 
 def test_a_name_is_used_once_per_account(api: Api) -> None:

@@ -19,7 +19,7 @@ from dialer.policies.goals import (
     evaluate_goal,
     evaluate_objective,
 )
-from dialer.policies.vocabulary import AiLabel, Channel, GoalLogic
+from dialer.policies.vocabulary import AiLabel, Channel, EmailGoalCount, GoalLogic
 
 
 def facts(
@@ -28,6 +28,7 @@ def facts(
     emails: int = 0,
     label: str | None = None,
     score: float | None = None,
+    accepted: int = 0,
 ) -> GoalFacts:
     return GoalFacts(
         answered_calls=answered,
@@ -35,10 +36,12 @@ def facts(
         emails_delivered=emails,
         latest_ai_label=label,
         latest_ai_score=score,
+        emails_accepted=accepted,
     )
 
 
 CALL = Channel.CALL
+ACCEPTED = EmailGoalCount.ACCEPTED
 WA = Channel.WHATSAPP
 POS, NEG, NEU = AiLabel.POSITIVE, AiLabel.NEGATIVE, AiLabel.NEUTRAL
 
@@ -60,6 +63,11 @@ POS, NEG, NEU = AiLabel.POSITIVE, AiLabel.NEGATIVE, AiLabel.NEUTRAL
         ),
         (ContactObjective((CALL, WA), 3), facts(1, 1), False, "2 of 3 contacts on call, whatsapp"),
         (EmailObjective(), facts(emails=1), True, "1 of 1 emails delivered"),
+        (EmailObjective(), facts(accepted=3), False, "0 of 1 emails delivered"),
+        (EmailObjective(counts=ACCEPTED), facts(accepted=1), True, "1 of 1 emails accepted"),
+        (EmailObjective(2, ACCEPTED), facts(accepted=1), False, "1 of 2 emails accepted"),
+        # a delivery reported without its acceptance still was accepted
+        (EmailObjective(counts=ACCEPTED), facts(emails=1), True, "1 of 1 emails accepted"),
         (EmailObjective(2), facts(emails=1, answered=9), False, "1 of 2 emails delivered"),
         (AiObjective((POS,)), facts(label="positive", score=0.1), True, None),
         (

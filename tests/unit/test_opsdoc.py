@@ -115,7 +115,7 @@ def test_check_mode_fails_on_a_stale_file_and_the_writer_fixes_it(tmp_path: Path
     stale = tmp_path / "OPERATIONS.md"
     providers = "".join(
         "{}\n| old |\n{}\n".format(*opsdoc.provider_markers(name))
-        for name in ("vapi", "retell", "twilio", "elevenlabs")
+        for name in ("vapi", "retell", "twilio", "elevenlabs", "email")
     )
     stale.write_text(f"# Ops\n{opsdoc.BEGIN_MARKER}\n| old |\n{opsdoc.END_MARKER}\n{providers}")
     command = [sys.executable, "-m", "dialer.opsdoc"]
@@ -126,5 +126,6 @@ def test_check_mode_fails_on_a_stale_file_and_the_writer_fixes_it(tmp_path: Path
     assert write.returncode == 0, write.stderr
     assert "`DIALER_DATABASE_URL`" in stale.read_text()
     assert "`DIALER_TWILIO_AUTH_TOKEN`" in stale.read_text()
+    assert "`DIALER_EMAIL_SENDGRID_PUBLIC_KEY`" in stale.read_text()  # a channel's own
     again = subprocess.run([*command, "--check", str(stale)], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr

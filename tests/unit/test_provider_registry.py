@@ -108,6 +108,7 @@ def test_the_built_in_providers_come_from_the_same_table() -> None:
             "/webhooks/calls/http",
             "/webhooks/whatsapp",
             "/webhooks/sms/twilio",
+            "/webhooks/email/sendgrid",
         }
         | hosted
     )

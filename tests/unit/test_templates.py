@@ -9,8 +9,11 @@ from hypothesis import strategies as st
 from dialer.errors import TemplateError
 from dialer.policies.templates import (
     CUSTOMER_TEMPLATE_FIELDS,
+    RENDERED_SUBJECT_MAX_CHARS,
     render,
+    render_subject,
     template_fields,
+    validate_subject,
     validate_template,
 )
 
@@ -125,3 +128,29 @@ def test_rendering_known_placeholders_leaves_no_braces(
     assert template_fields(text) <= CUSTOMER_TEMPLATE_FIELDS
     for literal, _ in parts:
         assert literal in rendered
+
+
+# --------------------------------------------------------------------------- e-mail subject
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["Hi\r\nBcc: all@example.org", "Hi\nthere", "Hi\rthere", "Hi\u2028there", "x" * 201],
+)
+def test_a_subject_with_a_line_break_or_too_long_is_refused(subject: str) -> None:
+    with pytest.raises(TemplateError) as raised:
+        validate_subject("email_subject", subject, {"name"})
+    assert raised.value.field == "email_subject"
+
+
+def test_a_subject_follows_the_template_rules() -> None:
+    validate_subject("email_subject", "{{ name }}, your appointment", {"name"})
+    with pytest.raises(TemplateError, match="unknown placeholder"):
+        validate_subject("email_subject", "{{plan}}", {"name"})
+
+
+def test_a_rendered_subject_stays_one_bounded_line_whatever_the_values() -> None:
+    rendered = render_subject("Hello {{name}}", {"name": "Ann\r\nBcc: all@example.org"})
+    assert rendered == "Hello Ann Bcc: all@example.org"
+    assert len(render_subject("{{name}}", {"name": "y" * 5000})) == RENDERED_SUBJECT_MAX_CHARS
+    assert render_subject("Hi {{x}}", {"x": "{{name}}"}) == "Hi {{name}}"  # never expanded

@@ -55,6 +55,8 @@ class CampaignOut(BaseModel):
     call_opening_message: str | None
     whatsapp_first_message: str | None
     whatsapp_after_attempts: int
+    email_subject: str | None
+    email_goal_counts: Literal["accepted", "delivered"]
     call_attempt_delays: list[int]
     call_working_hours: CallWindowOut
     timezone: str
@@ -112,6 +114,8 @@ class CampaignPatch(BaseModel):
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int | None = None
+    email_subject: str | None = None  # checked like a new campaign's (one line, bounded)
+    email_goal_counts: Literal["accepted", "delivered"] | None = None
     call_attempt_delays: list[int] | None = None
     call_working_hours: CallWindowIn | None = None
     timezone: str | None = Field(default=None, max_length=ZONE_NAME_MAX_LENGTH)
@@ -204,6 +208,8 @@ _COLUMNS_AS_IS = (
     "call_opening_message",
     "whatsapp_first_message",
     "whatsapp_after_attempts",
+    "email_subject",
+    "email_goal_counts",
     "call_attempt_delays",
     "timezone",
     "concurrency",
