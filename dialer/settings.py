@@ -109,6 +109,12 @@ class Settings(BaseSettings):
     max_call_seconds: float = Field(
         default=3600, gt=0, description="An in-progress call older than this is reconciled."
     )
+    message_status_timeout_seconds: float = Field(
+        default=6 * 3600,
+        gt=0,
+        description="A sent WhatsApp message with no delivery status after this is looked "
+        "up where the adapter can, else marked `unknown` (a late status still applies).",
+    )
     inbox_retry_seconds: float = Field(
         default=60,
         gt=0,

@@ -4,6 +4,7 @@
 - `dispatching` too long: the worker died mid-request: send again, same idempotency key.
 - `in_progress` past the longest call: the webhook never came: ask the provider.
 - a message `queued` too long: its send task died after the claim: owed again.
+- a WhatsApp message `sent` with no status past its deadline: ask, or mark unknown.
 Thresholds are operational (real seconds), converted to the clock's time.
 """
 
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from dialer.policies.vocabulary import AttemptStatus, MessageStatus
+from dialer.policies.vocabulary import AttemptStatus, Channel, Direction, MessageStatus
 from models import CallAttempt, Message
 
 REAP_BATCH = 500
@@ -68,6 +69,26 @@ def stale_messages(session: Session, now: datetime, timeout: timedelta) -> list[
                 or_(Message.queued_at < now - timeout, Message.queued_at.is_(None)),
             )
             .order_by(Message.queued_at)
+            .limit(REAP_BATCH)
+        )
+    )
+
+
+def unconfirmed_messages(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
+    """Outbound WhatsApp messages still `sent` (no delivery status) past the deadline.
+
+    Email is left out: SMTP gives no delivery status, so `sent` is where it ends.
+    """
+    return list(
+        session.scalars(
+            select(Message.id)
+            .where(
+                Message.status == MessageStatus.SENT,
+                Message.direction == Direction.OUTBOUND,
+                Message.channel == Channel.WHATSAPP,
+                Message.sent_at < now - timeout,
+            )
+            .order_by(Message.sent_at)
             .limit(REAP_BATCH)
         )
     )

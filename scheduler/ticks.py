@@ -28,6 +28,7 @@ from dialer.services.dispatch import (
 )
 from dialer.services.inbox import Parser, ingest_many, unapplied_events
 from dialer.services.lifecycle import finish_if_done, lock_campaign
+from dialer.services.message_reconcile import reconcile_message
 from dialer.services.messages import (
     claim_due_messages,
     release_claimed_messages,
@@ -171,6 +172,8 @@ class ReapLimits:
     inbox_retry_seconds: float
     # How long a claimed message may stay `queued`; None: as long as a claimed call.
     message_queued: timedelta | None = None
+    # How long a sent WhatsApp message may wait for a status; None: no sweep.
+    message_status: timedelta | None = None
 
 
 def reap_all(
@@ -180,6 +183,7 @@ def reap_all(
     limits: ReapLimits,
     redispatch: Enqueue,
     reapply: Callable[[uuid.UUID], None],
+    messages: MessageProvider | None = None,
 ) -> Counter[str]:
     with uow() as session:
         queued = reaper.stale_queued(session, now, limits.queued)
@@ -188,11 +192,21 @@ def reap_all(
         unapplied = unapplied_events(session, limits.inbox_retry_seconds, reaper.REAP_BATCH)
         stuck_messages = reaper.stale_messages(session, now, limits.message_queued or limits.queued)
         released = release_claimed_messages(session, stuck_messages, now)
+        unconfirmed = (
+            reaper.unconfirmed_messages(session, now, limits.message_status)
+            if messages is not None and limits.message_status is not None
+            else []
+        )
     if queued or dispatching:
         redispatch(queued + dispatching)
     counts = Counter(reconcile_call(uow, provider, attempt_id, now) for attempt_id, _ in overdue)
     for inbox_id in unapplied:
         reapply(inbox_id)
+    if messages is not None:
+        counts.update(
+            f"message_{reconcile_message(uow, messages, message_id, now)}"
+            for message_id in unconfirmed
+        )
     counts.update(
         requeued=len(queued),
         redispatched=len(dispatching),

@@ -156,6 +156,7 @@ def reap() -> dict[str, int]:
         dispatching=simulated_delta(cfg.dispatching_timeout_seconds, cfg),
         max_call=simulated_delta(cfg.max_call_seconds, cfg),
         inbox_retry_seconds=cfg.inbox_retry_seconds,
+        message_status=simulated_delta(cfg.message_status_timeout_seconds, cfg),
     )
     counts = ticks.reap_all(
         w.runtime.session,
@@ -164,6 +165,7 @@ def reap() -> dict[str, int]:
         limits,
         enqueue_dispatch,
         lambda inbox_id: apply_event.delay(str(inbox_id)),
+        messages=w.messages,
     )
     if any(counts.values()):
         log.info("reaped", **counts)
