@@ -538,8 +538,9 @@ def main(argv: list[str] | None = None) -> int:
             result.ratio_to_fault_free = round(result.seconds_to_done / baseline, 2)
         results.append(result)
         print(json.dumps(asdict(result)), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+        # Written after every run: a suite cut short keeps the runs that finished.
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     return 0 if all(_held(r) for r in results) else 1
 
 

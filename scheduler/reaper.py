@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from dialer.policies.vocabulary import AttemptStatus, Channel, Direction, MessageStatus
@@ -38,6 +38,19 @@ def stale(
 
 def stale_queued(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
     return stale(session, AttemptStatus.QUEUED, "queued_at", now - timeout)
+
+
+def mark_requeued(session: Session, ids: list[uuid.UUID], now: datetime) -> None:
+    """Restart the clock of attempts sent again: the next re-send only after another
+    timeout. Without it every reap (5 s) re-sent the same claims while a worker was
+    down: 100 attempts 5 times over in one worker-kill run, a backlog to wade through."""
+    if ids:
+        session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.id.in_(ids), CallAttempt.status == AttemptStatus.QUEUED)
+            .values(queued_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def stale_dispatching(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:

@@ -187,6 +187,7 @@ def reap_all(
 ) -> Counter[str]:
     with uow() as session:
         queued = reaper.stale_queued(session, now, limits.queued)
+        reaper.mark_requeued(session, queued, now)
         dispatching = reaper.stale_dispatching(session, now, limits.dispatching)
         overdue = reaper.overdue_calls(session, now, limits.max_call)
         unapplied = unapplied_events(session, limits.inbox_retry_seconds, reaper.REAP_BATCH)
