@@ -267,7 +267,9 @@ def build_env(database_url: str, redis_url: str, home: Path) -> dict[str, str]:
         # real at 60x) plus the apply backlog: at 5 s the reaper raced the webhooks and
         # reconciled most calls one GET at a time.
         "DIALER_MAX_CALL_SECONDS": "15",
-        "DIALER_MESSAGE_STATUS_TIMEOUT_SECONDS": "30",
+        # Past the results backlog at load 16 (~7 events/s applied): at 30 s the sweep
+        # marked messages unknown whose stored status was still queued for apply.
+        "DIALER_MESSAGE_STATUS_TIMEOUT_SECONDS": "120",
         "DIALER_QUEUED_TIMEOUT_SECONDS": "10",
         "DIALER_DISPATCHING_TIMEOUT_SECONDS": "10",
         "DIALER_BEAT_LOCK_TIMEOUT_SECONDS": "5",

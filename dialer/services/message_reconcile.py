@@ -14,10 +14,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
 
 from dialer.dependencies import UnitOfWork
-from dialer.policies.vocabulary import MessageStatus
+from dialer.policies.vocabulary import MessageStatus, ProviderEventStatus
 from dialer.providers.base import (
     MessageLookup,
     MessageProvider,
@@ -27,6 +28,7 @@ from dialer.providers.base import (
 )
 from dialer.services.messages import apply_message_status
 from models import Message
+from models import ProviderEvent as InboxRow
 
 NO_LOOKUP = "no delivery status within the deadline and the provider has no message lookup"
 
@@ -39,6 +41,8 @@ def reconcile_message(
         row = session.execute(
             select(Message.channel, Message.provider_message_id).where(Message.id == message_id)
         ).one()
+        if row.provider_message_id and _status_waits_in_inbox(session, row.provider_message_id):
+            return "status_waiting_in_inbox"  # stored, not applied yet: the backlog, not a loss
     reason = NO_LOOKUP
     if isinstance(provider, MessageLookup) and row.provider_message_id:
         try:
@@ -52,6 +56,20 @@ def reconcile_message(
         if found is not None:
             reason = "the provider still reports it sent after the deadline"
     return _mark_unknown(uow, message_id, reason)
+
+
+def _status_waits_in_inbox(session: Session, provider_message_id: str) -> bool:
+    """A status of this message is in the inbox, not yet applied (ids are `{wamid}:{status}`)."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    InboxRow.status == ProviderEventStatus.RECEIVED,
+                    InboxRow.event_id.startswith(f"{provider_message_id}:", autoescape=True),
+                )
+            )
+        )
+    )
 
 
 def _apply(uow: UnitOfWork, found: MessageStatusUpdate, now: datetime) -> str:

@@ -23,6 +23,7 @@ from dialer.providers.base import (
 )
 from dialer.providers.events import MESSAGE_STATUS_EVENT
 from dialer.providers.simulation import SimulatedMessageProvider
+from dialer.services.inbox import take_in
 from dialer.services.messages import apply_message_status
 from models.session import transaction
 from scheduler.driver import InProcessPipeline
@@ -72,14 +73,19 @@ class CloudLikeSender:
         return self._inner.send(request)
 
 
-def lose_message_statuses(driver: InProcessPipeline) -> None:
-    """Every message status webhook is lost (the ingress was down past re-delivery)."""
+def lose_message_statuses(driver: InProcessPipeline) -> list[dict[str, Any]]:
+    """Every message status webhook is lost (the ingress was down past re-delivery);
+    returns the list the lost ones are kept in."""
     pop = driver.voice.pop_due_events
+    lost: list[dict[str, Any]] = []
 
     def calls_only(now: Any, limit: int = 500) -> list[dict[str, Any]]:
-        return [p for p in pop(now, limit) if p.get("type") != MESSAGE_STATUS_EVENT]
+        payloads = pop(now, limit)
+        lost.extend(p for p in payloads if p.get("type") == MESSAGE_STATUS_EVENT)
+        return [p for p in payloads if p.get("type") != MESSAGE_STATUS_EVENT]
 
     driver.voice.pop_due_events = calls_only  # type: ignore[method-assign]
+    return lost
 
 
 def run_until_sent(driver: InProcessPipeline, url: str, campaign_id: Any) -> None:
@@ -141,3 +147,23 @@ def test_without_a_lookup_it_is_marked_unknown_and_a_late_status_still_applies(
         update = MessageStatusUpdate(provider_message_id=late.provider_message_id, status="read")
         assert apply_message_status(session, update, driver.clock())
     assert {m.id: m.status for m in messages_of(clean_db, campaign_id)}[late.id] == "read"
+
+
+def test_a_status_stored_but_not_yet_applied_is_not_called_unknown(
+    clean_db: str, redis_url: str
+) -> None:
+    """The ingress took the webhook; its apply task waits in a backlog: not a loss."""
+    campaign_id = setup_campaign(clean_db, SPEC, rome_csv(1))
+    driver = make_driver(clean_db, redis_url, NOBODY_ANSWERS, MONDAY_8_UTC)
+    driver.messages = CloudLikeSender(driver.messages)  # type: ignore[assignment]
+    lost = lose_message_statuses(driver)
+    start(clean_db, campaign_id, MONDAY_8_UTC)
+    run_until_sent(driver, clean_db, campaign_id)
+    driver.clock.advance(timedelta(seconds=30))
+    driver.tick()  # the statuses fall due and are "delivered" to the ingress...
+    assert lost, "no status event came due"
+    with transaction(clean_db) as session:  # ...which stores them; nobody applies them yet
+        for payload in lost:
+            take_in(session, driver.voice.name, driver.voice.parse_event, payload)
+    reap_past_the_deadline(driver)
+    assert {m.status for m in messages_of(clean_db, campaign_id)} == {"sent"}
