@@ -538,7 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Audit] = []
     baseline: float | None = None
     for fault in args.faults.split(","):
-        result = run(fault, args.customers, base_url, args.deadline, fault_every=args.fault_every)
+        every = args.fault_every or EVERY_SECONDS_BY_KIND.get(fault, FAULT_EVERY_SECONDS)
+        result = run(fault, args.customers, base_url, args.deadline, fault_every=every)
         if fault == "none" and result.done:
             baseline = result.seconds_to_done
         if baseline:
