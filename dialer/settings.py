@@ -163,6 +163,12 @@ class Settings(BaseSettings):
         "by then it ends failed. Longer than DIALER_MAX_CALL_SECONDS: a placed call has "
         "sent its webhooks by then.",
     )
+    message_status_timeout_seconds: float = Field(
+        default=6 * 3600,
+        gt=0,
+        description="A sent WhatsApp message with no delivery status after this is looked "
+        "up where the adapter can, else marked `unknown` (a late status still applies).",
+    )
     inbox_retry_seconds: float = Field(
         default=60,
         gt=0,

@@ -67,6 +67,12 @@ class Message(IdMixin, TimestampMixin, Base):
         Index("ix_messages_pending", "scheduled_at", postgresql_where=text("status = 'pending'")),
         Index("ix_messages_provider_id", "provider_message_id"),
         Index("ix_messages_queued", "queued_at", postgresql_where=text("status = 'queued'")),
+        # Sent, no delivery status yet: the reaper's status sweep reads only these.
+        Index(
+            "ix_messages_unconfirmed",
+            "sent_at",
+            postgresql_where=text("status = 'sent' AND direction = 'outbound'"),
+        ),
         Index(
             "ix_messages_owed",
             "campaign_id",

@@ -171,7 +171,9 @@ class MessagePurpose(StrEnum):
 class MessageStatus(StrEnum):
     """Where a message is: pending -> queued -> sent -> delivered -> read, or failed/canceled.
 
-    ``received`` is an inbound message's only status.
+    ``received`` is an inbound message's only status. ``unknown``: sent, but no status
+    came within the deadline and the provider cannot be asked; a late status still
+    moves it on (it ranks with ``sent``).
     """
 
     PENDING = "pending"
@@ -182,6 +184,7 @@ class MessageStatus(StrEnum):
     FAILED = "failed"
     RECEIVED = "received"
     CANCELED = "canceled"
+    UNKNOWN = "unknown"
 
 
 class ContactEventKind(StrEnum):

@@ -79,7 +79,13 @@ class InProcessPipeline:
 
     def reap(self, limits: ticks.ReapLimits) -> Counter[str]:
         return ticks.reap_all(
-            self.uow, self.voice, self.clock(), limits, self._dispatch, self._reapply
+            self.uow,
+            self.voice,
+            self.clock(),
+            limits,
+            self._dispatch,
+            self._reapply,
+            messages=self.messages,
         )
 
     def run_until(self, done: Any, step: timedelta, max_ticks: int = 10_000) -> int:

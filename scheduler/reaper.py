@@ -6,6 +6,7 @@
 - `uncertain` (a placement's answer was lost) due for a look: find it by our metadata.
   Such an attempt is never sent again: it is not `queued` nor `dispatching`.
 - a message `queued` too long: its send task died after the claim: owed again.
+- a WhatsApp message `sent` with no status past its deadline: ask, or mark unknown.
 Thresholds are operational (real seconds), converted to the clock's time.
 """
 
@@ -14,10 +15,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from dialer.policies.vocabulary import AttemptStatus, MessageStatus
+from dialer.policies.vocabulary import AttemptStatus, Channel, Direction, MessageStatus
 from models import CallAttempt, Message
 
 REAP_BATCH = 500
@@ -39,6 +40,19 @@ def stale(
 
 def stale_queued(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
     return stale(session, AttemptStatus.QUEUED, "queued_at", now - timeout)
+
+
+def mark_requeued(session: Session, ids: list[uuid.UUID], now: datetime) -> None:
+    """Restart the clock of attempts sent again: the next re-send only after another
+    timeout. Without it every reap (5 s) re-sent the same claims while a worker was
+    down: 100 attempts 5 times over in one worker-kill run, a backlog to wade through."""
+    if ids:
+        session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.id.in_(ids), CallAttempt.status == AttemptStatus.QUEUED)
+            .values(queued_at=now)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def stale_dispatching(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
@@ -94,3 +108,23 @@ def queued_count(session: Session) -> int:
     """Attempts claimed and not yet taken by a dispatch, fleet-wide (ix_call_attempts_queued_at)."""
     q = select(func.count()).where(CallAttempt.status == AttemptStatus.QUEUED)
     return session.scalar(q) or 0
+
+
+def unconfirmed_messages(session: Session, now: datetime, timeout: timedelta) -> list[uuid.UUID]:
+    """Outbound WhatsApp messages still `sent` (no delivery status) past the deadline.
+
+    Email is left out: SMTP gives no delivery status, so `sent` is where it ends.
+    """
+    return list(
+        session.scalars(
+            select(Message.id)
+            .where(
+                Message.status == MessageStatus.SENT,
+                Message.direction == Direction.OUTBOUND,
+                Message.channel == Channel.WHATSAPP,
+                Message.sent_at < now - timeout,
+            )
+            .order_by(Message.sent_at)
+            .limit(REAP_BATCH)
+        )
+    )

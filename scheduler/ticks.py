@@ -37,6 +37,7 @@ from dialer.services.lifecycle import (
     marked_for_finish,
     running_without_work,
 )
+from dialer.services.message_reconcile import reconcile_message
 from dialer.services.messages import (
     claim_due_messages,
     release_claimed_messages,
@@ -280,6 +281,8 @@ class ReapLimits:
     message_queued: timedelta | None = None
     # How long a placement whose answer was lost is held and looked up before it ends.
     uncertain_deadline: timedelta = DEFAULT_UNCERTAIN_DEADLINE
+    # How long a sent WhatsApp message may wait for a status; None: no sweep.
+    message_status: timedelta | None = None
 
 
 def reap_all(
@@ -289,15 +292,22 @@ def reap_all(
     limits: ReapLimits,
     redispatch: Enqueue,
     reapply: Callable[[uuid.UUID], None],
+    messages: MessageProvider | None = None,
 ) -> Counter[str]:
     with uow() as session:
         queued = reaper.stale_queued(session, now, limits.queued)
+        reaper.mark_requeued(session, queued, now)
         dispatching = reaper.stale_dispatching(session, now, limits.dispatching)
         overdue = reaper.overdue_calls(session, now, limits.max_call)
         held = reaper.uncertain_due(session, now)
         unapplied = unapplied_events(session, limits.inbox_retry_seconds, reaper.REAP_BATCH)
         stuck_messages = reaper.stale_messages(session, now, limits.message_queued or limits.queued)
         released = release_claimed_messages(session, stuck_messages, now)
+        unconfirmed = (
+            reaper.unconfirmed_messages(session, now, limits.message_status)
+            if messages is not None and limits.message_status is not None
+            else []
+        )
     if queued or dispatching:
         redispatch(queued + dispatching)
     counts = Counter(reconcile_call(uow, provider, attempt_id, now) for attempt_id, _ in overdue)
@@ -307,6 +317,11 @@ def reap_all(
     )
     for inbox_id in unapplied:
         reapply(inbox_id)
+    if messages is not None:
+        counts.update(
+            f"message_{reconcile_message(uow, messages, message_id, now)}"
+            for message_id in unconfirmed
+        )
     counts.update(
         requeued=len(queued),
         redispatched=len(dispatching),

@@ -100,4 +100,5 @@ _worker = worker()
 configure(app, _worker.runtime.settings, _worker.runtime.redis_url)
 
 # Signal handlers: worker metrics and per-task log context (after the app exists).
+import tasks.exit_status  # noqa: E402
 import tasks.observability  # noqa: E402,F401

@@ -198,6 +198,7 @@ def reap() -> dict[str, int]:
         max_call=simulated_delta(cfg.max_call_seconds, cfg),
         inbox_retry_seconds=cfg.inbox_retry_seconds,
         uncertain_deadline=simulated_delta(cfg.uncertain_placement_deadline_seconds, cfg),
+        message_status=simulated_delta(cfg.message_status_timeout_seconds, cfg),
     )
     counts = ticks.reap_all(
         w.runtime.session,
@@ -206,6 +207,7 @@ def reap() -> dict[str, int]:
         limits,
         enqueue_dispatch,
         lambda inbox_id: apply_event.delay(str(inbox_id)),
+        messages=w.messages,
     )
     if any(counts.values()):
         log.info("reaped", **counts)

@@ -243,7 +243,12 @@ def _ensure_database(paths: HomePaths, port: int) -> None:
             time.sleep(0.1)
 
 
-def stop_postgres(paths: HomePaths) -> None:
+def stop_postgres(paths: HomePaths, mode: str = "fast") -> None:
+    """Stop the server. ``mode`` is pg_ctl's: fast (roll back sessions, checkpoint) by
+    default; ``immediate`` aborts like a crash (recovery runs at the next start), which
+    the chaos runs use."""
+    if mode not in ("smart", "fast", "immediate"):
+        raise ValueError(f"pg_ctl stop mode {mode!r}: expected smart, fast or immediate")
     running = running_postmaster(paths.pgdata)
     if running is None:
         return
@@ -254,7 +259,7 @@ def stop_postgres(paths: HomePaths) -> None:
     # -m fast: roll back open sessions (workers reconnect) instead of waiting for them.
     code = _run_postgres_tool(
         run_as,
-        ["pg_ctl", "-D", str(paths.pgdata), "-m", "fast", "-w", "-t", str(STOP_TIMEOUT_S), "stop"],
+        ["pg_ctl", "-D", str(paths.pgdata), "-m", mode, "-w", "-t", str(STOP_TIMEOUT_S), "stop"],
         log_file=paths.postgres_log,
         timeout=STOP_TIMEOUT_S + 10,
         cwd=paths.pgdata,

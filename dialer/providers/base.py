@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 from dialer.errors import DialerError
 
@@ -240,4 +240,16 @@ class MessageProvider(Protocol):
 
     def send(self, request: SendMessageRequest) -> SendResult:
         """Send; the same idempotency key never sends twice."""
+        ...
+
+
+@runtime_checkable
+class MessageLookup(Protocol):
+    """A message adapter that can be asked where a sent message is (Twilio's message
+    fetch, the simulator). The WhatsApp Cloud API has none: its adapter does not
+    implement this, and a message whose status webhooks were lost is marked unknown."""
+
+    def message_status(self, channel: str, provider_message_id: str) -> MessageStatusUpdate | None:
+        """The provider's status now; None if no adapter of ``channel`` can tell.
+        PermanentProviderError: the provider has no such message."""
         ...

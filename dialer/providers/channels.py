@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dialer.providers.base import MessageProvider, SendMessageRequest, SendResult
+from dialer.providers.base import (
+    MessageLookup,
+    MessageProvider,
+    MessageStatusUpdate,
+    SendMessageRequest,
+    SendResult,
+)
 
 
 class ChannelRouter:
@@ -20,3 +26,10 @@ class ChannelRouter:
         if adapter is None:
             raise ValueError(f"no adapter for channel {request.channel!r}")
         return adapter.send(request)
+
+    def message_status(self, channel: str, provider_message_id: str) -> MessageStatusUpdate | None:
+        """Asks the channel's adapter, if it can be asked (MessageLookup); else None."""
+        adapter = self._by_channel.get(channel)
+        if not isinstance(adapter, MessageLookup):
+            return None
+        return adapter.message_status(channel, provider_message_id)

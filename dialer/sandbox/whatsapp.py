@@ -10,6 +10,16 @@ Sandbox rules: a recipient whose number ends in 0000 is refused with the Cloud's
 ``POST /sandbox/whatsapp/faults`` answer the next sends in order; ``rate_429`` and
 ``rate_5xx`` refuse sends at random (seeded).
 
+Webhook delivery follows Meta's rule: a webhook the receiver does not answer with 200
+(refused, 5xx, or no answer at all: the ingress is down) is sent again "with decreasing
+frequency until the request succeeds, for up to 7 days"
+(https://developers.facebook.com/docs/whatsapp/cloud-api/guides/set-up-webhooks). The
+sandbox compresses that: pauses double from ``DELIVERY_BACKOFF_SECONDS`` up to
+``redelivery_max_pause_seconds`` until ``redelivery_horizon_seconds`` have passed
+(default 120 s for Meta's 7 days), so a status or an inbound STOP whose first delivery
+hit a dead ingress still lands once it is back. A reply posted through the admin
+endpoint answers with its first try's status and keeps re-delivering in the background.
+
 State lives in a WhatsAppSandbox on ``app.state.whatsapp_sandbox`` so two apps in one
 process never share it; an app that includes ``router`` without calling ``install``
 gets one built from the settings on first use.
@@ -40,8 +50,7 @@ from dialer.settings import Settings, get_settings
 
 ADMIN_PREFIX: Final = "/sandbox/whatsapp"
 STATE_ATTRIBUTE: Final = "whatsapp_sandbox"
-DELIVERY_TRIES: Final = 3
-DELIVERY_BACKOFF_SECONDS: Final = 0.2
+DELIVERY_BACKOFF_SECONDS: Final = 0.2  # the first pause; each next one doubles
 # Graph API error codes the sandbox answers with, per HTTP status.
 _FAULT_ERRORS: Final = {
     400: (100, "(#100) Invalid parameter"),
@@ -66,6 +75,9 @@ class WhatsAppSandboxConfig:
     rate_5xx: float = 0.0
     retry_after_seconds: int = 1
     seed: int = 0
+    # Meta re-sends an unacknowledged webhook for up to 7 days; compressed here.
+    redelivery_horizon_seconds: float = 120.0
+    redelivery_max_pause_seconds: float = 5.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WhatsAppSandboxConfig:
@@ -84,6 +96,7 @@ class WhatsAppSandbox:
     sent: list[dict[str, Any]] = field(default_factory=list)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     forced_faults: deque[int] = field(default_factory=deque)
+    redelivered: int = 0  # tries after a first one that was not answered 200
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _rng: random.Random = field(init=False, repr=False)
 
@@ -232,22 +245,42 @@ async def _deliver_statuses(
 
 
 async def _post_webhook(sandbox: WhatsAppSandbox, payload: Mapping[str, Any], label: str) -> int:
-    """POST a signed webhook, retrying connection errors and 5xx; returns the last status."""
+    """POST a signed webhook until it is answered 200 or the horizon passes (Meta's rule)."""
+    body = json.dumps(payload).encode()
+    status = await _post_signed(sandbox, body)
+    if status != 200:
+        status = await _redeliver(sandbox, body, label)
+    _record_delivery(sandbox, label, status)
+    return status
+
+
+async def _redeliver(sandbox: WhatsAppSandbox, body: bytes, label: str) -> int:
+    """Send again with doubling pauses; the last status (200 once it is taken)."""
+    started, pause, status = time.monotonic(), DELIVERY_BACKOFF_SECONDS, 0
+    while time.monotonic() - started < sandbox.config.redelivery_horizon_seconds:
+        await asyncio.sleep(pause)
+        status = await _post_signed(sandbox, body)
+        sandbox.redelivered += 1
+        if status == 200:
+            log.info("sandbox_webhook_redelivered", webhook=label)
+            return status
+        pause = min(pause * 2, sandbox.config.redelivery_max_pause_seconds)
+    return status
+
+
+async def _post_signed(sandbox: WhatsAppSandbox, body: bytes) -> int:
+    """One try to the webhook URL configured now (0: no answer, or no URL)."""
     url = sandbox.config.webhook_url
     if url is None:
         return 0
-    body = json.dumps(payload).encode()
-    status = 0
     async with httpx.AsyncClient(timeout=5.0) as client:
-        for attempt in range(1, DELIVERY_TRIES + 1):
-            status = await _post_once(client, url, body, sandbox.config.webhook_secret)
-            if 0 < status < 500:
-                break
-            await asyncio.sleep(DELIVERY_BACKOFF_SECONDS * attempt)
+        return await _post_once(client, url, body, sandbox.config.webhook_secret)
+
+
+def _record_delivery(sandbox: WhatsAppSandbox, label: str, status: int) -> None:
     sandbox.deliveries.append({"event": label, "status_code": status})
     if status != 200:
         log.warning("sandbox_webhook_not_accepted", webhook=label, status_code=status)
-    return status
 
 
 async def _post_once(client: httpx.AsyncClient, url: str, body: bytes, secret: str) -> int:
@@ -279,6 +312,7 @@ class ConfigRequest(BaseModel):
     status_delay_seconds: float | None = Field(default=None, ge=0)
     rate_429: float | None = Field(default=None, ge=0, le=1)
     rate_5xx: float | None = Field(default=None, ge=0, le=1)
+    redelivery_horizon_seconds: float | None = Field(default=None, ge=0, le=7 * 24 * 3600)
 
 
 @router.post(f"{ADMIN_PREFIX}/inbound")
@@ -297,8 +331,25 @@ async def simulate_inbound(inbound: InboundRequest, request: Request) -> JSONRes
         phone_number_id=_phone_number_id(sandbox, reply_to),
         in_reply_to=reply_to,
     )
-    status = await _post_webhook(sandbox, payload, f"{wamid}:inbound")
-    return JSONResponse({"id": wamid, "in_reply_to": reply_to, "webhook_status": status})
+    label = f"{wamid}:inbound"
+    body = json.dumps(payload).encode()
+    status = await _post_signed(sandbox, body)
+    if status == 200:
+        _record_delivery(sandbox, label, status)
+    else:  # the provider keeps the reply and sends it again, as Meta does
+        sandbox.start(_redeliver_and_record(sandbox, body, label))
+    return JSONResponse(
+        {
+            "id": wamid,
+            "in_reply_to": reply_to,
+            "webhook_status": status,
+            "redelivering": status != 200,
+        }
+    )
+
+
+async def _redeliver_and_record(sandbox: WhatsAppSandbox, body: bytes, label: str) -> None:
+    _record_delivery(sandbox, label, await _redeliver(sandbox, body, label))
 
 
 def _phone_number_id(sandbox: WhatsAppSandbox, wamid: str | None) -> str:
@@ -326,4 +377,8 @@ async def update_config(changes: ConfigRequest, request: Request) -> dict[str, A
 @router.get(f"{ADMIN_PREFIX}/messages")
 async def sent_messages(request: Request) -> dict[str, Any]:
     sandbox = _sandbox(request)
-    return {"messages": sandbox.sent, "deliveries": sandbox.deliveries}
+    return {
+        "messages": sandbox.sent,
+        "deliveries": sandbox.deliveries,
+        "redelivered": sandbox.redelivered,
+    }

@@ -282,6 +282,7 @@ _RANKS = {
     "pending": 0,
     "queued": 1,
     "sent": 2,
+    "unknown": 2,  # sent, status never came: any later status still applies
     "delivered": 3,
     "read": 4,
     "failed": 5,

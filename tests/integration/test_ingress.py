@@ -47,7 +47,7 @@ from models import Customer, Message
 from models import ProviderEvent as InboxRow
 from models.session import transaction
 from scheduler import ticks
-from tests.integration.loopback_support import wait_until
+from tests.integration.loopback_support import free_port, wait_until
 from tests.integration.pipeline_support import (
     MONDAY_8_UTC,
     attempts_of,
@@ -588,3 +588,58 @@ def outbound(url: str) -> list[Message]:
 def phone_of(url: str, customer_id: uuid.UUID) -> str | None:
     with transaction(url) as session:
         return session.get_one(Customer, customer_id).phone
+
+
+def test_a_stop_whose_first_delivery_hit_a_dead_ingress_is_applied_when_resent(
+    clean_db: str,
+    base_settings: Settings,
+    whatsapp_sandbox: tuple[FastAPI, str],
+    whatsapp_sender: WhatsAppCloudProvider,
+) -> None:
+    """Meta re-sends a webhook that was not answered 200; the ingress, once back, takes it."""
+    sandbox_app, sandbox_url = whatsapp_sandbox
+    port = free_port()
+    sandbox = install(
+        sandbox_app,
+        WhatsAppSandboxConfig(
+            webhook_url=f"http://127.0.0.1:{port}/webhooks/whatsapp",
+            webhook_secret=SECRET,
+            token="wa_test",
+            status_delay_seconds=0.01,
+            redelivery_max_pause_seconds=0.5,
+        ),
+    )
+    campaign_id = setup_campaign(
+        clean_db, {"first_contact_channel": "whatsapp"}, customers_csv([PHONE, rome_phone(8)])
+    )
+    start(clean_db, campaign_id, MONDAY_8_UTC)
+    send_first_contacts(clean_db, whatsapp_sender, MONDAY_8_UTC)
+    with httpx.Client(base_url=sandbox_url) as admin:
+        reply = admin.post("/sandbox/whatsapp/inbound", json={"from": PHONE, "text": "STOP"})
+    assert (reply.json()["webhook_status"], reply.json()["redelivering"]) == (0, True)
+    time.sleep(1.0)  # the ingress stays down through a few re-deliveries
+
+    settings = base_settings.model_copy(
+        update={"database_url": clean_db, "webhook_secret": SecretStr(SECRET)}
+    )
+    enqueued = Enqueued(clean_db)
+    app = create_ingress_app(settings, uow_for(clean_db), enqueued)
+    with serve_in_thread(app, port=port):  # the ingress is back at the same address
+        inbound_id = f"{reply.json()['id']}:inbound"
+        wait_until(
+            lambda: any(d["event"] == inbound_id for d in sandbox.deliveries),
+            10.0,
+            "the STOP re-delivered",
+        )
+    assert [d["status_code"] for d in sandbox.deliveries if d["event"] == inbound_id] == [200]
+    for inbox_id in enqueued.ids:
+        with transaction(clean_db) as session:
+            apply_stored(session, inbox_id, INBOX_PARSER, MONDAY_8_UTC + timedelta(minutes=5))
+    states = {
+        phone_of(clean_db, enrollment.customer_id): enrollment.state
+        for enrollment in enrollments_of(clean_db, campaign_id)
+    }
+    assert states[PHONE] == "opted_out"
+    with transaction(clean_db) as session:
+        opted_out = {c.phone: c.opted_out for c in session.scalars(select(Customer))}
+    assert opted_out == {PHONE: True, rome_phone(8): False}

@@ -970,6 +970,25 @@ def test_reaper_redispatches_queued_attempts_whose_task_was_lost(
     assert driver.reap(limits)["requeued"] == 0
 
 
+def test_a_requeued_attempt_is_sent_again_only_after_another_timeout(
+    clean_db: str, redis_url: str
+) -> None:
+    """While workers are down every re-send is lost too: once per timeout, not per reap."""
+    campaign_id = setup_campaign(clean_db, {**NO_WHATSAPP}, rome_csv(3))
+    driver = make_driver(clean_db, redis_url, EVERYONE_ANSWERS, MONDAY_8_UTC)
+    start(clean_db, campaign_id, MONDAY_8_UTC)
+    relay(driver)
+    assert len(claim(clean_db, campaign_id, driver.clock())) == 3  # enqueue "lost"
+    limits = replace(REAP_NOTHING, queued=timedelta(minutes=5))
+    driver._dispatch = lambda ids: None  # type: ignore[method-assign]  # no worker takes them
+    driver.clock.advance(timedelta(minutes=6))
+    assert driver.reap(limits)["requeued"] == 3
+    driver.clock.advance(timedelta(minutes=1))
+    assert driver.reap(limits)["requeued"] == 0  # sent a minute ago: not late again yet
+    driver.clock.advance(timedelta(minutes=5))
+    assert driver.reap(limits)["requeued"] == 3
+
+
 def test_reaper_reconciles_calls_whose_events_were_dropped(clean_db: str, redis_url: str) -> None:
     campaign_id = setup_campaign(clean_db, {**NO_WHATSAPP}, rome_csv(4))
     driver = make_driver(clean_db, redis_url, {**NOBODY_ANSWERS, "answer_rate": 0.5}, MONDAY_8_UTC)

@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any, Final
 
 from dialer.dependencies import Clock
-from dialer.policies.vocabulary import Channel
+from dialer.policies.vocabulary import Channel, MessageStatus
 from dialer.providers.base import (
     CallRecord,
     Gate,
+    MessageStatusUpdate,
     NotSent,
     PermanentProviderError,
     PlaceCallRequest,
@@ -29,7 +30,7 @@ from dialer.providers.base import (
     SendResult,
     TransientProviderError,
 )
-from dialer.providers.events import as_utc, iso, iso_or_none, parse_event_payload
+from dialer.providers.events import as_utc, iso, iso_or_none, parse_event_payload, time_or_none
 from dialer.providers.simulation.deliveries import call_deliveries, message_deliveries
 from dialer.providers.simulation.outcomes import (
     CallPlan,
@@ -198,12 +199,25 @@ class SimulatedMessageProvider(_SimulatedBase):
         creation = Creation(
             idempotency_key=request.idempotency_key,
             object_id=message_id,
-            record_json=json.dumps(entry),
+            # The record also keeps when the message is delivered, for message_status.
+            record_json=json.dumps(entry | {"delivered_at": iso(plan.delivered_at)}),
             log_entry=entry,
             deliveries=message_deliveries(message_id, plan, faults),
         )
         (stored_id,) = self._store.create_many(MESSAGES, [creation])
         return SendResult(provider_message_id=stored_id, status="sent")
+
+    def message_status(self, channel: str, provider_message_id: str) -> MessageStatusUpdate | None:
+        """Where the message is as of the clock's now (a Twilio-style message fetch)."""
+        stored = self._store.read_record(MESSAGES, provider_message_id)
+        if stored is None:
+            raise PermanentProviderError(
+                f"message {provider_message_id} not found", code="not_found"
+            )
+        delivered_at = time_or_none(json.loads(stored).get("delivered_at"))
+        delivered = delivered_at is not None and delivered_at <= self._now()
+        status = MessageStatus.DELIVERED if delivered else MessageStatus.SENT
+        return MessageStatusUpdate(provider_message_id=provider_message_id, status=status)
 
     def sent_messages(self) -> list[dict[str, Any]]:
         """Every message sent, in order (one per idempotency key)."""
