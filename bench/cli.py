@@ -16,10 +16,10 @@ from typing import Any
 import psutil
 from rich.console import Console
 
+from bench import bigdata, pg_raw, procs, report, scan_bench, targets, throughput
 from bench import env as bench_env
-from bench import pg_raw, procs, report, scan_bench, targets, throughput
 
-PARTS = ("pg", "throughput", "scan")
+PARTS = ("pg", "throughput", "scan", "import", "start", "search")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -37,6 +37,11 @@ class Config:
     run_seconds: float = 40.0
     scan_levels: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     scan_reps: int = 15
+    import_rows: tuple[int, ...] = (100_000, 1_000_000)
+    start_enrollments: tuple[int, ...] = (1_000_000,)
+    search_attempts: int = 1_000_000
+    bigdata_reps: int = 2  # import and start runs per level (the median is reported)
+    search_reps: int = 30
     profile: bool = False
 
     @classmethod
@@ -49,6 +54,11 @@ class Config:
             run_seconds=10.0,
             scan_levels=(10_000, 100_000),
             scan_reps=7,
+            import_rows=(20_000,),
+            start_enrollments=(50_000,),
+            search_attempts=100_000,
+            bigdata_reps=1,
+            search_reps=10,
         )
 
 
@@ -59,7 +69,7 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         "--only",
         action="append",
         default=[],
-        help="run only these parts: pg, throughput, scan (comma list or repeated)",
+        help="run only these parts: " + ", ".join(PARTS) + " (comma list or repeated)",
     )
     ap.add_argument("--customers", type=int, help="customers in the throughput campaign")
     ap.add_argument("--workers", help="Celery worker process counts, e.g. 1,2")
@@ -68,6 +78,10 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
     ap.add_argument("--scan-interval", type=float, help="DIALER_SCAN_INTERVAL_SECONDS")
     ap.add_argument("--dispatch-chunk", type=int, help="DIALER_DISPATCH_CHUNK_SIZE (250)")
     ap.add_argument("--scan-levels", help="enrollment counts, e.g. 10000,100000,1000000")
+    ap.add_argument("--import-rows", help="CSV rows per import level, e.g. 100000,1000000")
+    ap.add_argument("--start-enrollments", help="enrollments per start level, e.g. 1000000")
+    ap.add_argument("--search-attempts", type=int, help="attempts under the q search")
+    ap.add_argument("--bigdata-reps", type=int, help="runs per import/start level (2)")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -92,6 +106,14 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         changes["dispatch_chunk"] = args.dispatch_chunk
     if args.scan_levels:
         changes["scan_levels"] = tuple(int(x) for x in args.scan_levels.split(",") if x)
+    if args.import_rows:
+        changes["import_rows"] = tuple(int(x) for x in args.import_rows.split(",") if x)
+    if args.start_enrollments:
+        changes["start_enrollments"] = tuple(int(x) for x in args.start_enrollments.split(",") if x)
+    if args.search_attempts:
+        changes["search_attempts"] = args.search_attempts
+    if args.bigdata_reps:
+        changes["bigdata_reps"] = args.bigdata_reps
     parts = {p.strip() for chunk in args.only for p in chunk.split(",") if p.strip()}
     unknown = parts - set(PARTS)
     if unknown:
@@ -155,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["scan"] = scan_bench.run(env, cfg.scan_levels, cfg.scan_reps)
             results["timings_s"]["scan"] = round(time.perf_counter() - t0, 1)
             report.scan(console, results["scan"])
+        _bigdata(console, env, cfg, parts, results)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping what the bench started[/yellow]")
         status = 130
@@ -196,6 +219,35 @@ def _throughput(
         with console.status("profiling: cProfile of the in-process driver"):
             out["profile_inprocess"] = throughput.run_inprocess(env, short, profile=True)
     return out
+
+
+def _bigdata(
+    console: Console,
+    env: bench_env.BenchEnv,
+    cfg: Config,
+    parts: set[str],
+    results: dict[str, Any],
+) -> None:
+    """The other big-N paths (bench.bigdata): import, start, search."""
+    if "import" in parts:
+        t0 = time.perf_counter()
+        with console.status(f"CSV import of {', '.join(f'{n:,}' for n in cfg.import_rows)} rows"):
+            results["import"] = bigdata.run_import(env, cfg.import_rows, cfg.bigdata_reps)
+        results["timings_s"]["import"] = round(time.perf_counter() - t0, 1)
+        report.csv_import(console, results["import"])
+    if "start" in parts:
+        t0 = time.perf_counter()
+        levels = ", ".join(f"{n:,}" for n in cfg.start_enrollments)
+        with console.status(f"start of a campaign of {levels} enrollments"):
+            results["start"] = bigdata.run_start(env, cfg.start_enrollments, cfg.bigdata_reps)
+        results["timings_s"]["start"] = round(time.perf_counter() - t0, 1)
+        report.start(console, results["start"])
+    if "search" in parts:
+        t0 = time.perf_counter()
+        with console.status(f"GET /calls q search at {cfg.search_attempts:,} attempts"):
+            results["search"] = bigdata.run_search(env, cfg.search_attempts, cfg.search_reps)
+        results["timings_s"]["search"] = round(time.perf_counter() - t0, 1)
+        report.search(console, results["search"])
 
 
 def _rel(path: Path) -> str:
