@@ -82,6 +82,7 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
     ap.add_argument("--start-enrollments", help="enrollments per start level, e.g. 1000000")
     ap.add_argument("--search-attempts", type=int, help="attempts under the q search")
     ap.add_argument("--bigdata-reps", type=int, help="runs per import/start level (2)")
+    ap.add_argument("--search-reps", type=int, help="timed queries per q term (30)")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -114,6 +115,8 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         changes["search_attempts"] = args.search_attempts
     if args.bigdata_reps:
         changes["bigdata_reps"] = args.bigdata_reps
+    if args.search_reps:
+        changes["search_reps"] = args.search_reps
     parts = {p.strip() for chunk in args.only for p in chunk.split(",") if p.strip()}
     unknown = parts - set(PARTS)
     if unknown:
