@@ -7,31 +7,33 @@ missing_contact. Other bad rows and duplicates are reported with their line.
 
 Memory stays flat in the size of the file (issue 15: a million rows): rows are
 taken BATCH_SIZE at a time and written set-based (one SELECT of the batch's known
-customers, one multi-row INSERT of the new ones, one executemany UPDATE of the
-known ones, one multi-row INSERT ... ON CONFLICT DO NOTHING of the enrollments, no
-ORM objects); repeats across the whole file are found in a temporary table of the
-keys seen so far (``import_seen``, dropped at commit), and rejected rows go to a
-``ProblemLog`` spool, not a list.
+customers, a COPY of the new ones, one executemany UPDATE of the known ones, a COPY
+of the enrollments into a staging table and one INSERT ... SELECT ... ON CONFLICT DO
+NOTHING from it; no ORM objects); repeats across the whole file are found in a
+temporary table of the keys seen so far (``import_seen``, dropped at commit), and
+rejected rows go to a ``ProblemLog`` spool, not a list.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
+import psycopg
 from sqlalchemy import Boolean, String, Table, bindparam, case, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dialer.customers_csv import DUPLICATE, ParsedRow, ProblemLog, RowProblem
 from dialer.errors import DialerError
 from dialer.policies.vocabulary import EnrollmentState
-from models import Campaign, Customer, Enrollment
+from models import Campaign, Customer
 
 BATCH_SIZE: Final = 2000
 _SEEN_TABLE: Final = "import_seen"
+_STAGED_ENROLLMENTS: Final = "import_enrollments"
 _COPIED: Final = ("customer_id", "name", "surname", "email", "timezone")
 
 
@@ -113,6 +115,12 @@ def _create_seen_table(session: Session) -> None:
             " ON COMMIT DROP"
         )
     )
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_STAGED_ENROLLMENTS}"
+            " (customer_id uuid, state text, close_reason text) ON COMMIT DROP"
+        )
+    )
     # A second import in the same transaction starts from no keys seen.
     session.execute(text(f"TRUNCATE {_SEEN_TABLE}"))
 
@@ -183,14 +191,46 @@ def _import_batch(
 ) -> None:
     stored = _upsert_customers(session, campaign.account_id, rows, report)
     values = [_enrollment_values(campaign.id, row, stored[row.line], report) for row in rows]
-    stmt = (
-        insert(Enrollment)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["campaign_id", "customer_id"])
+    copy_rows(
+        session,
+        f"COPY {_STAGED_ENROLLMENTS} (customer_id, state, close_reason) FROM STDIN",
+        ((v["customer_id"], str(v["state"]), v["close_reason"]) for v in values),
+        truncate=_STAGED_ENROLLMENTS,
     )
-    inserted = len(session.execute(stmt.returning(Enrollment.id)).all())
-    report.enrolled += inserted
-    report.already_enrolled += len(values) - inserted
+    inserted = session.execute(
+        text(
+            "INSERT INTO enrollments (id, campaign_id, customer_id, state, close_reason)"
+            f" SELECT gen_random_uuid(), :campaign, customer_id, state, close_reason"
+            f" FROM {_STAGED_ENROLLMENTS}"
+            " ON CONFLICT (campaign_id, customer_id) DO NOTHING"
+        ),
+        {"campaign": campaign.id},
+    )
+    count = _rowcount(inserted)
+    report.enrolled += count
+    report.already_enrolled += len(values) - count
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def copy_rows(
+    session: Session, statement: str, rows: Iterable[Sequence[Any]], *, truncate: str | None = None
+) -> None:
+    """COPY ``rows`` in the session's transaction (psycopg's COPY FROM STDIN, text format).
+
+    No SQL is compiled per row or per batch: a 2,000-row multi-row INSERT spent more
+    time in SQLAlchemy's compiler and psycopg's query splitter than in PostgreSQL.
+    """
+    session.flush()
+    raw = cast(psycopg.Connection[Any], session.connection().connection.driver_connection)
+    with raw.cursor() as cursor:
+        if truncate is not None:
+            cursor.execute(f"TRUNCATE {truncate}")
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
 
 def _enrollment_values(
@@ -238,8 +278,8 @@ def _upsert_customers(
         changed.append(_changes(found.id, row, sets_phone))
         phone = cust.phone if sets_phone else found.phone
         by_line[row.line] = _Stored(found.id, phone, found.opted_out)
-    if new:  # executemany: SQLAlchemy sends it as multi-row INSERTs (insertmanyvalues)
-        session.connection().execute(insert(_CUSTOMERS), new)
+    if new:
+        copy_rows(session, _COPY_CUSTOMERS, (_customer_cells(v) for v in new))
     if changed:
         session.connection().execute(_UPDATE_KNOWN, changed)
     report.customers_created += len(new)
@@ -257,6 +297,16 @@ def _new_customer(account_id: uuid.UUID, row: ParsedRow) -> dict[str, Any]:
         "phone": cust.phone,
         "fields": dict(cust.fields),
     }
+
+
+_NEW_COLUMNS: Final = ("id", "account_id", *_COPIED, "phone", "fields")
+_COPY_CUSTOMERS: Final = f"COPY customers ({', '.join(_NEW_COLUMNS)}) FROM STDIN"
+
+
+def _customer_cells(values: dict[str, Any]) -> tuple[Any, ...]:
+    cells = [values[name] for name in _NEW_COLUMNS]
+    cells[-1] = json.dumps(values["fields"])  # jsonb reads its text form
+    return tuple(cells)
 
 
 def _changes(customer_id: uuid.UUID, row: ParsedRow, sets_phone: bool) -> dict[str, Any]:
