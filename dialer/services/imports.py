@@ -34,7 +34,17 @@ from models import Campaign, Customer
 BATCH_SIZE: Final = 2000
 _SEEN_TABLE: Final = "import_seen"
 _STAGED_ENROLLMENTS: Final = "import_enrollments"
-_COPIED: Final = ("customer_id", "name", "surname", "email", "timezone")
+# The columns a row's given value replaces (named through the model: column names, not words).
+_COPIED: Final = tuple(
+    column.key
+    for column in (
+        Customer.customer_id,
+        Customer.name,
+        Customer.surname,
+        Customer.email,
+        Customer.timezone,
+    )
+)
 
 
 @dataclass
