@@ -17,6 +17,7 @@ import psutil
 from rich.console import Console
 
 from bench import (
+    bigdata,
     campaigns_bench,
     fairness_bench,
     pg_raw,
@@ -29,7 +30,17 @@ from bench import (
 )
 from bench import env as bench_env
 
-PARTS = ("pg", "throughput", "scan", "campaigns", "fairness", "suppressions")
+PARTS = (
+    "pg",
+    "throughput",
+    "scan",
+    "campaigns",
+    "fairness",
+    "suppressions",
+    "import",
+    "start",
+    "search",
+)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -50,6 +61,11 @@ class Config:
     suppression_numbers: int = 1_000_000
     campaign_levels: tuple[int, ...] = (10, 100, 1_000, 10_000)
     campaign_reps: int = 5
+    import_rows: tuple[int, ...] = (100_000, 1_000_000)
+    start_enrollments: tuple[int, ...] = (1_000_000,)
+    search_attempts: int = 1_000_000
+    bigdata_reps: int = 2  # import and start runs per level (the median is reported)
+    search_reps: int = 30
     profile: bool = False
 
     @classmethod
@@ -64,6 +80,11 @@ class Config:
             scan_reps=7,
             suppression_numbers=200_000,
             campaign_reps=3,
+            import_rows=(20_000,),
+            start_enrollments=(50_000,),
+            search_attempts=100_000,
+            bigdata_reps=1,
+            search_reps=10,
         )
 
 
@@ -85,6 +106,11 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
     ap.add_argument("--scan-levels", help="enrollment counts, e.g. 10000,100000,1000000")
     ap.add_argument("--campaign-levels", help="running campaigns, e.g. 10,100,1000,10000")
     ap.add_argument("--campaign-reps", type=int, help="repetitions per campaigns figure")
+    ap.add_argument("--import-rows", help="CSV rows per import level, e.g. 100000,1000000")
+    ap.add_argument("--start-enrollments", help="enrollments per start level, e.g. 1000000")
+    ap.add_argument("--search-attempts", type=int, help="attempts under the q search")
+    ap.add_argument("--bigdata-reps", type=int, help="runs per import/start level (2)")
+    ap.add_argument("--search-reps", type=int, help="timed queries per q term (30)")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -113,6 +139,16 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         changes["campaign_levels"] = tuple(int(x) for x in args.campaign_levels.split(",") if x)
     if args.campaign_reps:
         changes["campaign_reps"] = args.campaign_reps
+    if args.import_rows:
+        changes["import_rows"] = tuple(int(x) for x in args.import_rows.split(",") if x)
+    if args.start_enrollments:
+        changes["start_enrollments"] = tuple(int(x) for x in args.start_enrollments.split(",") if x)
+    if args.search_attempts:
+        changes["search_attempts"] = args.search_attempts
+    if args.bigdata_reps:
+        changes["bigdata_reps"] = args.bigdata_reps
+    if args.search_reps:
+        changes["search_reps"] = args.search_reps
     parts = {p.strip() for chunk in args.only for p in chunk.split(",") if p.strip()}
     unknown = parts - set(PARTS)
     if unknown:
@@ -199,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["fairness"] = fairness_bench.run(env)
             results["timings_s"]["fairness"] = round(time.perf_counter() - t0, 1)
             report.fairness(console, results["fairness"])
+        _bigdata(console, env, cfg, parts, results)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stopping what the bench started[/yellow]")
         status = 130
@@ -240,6 +277,35 @@ def _throughput(
         with console.status("profiling: cProfile of the in-process driver"):
             out["profile_inprocess"] = throughput.run_inprocess(env, short, profile=True)
     return out
+
+
+def _bigdata(
+    console: Console,
+    env: bench_env.BenchEnv,
+    cfg: Config,
+    parts: set[str],
+    results: dict[str, Any],
+) -> None:
+    """The other big-N paths (bench.bigdata): import, start, search."""
+    if "import" in parts:
+        t0 = time.perf_counter()
+        with console.status(f"CSV import of {', '.join(f'{n:,}' for n in cfg.import_rows)} rows"):
+            results["import"] = bigdata.run_import(env, cfg.import_rows, cfg.bigdata_reps)
+        results["timings_s"]["import"] = round(time.perf_counter() - t0, 1)
+        report.csv_import(console, results["import"])
+    if "start" in parts:
+        t0 = time.perf_counter()
+        levels = ", ".join(f"{n:,}" for n in cfg.start_enrollments)
+        with console.status(f"start of a campaign of {levels} enrollments"):
+            results["start"] = bigdata.run_start(env, cfg.start_enrollments, cfg.bigdata_reps)
+        results["timings_s"]["start"] = round(time.perf_counter() - t0, 1)
+        report.start(console, results["start"])
+    if "search" in parts:
+        t0 = time.perf_counter()
+        with console.status(f"GET /calls q search at {cfg.search_attempts:,} attempts"):
+            results["search"] = bigdata.run_search(env, cfg.search_attempts, cfg.search_reps)
+        results["timings_s"]["search"] = round(time.perf_counter() - t0, 1)
+        report.search(console, results["search"])
 
 
 def _rel(path: Path) -> str:

@@ -21,7 +21,7 @@ from dialer.settings import Settings, load_settings
 from models import Base
 from models.session import engine_for
 
-# Overridable so parallel sessions on one server do not drop each other's bench database.
+# A shared machine runs several benches: DIALER_BENCH_DATABASE / _REDIS_DB keep them apart.
 BENCH_DATABASE = os.environ.get("DIALER_BENCH_DATABASE", "dialer_bench")
 BENCH_REDIS_DB = int(os.environ.get("DIALER_BENCH_REDIS_DB", "13"))
 REPO = Path(__file__).resolve().parent.parent

@@ -273,6 +273,67 @@ def scan(console: Console, data: dict[str, Any]) -> None:
         )
 
 
+def csv_import(console: Console, data: dict[str, Any]) -> None:
+    table = Table(title="dialer customers import --partial (a subprocess; 1% bad rows)")
+    for col in ("rows", "file MB", "median s", "rows/s", "peak RSS MB", "enrolled", "rejected"):
+        table.add_column(col, justify="right")
+    table.add_column("load (1/5/15 min)")
+    for level in data["levels"]:
+        last = level["runs"][-1]
+        table.add_row(
+            _f(level["rows"]),
+            _f(level["file_mb"]),
+            _f(level["median_s"], 2),
+            _f(level["rows_per_s"]),
+            _f(level["peak_rss_mb"]),
+            _f(last["enrolled"]),
+            _f(last["rejected_rows_file"]),
+            " ".join(str(x) for x in level["load_at_end"]),
+        )
+    console.print(table)
+
+
+def start(console: Console, data: dict[str, Any]) -> None:
+    table = Table(title="Start: campaign.started handler until every enrollment has its attempt")
+    cols = ("enrollments", "median s", "attempts/s", "attempts", "duplicates", "RSS growth MB")
+    for col in cols:
+        table.add_column(col, justify="right")
+    table.add_column("load (1/5/15 min)")
+    for level in data["levels"]:
+        last = level["runs"][-1]
+        table.add_row(
+            _f(level["enrollments"]),
+            _f(level["median_s"], 2),
+            _f(level["attempts_per_s"]),
+            _f(last["attempts"]),
+            _f(last["duplicates"]),
+            _f(max(r["rss_growth_mb"] for r in level["runs"])),
+            " ".join(str(x) for x in level["load_at_end"]),
+        )
+    console.print(table)
+
+
+def search(console: Console, data: dict[str, Any]) -> None:
+    variants = data["variants"]
+    table = Table(title=f"GET /calls?q= at {data['attempts']:,} attempts (list_calls, limit 10)")
+    table.add_column("term")
+    table.add_column("total", justify="right")
+    for label in variants:
+        table.add_column(f"{label}: p50 / p99 ms", justify="right")
+    first = next(iter(variants.values()))
+    for term in first:
+        cells = [
+            f"{_f(v[term]['p50_ms'], 1)} / {_f(v[term]['p99_ms'], 1)}" for v in variants.values()
+        ]
+        table.add_row(term, ",".join(str(t) for t in first[term]["total"]), *cells)
+    console.print(table)
+    for label, found in variants.items():
+        term = next(iter(found))
+        console.print(
+            Panel(found[term]["explain"], title=f"EXPLAIN (ANALYZE, BUFFERS) page, {term}, {label}")
+        )
+
+
 def targets(console: Console, rows: list[dict[str, Any]], timings: dict[str, Any]) -> None:
     if not rows:
         console.print(f"[dim]no targets for these parts; timings (s): {timings}[/dim]")

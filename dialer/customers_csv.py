@@ -1,14 +1,19 @@
 """Read a customers CSV, row by row, into validated customers and per-line errors.
 
 Streaming: rows are validated as they are read, so a large file is never held
-whole. Line numbers are the file's own (the header is line 1).
+whole. Line numbers are the file's own (the header is line 1). Repeats are found here
+(``dedupe=True``, memory growing with the file) or, for a streamed import of any size,
+by the import itself against a table in the database (``dedupe=False``).
 """
 
 from __future__ import annotations
 
 import csv
+import json
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import IO, Final
 
 from pydantic import ValidationError
 
@@ -18,6 +23,9 @@ from dialer.schemas import CUSTOMER_COLUMNS, CustomerIn
 INVALID_PHONE = "invalid_phone"
 # The problem "field" of a row that repeats an earlier one (reported apart from errors).
 DUPLICATE = "duplicate"
+# Problems kept in memory for the report and the API answer; all of them go to the spool.
+KEPT_PROBLEMS: Final = 1000
+_SPOOL_IN_MEMORY_BYTES: Final = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,8 @@ class ParsedRow:
     customer: CustomerIn
     # Set when the row is fine except for its phone: it can still be enrolled as failed.
     phone_problem: RowProblem | None = None
+    # The line as read (stripped cells), for the rejected-rows file should it repeat another.
+    raw: dict[str, str] | None = None
 
 
 @dataclass
@@ -45,10 +55,49 @@ class ParsedCsv:
     duplicates: list[RowProblem] = field(default_factory=list)
 
 
+class ProblemLog:
+    """Every rejected row of one import, in file order, in constant memory.
+
+    The first KEPT_PROBLEMS stay in memory (the printed table, the API's answer); all
+    of them are written to a temporary spool (in memory up to 1 MiB, then on disk), so
+    the rejected-rows file of a million-row import holds every one without the
+    process holding them.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.kept: list[RowProblem] = []
+        self._spool: IO[str] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by close)
+            max_size=_SPOOL_IN_MEMORY_BYTES, mode="w+", encoding="utf-8", newline=""
+        )
+
+    def add(self, problem: RowProblem) -> None:
+        self.count += 1
+        if len(self.kept) < KEPT_PROBLEMS:
+            self.kept.append(problem)
+        record = [problem.line, problem.field, problem.reason, problem.raw]
+        self._spool.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def __iter__(self) -> Iterator[RowProblem]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for text in self._spool:
+            line, field_name, reason, raw = json.loads(text)
+            yield RowProblem(line, field_name, reason, raw)
+        self._spool.seek(0, 2)  # go on appending after a read
+
+    def close(self) -> None:
+        self._spool.close()
+
+
 def parse_customers(
-    lines: Iterable[str], *, default_region: str | None = None
+    lines: Iterable[str], *, default_region: str | None = None, dedupe: bool = True
 ) -> Iterator[ParsedRow | RowProblem]:
-    """Yield a ParsedRow or a RowProblem per data line; duplicates are RowProblems too."""
+    """Yield a ParsedRow or a RowProblem per data line; duplicates are RowProblems too.
+
+    ``dedupe=False`` leaves repeats to the import (services.imports finds them in the
+    database), so reading a file of any size holds one row at a time.
+    """
     reader = csv.DictReader(lines)
     _check_header(reader.fieldnames)
     seen_ids: dict[str, int] = {}
@@ -57,7 +106,7 @@ def parse_customers(
         line = reader.line_num
         clean = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
         result = _parse_row(line, clean, default_region)
-        if isinstance(result, ParsedRow):
+        if dedupe and isinstance(result, ParsedRow):
             dup = _duplicate_of(result, seen_ids, seen_phones, clean)
             if dup is not None:
                 yield dup
@@ -98,7 +147,7 @@ def _parse_row(line: int, clean: dict[str, str], region: str | None) -> ParsedRo
     data = _to_input(clean)
     ctx = {"default_region": region}
     try:
-        return ParsedRow(line, CustomerIn.model_validate(data, context=ctx))
+        return ParsedRow(line, CustomerIn.model_validate(data, context=ctx), raw=clean)
     except ValidationError as exc:
         problems = describe_validation_error(exc)
     if [f for f, _ in problems] == ["phone"]:
@@ -107,7 +156,9 @@ def _parse_row(line: int, clean: dict[str, str], region: str | None) -> ParsedRo
             {**data, "phone": None} | _id_fallback(data), context=ctx
         )
         phone_problem = RowProblem(line, "phone", problems[0][1], clean)
-        return ParsedRow(line, customer.model_copy(update={"phone": None}), phone_problem)
+        return ParsedRow(
+            line, customer.model_copy(update={"phone": None}), phone_problem, raw=clean
+        )
     field_name, reason = problems[0]
     if len(problems) > 1:
         reason = "; ".join(f"{f}: {r}" for f, r in problems)

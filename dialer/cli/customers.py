@@ -46,7 +46,7 @@ def customers_import(
             report = import_customers(
                 session,
                 target,
-                parse_customers(stream, default_region=default_region),
+                parse_customers(stream, default_region=default_region, dedupe=False),
                 partial=partial,
             )
     except ImportRejected as exc:

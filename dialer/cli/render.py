@@ -32,12 +32,13 @@ def print_import_report(
     problems = report.rejected
     if not problems:
         return
-    table = Table("line", "field", "reason", title=f"{len(problems)} row(s) not imported")
+    total = report.rejected_count
+    table = Table("line", "field", "reason", title=f"{total} row(s) not imported")
     for p in problems[:MAX_PROBLEMS_SHOWN]:
         table.add_row(str(p.line), p.field, p.reason)
     console.print(table)
-    if len(problems) > MAX_PROBLEMS_SHOWN:
-        console.print(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
+    if total > MAX_PROBLEMS_SHOWN:
+        console.print(f"... and {total - MAX_PROBLEMS_SHOWN} more")
     write_rejects(rejects, report)
     console.print(f"rejected rows written to {rejects}")
 
@@ -45,15 +46,17 @@ def print_import_report(
 def write_rejects(path: Path, report: ImportReport) -> None:
     """Keep every rejected row, with its line and reason, where it can be inspected and fixed.
 
-    Cells a spreadsheet would run as a formula are escaped (dialer.csv_cells).
+    Read twice from the import's spool (the columns, then the rows): every rejected row
+    of a file of any size, none of them held in memory. Cells a spreadsheet would run
+    as a formula are escaped (dialer.csv_cells).
     """
-    columns: list[str] = []
-    for p in report.rejected:
-        columns += [c for c in p.raw if c not in columns]
+    columns: dict[str, None] = {}
+    for p in report.problems:
+        columns.update(dict.fromkeys(c for c in p.raw if c not in columns))
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["line", "field", "reason", *columns])
-        for p in report.rejected:
+        for p in report.problems:
             cells = [p.line, p.field, p.reason, *(p.raw.get(c, "") for c in columns)]
             writer.writerow(spreadsheet_safe_row(cells))
 

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, create_engine, pool
 
 # Through the package: that imports every table module, so autogenerate sees every table.
 from models import Base
+from models.optional_indexes import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -40,7 +41,12 @@ def run_migrations_online() -> None:
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        compare_type=True,
+        include_object=include_object,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

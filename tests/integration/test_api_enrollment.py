@@ -80,6 +80,7 @@ def test_json_enrollment_creates_updates_and_reports(api: Api) -> None:
         "invalid_phone": 0,
         "opted_out": 0,
         "rejected": [],
+        "rejected_count": 0,
     }
     second = client.http.post(path, json=[{"customer_id": "a", "name": "Anna"}]).json()
     assert (second["customers_updated"], second["already_enrolled"]) == (1, 1)

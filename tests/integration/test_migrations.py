@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from dialer import migrate
 from dialer.policies.vocabulary import FallbackChannel
 from models import Base
+from models.optional_indexes import OPTIONAL_INDEX_NAMES, include_object
 from tests.integration.pipeline_support import rome_csv, setup_campaign
 
 
@@ -31,13 +32,16 @@ def test_models_and_migration_have_no_drift(database_url: str) -> None:
     engine = create_engine(database_url)
     with engine.connect() as conn:
         diff = compare_metadata(
-            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include_object}
+            ),
+            Base.metadata,
         )
     engine.dispose()
     assert diff == []
 
 
-HEAD = "0013"
+HEAD = "0012"
 
 
 def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
@@ -58,6 +62,18 @@ def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:
     assert set(inspect(engine).get_table_names()) == {"alembic_version"}
     migrate.upgrade(scratch_url)
     assert migrate.current_revision(scratch_url) == HEAD
+    engine.dispose()
+
+
+def test_the_trigram_indexes_come_and_go_with_0012(scratch_url: str) -> None:
+    migrate.upgrade(scratch_url)
+    engine = create_engine(scratch_url)
+    built = _index_names(engine, "customers") | _index_names(engine, "call_attempts")
+    assert built >= OPTIONAL_INDEX_NAMES  # both servers here have pg_trgm
+    migrate.downgrade(scratch_url, "0006")
+    left = _index_names(engine, "customers") | _index_names(engine, "call_attempts")
+    assert not left & OPTIONAL_INDEX_NAMES
+    migrate.upgrade(scratch_url)
     engine.dispose()
 
 

@@ -85,7 +85,8 @@ def test_rejected_rows_file_escapes_raw_cells(tmp_path: Path) -> None:
     problem = RowProblem(
         line=2, field="phone", reason="invalid", raw={"name": "=1+1", "phone": "x"}
     )
-    report = ImportReport(errors=[problem])
+    report = ImportReport()
+    report.problems.add(problem)
     out = tmp_path / "rejects.csv"
     write_rejects(out, report)
     [written] = list(csv.DictReader(io.StringIO(out.read_text())))

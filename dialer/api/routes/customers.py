@@ -177,7 +177,7 @@ class _CsvUpload:
 
     def run(self, chunks: AsyncIterator[bytes]) -> ImportReportOut:
         lines = body_lines(chunks, MAX_CSV_UPLOAD_BYTES)
-        rows = parse_customers(lines, default_region=self._default_region)
+        rows = parse_customers(lines, default_region=self._default_region, dedupe=False)
         with self._ctx.uow() as session:
             report = enroll(
                 session,
@@ -198,7 +198,7 @@ def _log_report(campaign_id: uuid.UUID, source: str, report: ImportReport) -> No
         source=source,
         rows=report.rows_read,
         enrolled=report.enrolled,
-        rejected=len(report.rejected),
+        rejected=report.rejected_count,
     )
 
 
@@ -227,7 +227,7 @@ def _rejected(exc: ImportRejected) -> ApiError:
         for p in problems[:MAX_REJECTS_DETAILED]
     ]
     message = (
-        f"{len(problems)} bad row(s); nothing was imported "
+        f"{exc.report.rejected_count} bad row(s); nothing was imported "
         "(send partial=true to import the good rows)"
     )
     return ApiError(422, "import_rejected", message, details=details)

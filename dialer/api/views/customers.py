@@ -51,8 +51,10 @@ class ImportReportOut(BaseModel):
     invalid_phone: int = Field(description="Enrolled as failed (invalid_number): fix, resume.")
     opted_out: int
     rejected: list[RowProblemOut] = Field(
-        description="Rows skipped (partial=true only): bad rows and repeated customers."
+        description="Rows skipped (partial=true only): bad rows and repeated customers "
+        "(the first 1000; rejected_count counts them all)."
     )
+    rejected_count: int = Field(default=0, description="Every row skipped.")
 
 
 def customer_out(customer: Customer) -> CustomerOut:
@@ -70,6 +72,7 @@ def report_out(report: ImportReport) -> ImportReportOut:
         invalid_phone=report.invalid_phone,
         opted_out=report.opted_out,
         rejected=[problem_out(p) for p in report.rejected],
+        rejected_count=report.rejected_count,
     )
 
 
