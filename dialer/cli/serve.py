@@ -96,8 +96,19 @@ def demo_cmd(
             "5xx/429/dropped webhooks) and signed webhooks into `dialer api`."
         ),
     ] = False,
+    flavor: Annotated[
+        str,
+        typer.Option(
+            help="With --via-sandbox: the provider the sandbox plays and the dialer talks to "
+            "(seed004, vapi, retell, twilio, elevenlabs)."
+        ),
+    ] = "seed004",
 ) -> None:
     """Run the example campaign on the embedded servers with real worker and beat processes."""
     from dialer.demo import run_demo
+    from dialer.sandbox import FLAVOR_NAMES
 
-    sys.exit(run_demo(console, keep_running=keep_running, via_sandbox=via_sandbox))
+    if flavor not in FLAVOR_NAMES:
+        raise _fail(f"--flavor: {flavor!r} is not one of {', '.join(FLAVOR_NAMES)}")
+    code = run_demo(console, keep_running=keep_running, via_sandbox=via_sandbox, flavor=flavor)
+    sys.exit(code)

@@ -37,6 +37,12 @@ class FaultConfig(BaseModel):
         description="Create the call, then hold the response hang_seconds (past the client's "
         "read timeout): the client must retry with the same Idempotency-Key.",
     )
+    scripted: list[Literal["429", "5xx", "timeout", "lost_response"]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Faults of the first create requests, in order, before the random draws "
+        "(a short run meets each fault at least once).",
+    )
     hang_seconds: float = Field(
         default=15.0, ge=0, description="How long a timed-out request is held (real seconds)."
     )
