@@ -220,7 +220,7 @@ def _start_channels(
     )
 
 
-def _wait_until_up(url: str, name: str, group: ProcessGroup, timeout: float = 30.0) -> None:
+def _wait_until_up(url: str, name: str, group: ProcessGroup, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
