@@ -39,8 +39,8 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-demo: $(STAMP) ## run the demo campaign on the embedded default (VIA_SANDBOX=1: real HTTP channels)
-	$(BIN)/dialer demo $(if $(VIA_SANDBOX),--via-sandbox)
+demo: $(STAMP) ## run the demo campaign on the embedded default (VIA_SANDBOX=1: real HTTP channels; FLAVOR=vapi|retell|twilio|elevenlabs|seed004)
+	$(BIN)/dialer demo $(if $(VIA_SANDBOX),--via-sandbox) $(if $(FLAVOR),--flavor $(FLAVOR))
 
 migrate: $(STAMP) ## apply database migrations
 	$(BIN)/dialer db upgrade

@@ -2,7 +2,9 @@
 
 Real Celery worker and beat processes, the simulated provider (or, with
 --via-sandbox, the HTTP adapters against `dialer sandbox` with results coming back
-as signed webhooks through `dialer api`), and a clock that
+as signed webhooks through `dialer api`; --flavor picks the provider the sandbox
+plays and the dialer's adapter: seed004, vapi, retell, twilio or elevenlabs), and a
+clock that
 runs fast (DEMO_SPEED simulated seconds per real second, shared by every process
 through the environment), so a multi-day campaign with working hours in a dozen
 countries, retries, the WhatsApp fallback and goals plays out while you watch.
@@ -36,7 +38,9 @@ from dialer.composition import Runtime, bootstrap
 from dialer.customers_csv import parse_customers
 from dialer.embedded import stop_services
 from dialer.errors import DialerError
+from dialer.phones import normalize_phone
 from dialer.processes import ProcessGroup, fast_clock_env
+from dialer.sandbox.connect import LOST_ANSWER_HOLD_SECONDS, agent_id_for, dialer_env
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign, legal_bound
@@ -53,7 +57,13 @@ DEMO_ACCOUNT = "demo"
 DEMO_SPEED = 10800.0  # three simulated hours per real second
 DEMO_TIMEOUT_SECONDS = 240
 # --via-sandbox: the provider misbehaves a little, as real ones do.
-SANDBOX_FAULTS = {"rate_5xx": 0.05, "rate_429": 0.02, "drop_webhook_rate": 0.02}
+SANDBOX_FAULTS = {
+    "rate_5xx": 0.05,
+    "rate_429": 0.02,
+    "drop_webhook_rate": 0.02,
+    "rate_lost_response": 0.02,  # the call is placed, its answer never arrives
+    "hang_seconds": LOST_ANSWER_HOLD_SECONDS,
+}
 
 
 def _stop_on_sigterm() -> None:
@@ -70,6 +80,7 @@ def run_demo(
     *,
     keep_running: bool = False,
     via_sandbox: bool = False,
+    flavor: str = "seed004",
     examples: Path = EXAMPLES,
 ) -> int:
     _stop_on_sigterm()
@@ -78,7 +89,8 @@ def run_demo(
     try:
         console.rule("[bold]Campaign dialer demo")
         migrate.upgrade(runtime.database_url)
-        campaign_id = _load_example(console, runtime, examples)
+        spec = _example_spec(examples, flavor if via_sandbox else None)
+        campaign_id = _load_example(console, runtime, spec, examples)
         sim_start = _next_monday_6_utc(datetime.now(UTC))
         with runtime.session() as session:
             campaign = session.get_one(Campaign, campaign_id)
@@ -88,11 +100,12 @@ def run_demo(
         print_plan(console, plan)
         env = _demo_env(runtime, sim_start)
         if via_sandbox:
-            env |= _sandbox_env()
+            numbers = spec.agent.phone_numbers if spec.agent else []
+            env |= _sandbox_env(flavor, [str(number) for number in numbers])
         settings = runtime.settings.model_copy(update=_clock_fields(env))
         group = ProcessGroup(env=env, log_dir=Path(runtime.settings.home) / "demo-logs")
         if via_sandbox:
-            _start_channels(console, group, env)
+            _start_channels(console, group, env, flavor)
         group.worker(concurrency=2)
         group.beat()
         console.print(
@@ -115,8 +128,18 @@ def run_demo(
             stop_services(runtime.settings)
 
 
-def _load_example(console: Console, runtime: Runtime, examples: Path) -> uuid.UUID:
-    spec = CampaignSpec.model_validate(yaml.safe_load((examples / "campaign.yaml").read_text()))
+def _example_spec(examples: Path, flavor: str | None) -> CampaignSpec:
+    """The example campaign; through a sandbox flavour, with an agent id its provider takes."""
+    raw = yaml.safe_load((examples / "campaign.yaml").read_text())
+    if flavor is not None:
+        agent = raw["agent"]
+        agent["provider_agent_id"] = agent_id_for(flavor, agent["provider_agent_id"])
+    return CampaignSpec.model_validate(raw)
+
+
+def _load_example(
+    console: Console, runtime: Runtime, spec: CampaignSpec, examples: Path
+) -> uuid.UUID:
     with runtime.session() as session:
         account = get_or_create_account(session, DEMO_ACCOUNT)
         session.execute(
@@ -171,21 +194,28 @@ def _demo_env(runtime: Runtime, sim_start: datetime) -> dict[str, str]:
     }
 
 
-def _sandbox_env() -> dict[str, str]:
-    """Real channels: the HTTP adapters talk to `dialer sandbox`, events come back signed
-    through `dialer api`. Faults on: the run shows retries and reconciliation at work."""
+def _sandbox_env(flavor: str, phone_numbers: list[str]) -> dict[str, str]:
+    """Real channels: the flavour's adapter talks to `dialer sandbox --flavor`, events come
+    back signed its way through `dialer api`. Faults on: the run shows retries and
+    reconciliation at work. Every secret is drawn fresh for this run."""
     sandbox, api = _free_port(), _free_port()
+    caller_ids = [normalize_phone(number) for number in phone_numbers]
     return {
-        "DIALER_PROVIDER": "http",
-        "DIALER_PROVIDER_BASE_URL": f"http://127.0.0.1:{sandbox}",
         "DIALER_WHATSAPP_BASE_URL": f"http://127.0.0.1:{sandbox}",
         "DIALER_SANDBOX_PORT": str(sandbox),
         "DIALER_API_PORT": str(api),
         "DIALER_PUBLIC_WEBHOOK_BASE_URL": f"http://127.0.0.1:{api}",
-        "DIALER_PROVIDER_CALLS_PER_SECOND": "40",
         "DIALER_MAX_CALL_SECONDS": "5",  # real seconds: a dropped final webhook is reconciled
         # A real provider refuses the public sandbox secrets: fresh ones for this run.
         **{f"DIALER_{name.upper()}": _fresh_secret(name) for name in PROVIDER_SECRETS},
+        "DIALER_PROVIDER_BASE_URL": f"http://127.0.0.1:{sandbox}",
+        **dialer_env(
+            flavor,
+            f"http://127.0.0.1:{sandbox}",
+            caller_ids,
+            calls_per_second=40,
+            fresh=_fresh_secret,
+        ),
     }
 
 
@@ -195,8 +225,11 @@ def _fresh_secret(name: str) -> str:
     return prefix + secrets.token_urlsafe(24)
 
 
-def _start_channels(console: Console, group: ProcessGroup, env: dict[str, str]) -> None:
-    group.dialer("sandbox", ["sandbox", "--faults", json.dumps(SANDBOX_FAULTS)])
+def _start_channels(
+    console: Console, group: ProcessGroup, env: dict[str, str], flavor: str
+) -> None:
+    faults = json.dumps(SANDBOX_FAULTS)
+    group.dialer("sandbox", ["sandbox", "--flavor", flavor, "--faults", faults])
     group.dialer("api", ["api"])
     for name, url in (
         ("sandbox", f"{env['DIALER_PROVIDER_BASE_URL']}/sandbox/health"),
@@ -204,12 +237,13 @@ def _start_channels(console: Console, group: ProcessGroup, env: dict[str, str]) 
     ):
         _wait_until_up(url, name, group)
     console.print(
-        f"sandbox provider on {env['DIALER_PROVIDER_BASE_URL']} (faults {SANDBOX_FAULTS}), "
+        f"sandbox provider ({flavor}) on {env['DIALER_PROVIDER_BASE_URL']} "
+        f"(faults {SANDBOX_FAULTS}), "
         f"webhook ingress on {env['DIALER_PUBLIC_WEBHOOK_BASE_URL']}"
     )
 
 
-def _wait_until_up(url: str, name: str, group: ProcessGroup, timeout: float = 30.0) -> None:
+def _wait_until_up(url: str, name: str, group: ProcessGroup, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

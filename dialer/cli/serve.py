@@ -66,16 +66,25 @@ def sandbox_cmd(
         typer.Option(help='Fault knobs as JSON, e.g. \'{"rate_5xx": 0.1, "rate_429": 0.05}\'.'),
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: settings.sandbox_port).")] = None,
+    flavor: Annotated[
+        str,
+        typer.Option(
+            help="Which provider's API to speak: seed004, vapi, retell, twilio or elevenlabs "
+            "(credentials from that provider's DIALER_<NAME>_* settings)."
+        ),
+    ] = "seed004",
 ) -> None:
-    """Serve the sandbox provider (seed 004 voice API + WhatsApp Cloud-style) for tests/demos."""
-    from dialer.sandbox import run_sandbox
+    """Serve the sandbox provider (a voice API flavour + WhatsApp Cloud-style) for tests/demos."""
+    from dialer.sandbox import FLAVOR_NAMES, run_sandbox
 
+    if flavor not in FLAVOR_NAMES:
+        raise _fail(f"--flavor: {flavor!r} is not one of {', '.join(FLAVOR_NAMES)}")
     settings = get_settings()
     try:
         overrides = {"faults": json.loads(faults)} if faults else None
     except json.JSONDecodeError as exc:
         raise _fail(f"--faults is not JSON: {exc}") from None
-    run_sandbox(settings, port=port, overrides=overrides)
+    run_sandbox(settings, port=port, overrides=overrides, flavor=flavor)
 
 
 def demo_cmd(
@@ -87,8 +96,19 @@ def demo_cmd(
             "5xx/429/dropped webhooks) and signed webhooks into `dialer api`."
         ),
     ] = False,
+    flavor: Annotated[
+        str,
+        typer.Option(
+            help="With --via-sandbox: the provider the sandbox plays and the dialer talks to "
+            "(seed004, vapi, retell, twilio, elevenlabs)."
+        ),
+    ] = "seed004",
 ) -> None:
     """Run the example campaign on the embedded servers with real worker and beat processes."""
     from dialer.demo import run_demo
+    from dialer.sandbox import FLAVOR_NAMES
 
-    sys.exit(run_demo(console, keep_running=keep_running, via_sandbox=via_sandbox))
+    if flavor not in FLAVOR_NAMES:
+        raise _fail(f"--flavor: {flavor!r} is not one of {', '.join(FLAVOR_NAMES)}")
+    code = run_demo(console, keep_running=keep_running, via_sandbox=via_sandbox, flavor=flavor)
+    sys.exit(code)

@@ -1,13 +1,18 @@
-"""A runnable stand-in for the seed 004 voice-AI provider, for tests, the demo and load tests.
+"""A runnable stand-in for the voice-AI providers, for tests, the demo and load tests.
 
-Modules: ``config`` (SandboxConfig, FaultConfig), ``voice`` (the /v1/calls router),
-``admin`` (/sandbox/ledger, /sandbox/faults), ``ledger`` (calls per idempotency key),
+Flavours (``--flavor``), one module each on a shared engine: ``seed004`` (the seed
+004 API), ``vapi``, ``retell``, ``twilio``, ``elevenlabs``; ``flavor`` (what a
+flavour brings: shapes, signer, credentials), ``flavors`` (by name), ``engine``
+(faults, one ledger entry, webhooks: what every create shares), ``calls`` (reading
+a planned call). Shared: ``config`` (SandboxConfig, FaultConfig), ``admin``
+(/sandbox/ledger, /sandbox/faults), ``ledger`` (calls per idempotency key),
 ``webhooks`` (signed background delivery), ``faults`` (seeded fault draws), ``state``
-(what routers share), ``app`` (create_app, serve, run_sandbox), ``testing`` (serve in
-a thread on a free port). State lives in memory: run one process.
+(what routers share), ``whatsapp`` (the Cloud-style channel), ``app`` (create_app,
+serve, run_sandbox), ``testing`` (serve in a thread on a free port). State lives in
+memory: run one process.
 """
 
 from dialer.sandbox.app import create_app, run_sandbox, serve
-from dialer.sandbox.config import FaultConfig, SandboxConfig
+from dialer.sandbox.config import FLAVOR_NAMES, FaultConfig, SandboxConfig
 
-__all__ = ["FaultConfig", "SandboxConfig", "create_app", "run_sandbox", "serve"]
+__all__ = ["FLAVOR_NAMES", "FaultConfig", "SandboxConfig", "create_app", "run_sandbox", "serve"]

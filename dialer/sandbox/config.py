@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -36,6 +36,12 @@ class FaultConfig(BaseModel):
         le=1,
         description="Create the call, then hold the response hang_seconds (past the client's "
         "read timeout): the client must retry with the same Idempotency-Key.",
+    )
+    scripted: list[Literal["429", "5xx", "timeout", "lost_response"]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Faults of the first create requests, in order, before the random draws "
+        "(a short run meets each fault at least once).",
     )
     hang_seconds: float = Field(
         default=15.0, ge=0, description="How long a timed-out request is held (real seconds)."
@@ -71,12 +77,24 @@ class FaultConfig(BaseModel):
         return self
 
 
+# The provider APIs the sandbox can speak (`dialer sandbox --flavor`), one module each.
+FlavorName = Literal["seed004", "vapi", "retell", "twilio", "elevenlabs"]
+FLAVOR_NAMES: Final[tuple[str, ...]] = ("seed004", "vapi", "retell", "twilio", "elevenlabs")
+
+
 class SandboxConfig(BaseModel):
     """The sandbox provider's start-up configuration."""
 
     model_config = ConfigDict(extra="forbid")
 
-    api_key: str = Field(default="sk_sandbox", description="The Bearer key clients must send.")
+    flavor: FlavorName = Field(
+        default="seed004", description="Which provider's API, webhooks and signatures to speak."
+    )
+    api_key: str = Field(
+        default="sk_sandbox",
+        description="The credential clients must send: a Bearer key (seed 004, Vapi, Retell),"
+        " the xi-api-key (ElevenLabs) or user:password of Basic auth (Twilio).",
+    )
     webhook_secret: str = Field(
         default="whsec_sandbox", description="HMAC secret webhooks are signed with."
     )
@@ -107,12 +125,13 @@ class SandboxConfig(BaseModel):
         default=5.0, gt=0, description="Timeout of one webhook delivery."
     )
 
-    @field_validator("api_key")
-    @classmethod
-    def _looks_like_an_api_key(cls, value: str) -> str:
-        if not value.startswith("sk_"):
-            raise ValueError("must start with sk_ (seed 004 API keys do)")
-        return value
+    @model_validator(mode="after")
+    def _looks_like_an_api_key(self) -> SandboxConfig:
+        if self.flavor == "seed004" and not self.api_key.startswith("sk_"):
+            raise ValueError("api_key: must start with sk_ (seed 004 API keys do)")
+        if self.flavor == "twilio" and ":" not in self.api_key:
+            raise ValueError("api_key: must be user:password (Twilio's Basic auth)")
+        return self
 
     @field_validator("simulation")
     @classmethod

@@ -24,9 +24,14 @@ class FaultDice:
     def __init__(self, seed: int) -> None:
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        self._requests = 0
 
     def request_fault(self, faults: FaultConfig) -> RequestFault | None:
-        """At most one fault per request: one draw against the cumulative rates."""
+        """At most one fault per request: the script's next, else one draw against the rates."""
+        with self._lock:
+            number, self._requests = self._requests, self._requests + 1
+        if number < len(faults.scripted):
+            return RequestFault(faults.scripted[number])
         draw = self.uniform(0.0, 1.0)
         rates = (
             (RequestFault.TOO_MANY_REQUESTS, faults.rate_429),

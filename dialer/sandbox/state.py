@@ -23,7 +23,7 @@ from dialer.providers.simulation import SimulationProfile
 from dialer.sandbox.config import FaultConfig, SandboxConfig
 from dialer.sandbox.faults import FaultDice
 from dialer.sandbox.ledger import CallLedger
-from dialer.sandbox.webhooks import WebhookSender
+from dialer.sandbox.webhooks import Signer, WebhookSender, shared_secret_signer
 
 
 @dataclass
@@ -39,10 +39,11 @@ class SandboxState:
     faults: FaultConfig = field(default_factory=FaultConfig)
 
 
-def build_state(config: SandboxConfig, clock: Clock) -> SandboxState:
+def build_state(config: SandboxConfig, clock: Clock, signer: Signer | None = None) -> SandboxState:
+    """The state; ``signer`` signs webhooks (default: seed 004's scheme with the secret)."""
     ledger = CallLedger()
     webhooks = WebhookSender(
-        config.webhook_secret,
+        signer or shared_secret_signer(config.webhook_secret),
         ledger,
         max_tries=config.webhook_max_tries,
         retry_seconds=config.webhook_retry_seconds,
@@ -98,11 +99,11 @@ class ApiError(Exception):
 
 
 def require_api_key(request: Request, state: State) -> None:
-    """Seed 004 authorises with ``Authorization: Bearer sk_...``."""
+    """Seed 004 (and Vapi, Retell) authorise with ``Authorization: Bearer <key>``."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        key.encode(), state.config.api_key.encode()
-    ):
-        raise ApiError(
-            401, "unauthorized", "missing or wrong API key (Authorization: Bearer sk_...)"
-        )
+    if scheme.lower() != "bearer" or not same_secret(key, state.config.api_key):
+        raise ApiError(401, "unauthorized", "missing or wrong API key (Authorization: Bearer)")
+
+
+def same_secret(offered: str, expected: str) -> bool:
+    return hmac.compare_digest(offered.encode(), expected.encode())
