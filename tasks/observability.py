@@ -74,6 +74,11 @@ def check_voice_providers(**_: Any) -> None:
         check_providers_in_use(runtime.settings, runtime.session)
     except SettingsError as exc:
         raise SystemExit(str(exc)) from None
+    finally:
+        # The pool forks after this: a pooled connection left open here would be shared
+        # by every child (one socket, two conversations: "server closed the connection",
+        # "connection in transaction status INTRANS").
+        runtime.dispose()
 
 
 @signals.worker_init.connect

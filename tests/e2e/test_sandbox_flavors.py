@@ -78,6 +78,8 @@ def _run(flavor: str, clean_db: str, redis_url: str, tmp_path: Path) -> tuple[An
         DIALER_WEBHOOK_SECRET="whsec_test_" + "w" * 24,
         DIALER_PROVIDER_API_KEY="sk_test_" + "k" * 24,
         DIALER_WHATSAPP_TOKEN="wa_test_" + "t" * 24,
+        DIALER_WHATSAPP_APP_SECRET="meta_app_" + "a" * 24,
+        DIALER_WHATSAPP_VERIFY_TOKEN="meta_verify_" + "v" * 24,
         # Real seconds: a call whose final webhook was dropped is reconciled after 3 s.
         DIALER_MAX_CALL_SECONDS="3",
         **dialer_env(flavor, sandbox, CALLER_IDS),

@@ -164,7 +164,7 @@ def test_a_chunked_body_within_the_limit_is_read(api: Api) -> None:
     ("method", "path", "status"),
     [
         ("POST", "/webhooks/nowhere", 404),
-        ("GET", "/webhooks/whatsapp", 405),
+        ("GET", "/webhooks/whatsapp", 403),  # Meta's handshake, without its verify token
         ("POST", "/webhooks/whatsapp", 401),  # unsigned
         ("POST", "/webhooks/calls/unknown", 401),
     ],

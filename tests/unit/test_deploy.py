@@ -36,7 +36,7 @@ from dialer import metrics
 from dialer.cli.main import app as dialer_app
 from dialer.composition import check_provider_settings
 from dialer.errors import SettingsError
-from dialer.providers import elevenlabs, retell, twilio_voice, vapi
+from dialer.providers import elevenlabs, retell, sendgrid_events, twilio_voice, vapi
 from dialer.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -844,8 +844,16 @@ def _deploy_texts() -> Iterator[tuple[Path, str]]:
 def test_every_dialer_variable_in_deploy_and_the_guide_is_a_setting() -> None:
     fields = {f"DIALER_{name.upper()}" for name in Settings.model_fields}
     # The hosted voice providers' own settings models (docs/OPERATIONS.md lists them too).
-    for model in (vapi.Settings, retell.Settings, twilio_voice.Settings, elevenlabs.Settings):
+    for model in (
+        vapi.Settings,
+        retell.Settings,
+        twilio_voice.Settings,
+        elevenlabs.Settings,
+    ):
         prefix = str(model.model_config["env_prefix"])
+        fields |= {f"{prefix}{name}".upper() for name in model.model_fields}
+    # The e-mail channel's own settings: the registry gives them the channel's prefix.
+    for model, prefix in ((sendgrid_events.EmailEventSettings, "DIALER_EMAIL_"),):
         fields |= {f"{prefix}{name}".upper() for name in model.model_fields}
     unknown = set()
     seen = 0
