@@ -12,20 +12,31 @@ import signal
 import socket
 from pathlib import Path
 
+from celery import Celery
+
+from dialer.cli.ops import ping_worker
 from dialer.processes import ProcessGroup
-from tasks.app import app
 from tasks.exit_status import EX_SOFTWARE
 from tests.e2e.celery_support import fast_run, wait_for
 from tests.integration.pipeline_support import MONDAY_6_UTC
 
 EXIT_TIMEOUT_SECONDS = 60
-# A worker on a loaded CI machine took over 60 s to import and answer its first ping.
-START_TIMEOUT_SECONDS = 180
+START_TIMEOUT_SECONDS = 120
 
 
 def _pings(redis_url: str, node: str) -> bool:
-    with app.connection_for_write(redis_url) as conn:
-        return bool(app.control.ping(destination=[node], timeout=1.0, connection=conn))
+    return ping_worker(redis_url, node, timeout=1.0)
+
+
+def _shut_down(redis_url: str, node: str) -> None:
+    # An app of its own on the test's broker: ``app.control`` publishes through the
+    # producer pool of ``app``'s configured broker even when given another connection,
+    # so with DIALER_REDIS_URL on another db the broadcast never reached the worker.
+    probe = Celery("exit-status-probe", broker=redis_url, set_as_current=False)
+    try:
+        probe.control.shutdown(destination=[node])
+    finally:
+        probe.close()
 
 
 def test_a_worker_shut_down_without_a_signal_exits_non_zero(
@@ -42,8 +53,7 @@ def test_a_worker_shut_down_without_a_signal_exits_non_zero(
             "the worker to answer",
             run.log_dir,
         )
-        with app.connection_for_write(redis_url) as conn:
-            app.control.shutdown(destination=[node], connection=conn)
+        _shut_down(redis_url, node)
         assert worker.wait(timeout=EXIT_TIMEOUT_SECONDS) == EX_SOFTWARE
 
         again = group.worker("exit-status-2", concurrency=1)
