@@ -45,3 +45,30 @@ def _rules(
     applied = rules_for(jurisdiction, packs)
     narrowed = apply_rules(window, applied, (year, year + 1))
     return ContactRules(narrowed, applied, jurisdiction)
+
+
+class RulesOfCampaign:
+    """``contact_rules`` for the many contacts of one campaign at one instant.
+
+    The scan resolves tens of thousands of contacts a tick against a handful of
+    jurisdictions; hashing the window and the pack table for every contact (the cache
+    key of ``_rules``) cost more than the decision. One instance per campaign and tick
+    keeps the answers by jurisdiction; the same contact gets the same ``ContactRules``
+    object as ``contact_rules`` would give it.
+    """
+
+    __slots__ = ("_by_jurisdiction", "_packs", "_window", "_year")
+
+    def __init__(self, window: CallWindow, at: datetime, packs: Sequence[RulePack]) -> None:
+        self._window = window
+        self._year = at.year
+        self._packs = tuple(packs)
+        self._by_jurisdiction: dict[Jurisdiction, ContactRules] = {}
+
+    def __call__(self, location: CustomerLocation, phone_e164: str | None) -> ContactRules:
+        jurisdiction = jurisdiction_of(location, phone_e164)
+        rules = self._by_jurisdiction.get(jurisdiction)
+        if rules is None:
+            rules = _rules(self._window, jurisdiction, self._year, self._packs)
+            self._by_jurisdiction[jurisdiction] = rules
+        return rules

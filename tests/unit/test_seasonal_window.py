@@ -9,6 +9,7 @@ import pytest
 
 from dialer.policies.location import NO_LOCATION
 from dialer.policies.plan import ContactFacts, ContactStanding, PlanBucket, classify_contact
+from dialer.policies.rule_pack_data import PACKS
 from dialer.policies.window import (
     LegalBound,
     WorkingHours,
@@ -59,8 +60,8 @@ def test_the_scan_moves_a_seasonal_contact_to_its_opening_instead_of_cancelling(
         [scan._Due(attempt_id, None, "+15555550100", NO_LOCATION)],
         NINE_TO_FIVE,
         "UTC",
-        MID_JANUARY,
         10,
+        scan._ChunkDecisions(MID_JANUARY, PACKS),
     )
     assert sorted_.never == []
     assert sorted_.move_ids == [attempt_id]
