@@ -364,6 +364,8 @@ _LOCK_DUE = text(
            cu.fields->>'country',
            coalesce(cu.fields->>'state', cu.fields->>'region', cu.fields->>'province',
                     cu.fields->>'subdivision'),
+           coalesce(cu.fields->>'postal_code', cu.fields->>'zip', cu.fields->>'zip_code',
+                    cu.fields->>'postcode'),
            EXISTS (SELECT 1 FROM suppressions s
                    WHERE s.account_id = cu.account_id AND s.phone = cu.phone),
            (SELECT array_agg(e.dispatched_at) FROM call_attempts e
@@ -403,8 +405,18 @@ def _lock_due(
     )
     # The location keys, the do-not-contact check and the person's recent calls (for
     # the rule packs' caps) come with each row: an index lookup each, no extra statement.
-    for attempt_id, campaign_id, tz, phone, country, subdivision, listed, recent in rows.all():
-        location = location_from_values(country, subdivision)
+    for (
+        attempt_id,
+        campaign_id,
+        tz,
+        phone,
+        country,
+        subdivision,
+        postal,
+        listed,
+        recent,
+    ) in rows.all():
+        location = location_from_values(country, subdivision, postal)
         out[campaign_id].append(
             _Due(attempt_id, tz, phone, location, bool(listed), tuple(recent or ()))
         )

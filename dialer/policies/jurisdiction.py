@@ -1,10 +1,10 @@
 """Whose rules govern a contact: the jurisdiction from the record, else the number.
 
-Order of trust, as for zones: the customer's own location fields (country and state),
-then the phone number (its country; for NANP numbers the state of the area code, from
-phonenumbers' geocoder). A contact whose state cannot be told (a toll-free number, a
-mobile without location) is governed by every pack of its country at once, the
-strictest reading, and the choice is recorded (``AppliedRules.strictest``).
+Order of trust, as for zones: the customer's own location fields (country and state,
+else a US ZIP code), then the phone number (its country; for NANP numbers the state of
+the area code, from phonenumbers' geocoder). A contact whose state cannot be told (a
+toll-free number, a mobile without location) is governed by every pack of its country at
+once, the strictest reading, and the choice is recorded (``AppliedRules.strictest``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class Jurisdiction:
 def jurisdiction_of(location: CustomerLocation, phone_e164: str | None) -> Jurisdiction:
     """The contact's country and state, and where they came from."""
     from_phone = _phone_jurisdiction(phone_e164) if phone_e164 else (None, None)
+    location = location.resolved(from_phone[0])
     country = location.country or from_phone[0]
     subdivision = location.subdivision
     if subdivision is None and location.subdivision_name and country:

@@ -121,6 +121,7 @@ def resolve_contact_zones(
             return ContactZones((explicit,), ZoneSource.EXPLICIT)
         rejected = explicit_timezone
     phone = phone_zones(phone_e164) if phone_e164 else _NO_PHONE
+    location = location.resolved(phone.region)
     from_location = _location_zones(location, phone.region)
     if from_location:
         return ContactZones(from_location, ZoneSource.LOCATION, rejected)

@@ -1,7 +1,8 @@
 """The customer's own location, read from ``Customer.fields`` in SQL or from a loaded row.
 
-The scan reads thousands of due rows per tick: it selects just the two strings the
-location policy needs (``fields->>'country'`` and the first subdivision key present),
+The scan reads thousands of due rows per tick: it selects just the strings the
+location policy needs (``fields->>'country'``, the first subdivision key present and the
+first postal key present),
 not the whole JSON document.
 """
 
@@ -13,6 +14,7 @@ from sqlalchemy import func
 
 from dialer.policies.location import (
     COUNTRY_KEYS,
+    POSTAL_KEYS,
     SUBDIVISION_KEYS,
     CustomerLocation,
     location_from_fields,
@@ -31,9 +33,20 @@ def subdivision_column() -> Any:
     return func.coalesce(*(Customer.fields[key].astext for key in SUBDIVISION_KEYS))
 
 
+def postal_code_column() -> Any:
+    """SQL: the record's postal code, the first of its keys present."""
+    return func.coalesce(*(Customer.fields[key].astext for key in POSTAL_KEYS))
+
+
 def location_of(customer: Customer) -> CustomerLocation:
     """The location a loaded customer row states."""
     return location_from_fields(customer.fields)
 
 
-__all__ = ["country_column", "location_from_values", "location_of", "subdivision_column"]
+__all__ = [
+    "country_column",
+    "location_from_values",
+    "location_of",
+    "postal_code_column",
+    "subdivision_column",
+]

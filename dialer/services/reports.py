@@ -19,7 +19,12 @@ from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, Enrollment
 from dialer.policies.window import CallWindow, LegalBound, is_open
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
-from dialer.services.locations import country_column, location_from_values, subdivision_column
+from dialer.services.locations import (
+    country_column,
+    location_from_values,
+    postal_code_column,
+    subdivision_column,
+)
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
 from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
@@ -167,15 +172,16 @@ def calls_outside_window(
             Customer.phone,
             country_column(),
             subdivision_column(),
+            postal_code_column(),
         )
         .join(Customer, Customer.id == CallAttempt.customer_id)
         .where(CallAttempt.campaign_id == campaign_id, CallAttempt.dispatched_at.is_not(None))
     ).all()
     return [
         attempt_id
-        for attempt_id, at, tz, phone, country, subdivision in rows
+        for attempt_id, at, tz, phone, country, subdivision, postal in rows
         if at is not None
-        and not _allowed(window, campaign.timezone, tz, phone, country, subdivision, at)
+        and not _allowed(window, campaign.timezone, tz, phone, (country, subdivision, postal), at)
     ]
 
 
@@ -184,12 +190,11 @@ def _allowed(
     campaign_tz: str,
     tz: str | None,
     phone: str | None,
-    country: str | None,
-    subdivision: str | None,
+    location_fields: tuple[str | None, str | None, str | None],
     at: datetime,
 ) -> bool:
     """Whether a call at ``at`` kept the window and the jurisdiction's rule packs."""
-    location = location_from_values(country, subdivision)
+    location = location_from_values(*location_fields)
     zones = contact_zones(tz, phone, campaign_tz, location)
     rules = contact_rules(window, location, phone, at, PACKS)
     return is_open(rules.window, zones, at)

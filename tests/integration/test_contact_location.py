@@ -39,11 +39,13 @@ OFFICE_HOURS = {
     "whatsapp_first_message": None,
 }
 CUSTOMERS = (
-    "customer_id,name,phone,plan,state,country\n"
-    "tollfree-bare,Ann,+18005550101,gold,,\n"
-    "tollfree-florida,Bob,+18005550102,gold,FL,US\n"
-    "tollfree-florida-name,Cy,+18005550103,gold,Florida,\n"
-    "kazakh-mobile,Dee,+77012345678,gold,,\n"
+    "customer_id,name,phone,plan,state,country,zip\n"
+    "tollfree-bare,Ann,+18005550101,gold,,,\n"
+    "tollfree-florida,Bob,+18005550102,gold,FL,US,\n"
+    "tollfree-florida-name,Cy,+18005550103,gold,Florida,,\n"
+    "kazakh-mobile,Dee,+77012345678,gold,,,\n"
+    "tollfree-miami-zip,Eve,+18005550104,gold,,,33101\n"
+    "tollfree-honolulu-zip,Fay,+18005550105,gold,,US,96801\n"
 )
 
 
@@ -68,6 +70,12 @@ def test_the_scan_and_the_plan_place_contacts_by_their_location_fields(
     assert by_ref["tollfree-florida"].zone_source == "location"
     assert set(by_ref["tollfree-florida"].zones) == {"America/New_York", "America/Chicago"}
     assert by_ref["tollfree-florida-name"].bucket is PlanBucket.NOW
+    # A ZIP code places a number that carries no location: Miami now, Honolulu at 04:00
+    # waits for its own 09:00 (without the ZIP code both would need a location).
+    assert by_ref["tollfree-miami-zip"].bucket is PlanBucket.NOW
+    assert by_ref["tollfree-miami-zip"].zone_source == "location"
+    assert by_ref["tollfree-honolulu-zip"].bucket is PlanBucket.LATER_TODAY
+    assert by_ref["tollfree-honolulu-zip"].zones == ("Pacific/Honolulu",)
     # 19:00 in Kazakhstan (UTC+5 everywhere): past office hours, opens tomorrow 09:00.
     assert by_ref["kazakh-mobile"].bucket is PlanBucket.THIS_WEEK
 
@@ -75,9 +83,9 @@ def test_the_scan_and_the_plan_place_contacts_by_their_location_fields(
         result = scan_campaign(session, campaign_id, WEDNESDAY_14_UTC, LEGAL, 500)
     attempts = {a.id: a for a in attempts_of(clean_db, campaign_id)}
     claimed_refs = _refs(clean_db, result.claimed)
-    assert claimed_refs == {"tollfree-florida", "tollfree-florida-name"}
+    assert claimed_refs == {"tollfree-florida", "tollfree-florida-name", "tollfree-miami-zip"}
     assert result.unreachable == 1  # the bare toll-free number: refused, as before
-    assert result.moved == 1  # the Kazakh mobile waits for its opening, not cancelled
+    assert result.moved == 2  # the Kazakh mobile and Honolulu wait for their opening
     statuses = sorted(a.status for a in attempts.values())
     assert statuses.count(AttemptStatus.CANCELED) == 1
 
