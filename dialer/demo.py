@@ -149,6 +149,8 @@ def _load_example(
         with (examples / "customers.csv").open(newline="") as stream:
             report = import_customers(session, campaign, parse_customers(stream), partial=True)
         rejects = Path(runtime.settings.home) / "customers.rejected.csv"
+        # With configured servers nothing else creates the home on a fresh checkout.
+        rejects.parent.mkdir(parents=True, exist_ok=True)
         print_import_report(console, report, rejects, committed=True)
         listed = _load_suppressions(session, account.id, examples / "suppressions.txt")
         console.print(
