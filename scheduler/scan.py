@@ -358,6 +358,7 @@ def _next_local_midnight(campaign: _DueCampaign, now: datetime) -> datetime:
 
 
 # One LATERAL per campaign: its oldest due pending rows through ix_call_attempts_due.
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 _LOCK_DUE = text(
     """
     SELECT a.id, a.campaign_id, cu.timezone, cu.phone,
@@ -393,6 +394,10 @@ def _lock_due(
     out: dict[uuid.UUID, list[_Due]] = defaultdict(list)
     if not campaign_ids:
         return out
+    # psycopg prepares a statement from its 6th run and PostgreSQL then switches to a
+    # generic plan, which knows neither the campaigns nor `now`: the bench measured 4 s
+    # per 500-campaign chunk with it against 40 ms planned for the values at hand.
+    session.execute(_CUSTOM_PLANS)
     rows = session.execute(
         _LOCK_DUE,
         {

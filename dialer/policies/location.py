@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from dialer.policies.us_zip import state_of_zip
 
@@ -74,6 +75,9 @@ def location_from_fields(fields: Mapping[str, object] | None) -> CustomerLocatio
     )
 
 
+# The scan reads these for every due contact; a fleet's records repeat a few thousand
+# distinct values (countries, states, ZIP codes), so each is parsed once.
+@lru_cache(maxsize=16_384)
 def location_from_values(
     country: str | None, subdivision: str | None, postal_code: str | None = None
 ) -> CustomerLocation:
