@@ -9,6 +9,7 @@ compose CLI, systemd-analyze, kubectl) are used when present; only those sub-che
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
@@ -948,22 +949,119 @@ def test_every_alert_and_metric_is_explained_in_the_operations_guide() -> None:
     assert {m for m in metrics if f"`{m}`" not in guide} == set()
 
 
-def test_every_dialer_metric_an_alert_uses_is_exported() -> None:
-    """The alerts read names the code really exports (a renamed metric fails here)."""
+def _exported_dialer_metrics() -> set[str]:
+    """Every sample name the dialer exports, each family exercised once."""
     metrics.attempt_finished("answered")
     metrics.dispatch_finished(1, {"c": 1}, {"timeout": 1})
     metrics.scan_finished(0.01, claimed=1)
     metrics.webhook_events("forged")
+    with metrics.provider_request("vapi", "place"):
+        pass
     gauges = metrics.CampaignGauges(lambda: [metrics.CampaignLoad("c", 1, 1, 1)])
     text = generate_latest(metrics.exposition_registry(gauges)).decode()
-    exported = {
+    return {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }
+
+
+def _flower_metrics() -> set[str]:
+    """The names Flower's own source declares (flower/events.py), with histogram samples."""
+    import flower.events
+
+    source = Path(flower.events.__file__).read_text()
+    names = set(re.findall(r"['\"](flower_[a-z_]+)['\"]", source))
+    assert "flower_events_total" in names
+    return names | {f"{n}_{s}" for n in names for s in ("bucket", "sum", "count")}
+
+
+def test_every_dialer_metric_an_alert_uses_is_exported() -> None:
+    """The alerts read names the code really exports (a renamed metric fails here)."""
+    exported = _exported_dialer_metrics()
     used = {
         name for rule in _alert_rules() for name in re.findall(r"\bdialer_[a-z_]+", rule["expr"])
     }
     assert used
     assert used - exported == set()
+
+
+# ---------------------------------------------------------------- grafana, operator objects
+
+GRAFANA = DEPLOY / "grafana"
+
+
+def _panels() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (path.name, panel)
+        for path in sorted(GRAFANA.glob("*.json"))
+        for panel in json.loads(path.read_text())["panels"]
+    ]
+
+
+def _panel_metrics(expr: str) -> set[str]:
+    return set(re.findall(r"\b(?:dialer|flower)_[a-z_]+", expr))
+
+
+def test_dashboards_cover_what_operators_watch() -> None:
+    assert {path.name for path in GRAFANA.glob("*.json")} == {
+        "dialer-campaigns.json",
+        "dialer-celery.json",
+    }
+    used = {
+        m for _, panel in _panels() for t in panel["targets"] for m in _panel_metrics(t["expr"])
+    }
+    for needed in (
+        "dialer_calls_placed_total",
+        "dialer_campaign_backlog",
+        "dialer_campaign_calls_in_flight",
+        "dialer_attempts_finished_total",
+        "dialer_dispatch_errors_total",
+        "dialer_scan_duration_seconds_bucket",
+        "dialer_webhook_events_total",
+        "flower_events_total",
+        "flower_worker_online",
+    ):
+        assert needed in used, needed
+
+
+def test_every_panel_query_parses_and_names_an_exported_metric() -> None:
+    """A renamed or invented metric in a dashboard fails here, like one in the alerts."""
+    known = _exported_dialer_metrics() | _flower_metrics()
+    ids: dict[str, set[int]] = {}
+    for name, panel in _panels():
+        assert panel["id"] not in ids.setdefault(name, set()), (name, panel["title"])
+        ids[name].add(panel["id"])
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            promql_parser.parse(target["expr"])
+            used = _panel_metrics(target["expr"])
+            assert used, (panel["title"], target["expr"])
+            assert used - known == set(), (panel["title"], used - known)
+
+
+def test_the_panel_check_would_catch_a_bogus_metric() -> None:
+    known = _exported_dialer_metrics() | _flower_metrics()
+    assert _panel_metrics("rate(dialer_calls_placedd_total[5m])") - known
+
+
+def test_prometheus_rule_carries_exactly_the_raw_alert_groups() -> None:
+    rule = yaml.safe_load((DEPLOY / "prometheus" / "prometheusrule.yaml").read_text())
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]
+
+
+def test_monitors_scrape_the_ports_the_manifests_name() -> None:
+    docs = list(yaml.safe_load_all((DEPLOY / "prometheus" / "monitors.yaml").read_text()))
+    kinds = {d["kind"]: d for d in docs}
+    assert set(kinds) == {"PodMonitor", "ServiceMonitor"}
+    components = kinds["PodMonitor"]["spec"]["selector"]["matchExpressions"][0]["values"]
+    for component in components:
+        manifest = (DEPLOY / "k8s" / f"{component}.yaml").read_text()
+        assert "name: metrics" in manifest, component
+    assert kinds["PodMonitor"]["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    flower = yaml.safe_load_all((DEPLOY / "k8s" / "flower.yaml").read_text())
+    service = next(d for d in flower if d["kind"] == "Service")
+    ports = {p["name"] for p in service["spec"]["ports"]}
+    assert kinds["ServiceMonitor"]["spec"]["endpoints"][0]["port"] in ports
 
 
 def test_promql_parser_rejects_a_broken_expression() -> None:
