@@ -205,6 +205,34 @@ class CampaignGauges(Collector):
         yield from families.values()
 
 
+@dataclass(frozen=True)
+class InboxLoad:
+    """Provider events stored and not yet applied: how many, and the oldest one's age."""
+
+    pending: int
+    lag_seconds: float  # 0 when nothing waits
+
+
+class InboxGauges(Collector):
+    """Reads the inbox's backlog when Prometheus scrapes: results that wait to be applied."""
+
+    def __init__(self, read: Callable[[], InboxLoad]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        load = self._read()
+        yield GaugeMetricFamily(
+            "dialer_inbox_pending",
+            "Provider events stored and not yet applied.",
+            value=load.pending,
+        )
+        yield GaugeMetricFamily(
+            "dialer_inbox_lag_seconds",
+            "Age of the oldest provider event not yet applied (0 when none waits).",
+            value=load.lag_seconds,
+        )
+
+
 # --------------------------------------------------------------------------- serving
 
 
@@ -332,6 +360,8 @@ def sample(name: str, labels: Mapping[str, str] | None = None) -> float:
 __all__ = [
     "CampaignGauges",
     "CampaignLoad",
+    "InboxGauges",
+    "InboxLoad",
     "attempt_finished",
     "dispatch_finished",
     "enable_multiprocess",

@@ -29,7 +29,7 @@ from dialer.dependencies import UnitOfWork, UnixClock
 from dialer.logging import get_logger
 from dialer.providers.catalog import PROVIDERS
 from dialer.providers.registry import Registry
-from dialer.services.reports import campaign_loads
+from dialer.services.reports import campaign_loads, inbox_load
 from dialer.settings import Settings
 
 log = get_logger("dialer.api")
@@ -89,7 +89,13 @@ def serve_metrics(
         with uow() as session:
             return campaign_loads(session, clock())
 
-    registry = metrics.exposition_registry(metrics.CampaignGauges(read_loads))
+    def read_inbox() -> metrics.InboxLoad:
+        with uow() as session:
+            return inbox_load(session)
+
+    registry = metrics.exposition_registry(
+        metrics.CampaignGauges(read_loads), metrics.InboxGauges(read_inbox)
+    )
     auth = metrics.MetricsAuth.from_settings(settings)
     return metrics.serve(settings.metrics_host, settings.api_metrics_port, registry, auth)
 

@@ -12,10 +12,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, case, func, select
 from sqlalchemy.orm import Session
 
-from dialer.metrics import CampaignLoad
+from dialer.metrics import CampaignLoad, InboxLoad
 from dialer.policies.contact_rules import contact_rules
 from dialer.policies.rule_pack_data import PACKS
-from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
+from dialer.policies.vocabulary import (
+    AttemptStatus,
+    CampaignStatus,
+    EnrollmentState,
+    Outcome,
+    ProviderEventStatus,
+)
 from dialer.policies.window import CallWindow, LegalBound, is_open
 from dialer.policies.zones import contact_zones
 from dialer.services.campaigns import window_of
@@ -25,7 +31,7 @@ from dialer.services.locations import (
     postal_code_column,
     subdivision_column,
 )
-from models import CallAttempt, Campaign, Customer, Enrollment, Message
+from models import CallAttempt, Campaign, Customer, Enrollment, Message, ProviderEvent
 from models.sql import among
 from models.vocabulary import IN_FLIGHT_ATTEMPT_STATUSES
 
@@ -230,6 +236,21 @@ def campaign_loads(session: Session, now: datetime) -> list[CampaignLoad]:
         CampaignLoad(str(campaign_id), due.get(campaign_id, 0), live.get(campaign_id, 0), limit)
         for campaign_id, limit in running.items()
     ]
+
+
+def inbox_load(session: Session) -> InboxLoad:
+    """The inbox gauges: one read on the partial index of unapplied events.
+
+    The age is taken on the database's clock, which stamped ``received_at`` (a simulated
+    clock, as in the demo, would not match it).
+    """
+    pending, lag = session.execute(
+        select(
+            func.count(),
+            func.extract("epoch", func.now() - func.min(ProviderEvent.received_at)),
+        ).where(ProviderEvent.status == ProviderEventStatus.RECEIVED)
+    ).one()
+    return InboxLoad(pending, max(0.0, float(lag)) if lag is not None else 0.0)
 
 
 def _count_by_campaign(session: Session, *where: ColumnElement[bool]) -> dict[uuid.UUID, int]:

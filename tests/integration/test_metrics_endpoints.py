@@ -16,11 +16,13 @@ from datetime import timedelta
 import httpx
 import pytest
 from pydantic import SecretStr
+from sqlalchemy import text
 
 from dialer import metrics
 from dialer.api import serve_metrics
 from dialer.settings import Settings
 from models.session import transaction
+from models.vocabulary import ProviderEventStatus
 from scheduler.scan import scan_campaign
 from tests.integration.loopback_support import free_port
 from tests.integration.metrics_support import labelled, placed_in_db, scrape
@@ -131,3 +133,27 @@ def test_a_metrics_endpoint_with_credentials_refuses_scrapes_without_them(
 
 def test_without_credentials_the_metrics_endpoint_stays_open(base_settings: Settings) -> None:
     assert metrics.MetricsAuth.from_settings(base_settings) is None
+
+
+def test_the_api_endpoint_shows_the_inbox_backlog_and_its_age(
+    clean_db: str, api_metrics_url: str
+) -> None:
+    """Results stored but not applied: how many wait, and for how long (DB clock)."""
+    empty = scrape(api_metrics_url)
+    assert empty[("dialer_inbox_pending", ())] == 0
+    assert empty[("dialer_inbox_lag_seconds", ())] == 0
+    with transaction(clean_db) as session:
+        session.execute(
+            text(
+                "INSERT INTO provider_events (id, provider, event_id, kind, payload, received_at)"
+                " SELECT gen_random_uuid(), 'http', 'ev-' || n, 'call.status', '{}',"
+                " now() - make_interval(secs => 100 * n) FROM generate_series(1, 3) AS n"
+            )
+        )
+        session.execute(
+            text("UPDATE provider_events SET status = :s WHERE event_id = 'ev-3'"),
+            {"s": ProviderEventStatus.APPLIED.value},
+        )
+    waiting = scrape(api_metrics_url)
+    assert waiting[("dialer_inbox_pending", ())] == 2
+    assert 200 <= waiting[("dialer_inbox_lag_seconds", ())] < 260  # ev-2, not the applied ev-3

@@ -958,7 +958,8 @@ def _exported_dialer_metrics() -> set[str]:
     with metrics.provider_request("vapi", "place"):
         pass
     gauges = metrics.CampaignGauges(lambda: [metrics.CampaignLoad("c", 1, 1, 1)])
-    text = generate_latest(metrics.exposition_registry(gauges)).decode()
+    inbox = metrics.InboxGauges(lambda: metrics.InboxLoad(1, 1.0))
+    text = generate_latest(metrics.exposition_registry(gauges, inbox)).decode()
     return {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }
@@ -1017,6 +1018,7 @@ def test_dashboards_cover_what_operators_watch() -> None:
         "dialer_dispatch_errors_total",
         "dialer_scan_duration_seconds_bucket",
         "dialer_webhook_events_total",
+        "dialer_inbox_lag_seconds",
         "flower_events_total",
         "flower_worker_online",
     ):
