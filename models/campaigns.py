@@ -85,6 +85,8 @@ class Campaign(IdMixin, TimestampMixin, Base):
     call_attempt_delays: Mapped[list[int]] = mapped_column(
         ARRAY(Integer), server_default=text("'{}'")
     )
+    # Retries per unanswered outcome (dialer.schemas.RetryByOutcomeIn); {} is the plain plan.
+    retry_by_outcome: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     window_start: Mapped[time] = mapped_column(Time, server_default="09:00:00")
     window_end: Mapped[time] = mapped_column(Time, server_default="19:00:00")
     window_weekdays: Mapped[list[int]] = mapped_column(
@@ -148,6 +150,8 @@ class Enrollment(IdMixin, TimestampMixin, Base):
     unanswered_calls: Mapped[int] = mapped_column(Integer, server_default="0")
     # Calls made before the current round; a resume starts a new round of attempts.
     round_base: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Calls of the current round by unanswered outcome ({"busy": 2}), for max_tries.
+    outcome_calls: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     fallback_at: Mapped[datetime | None]
     last_contact_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

@@ -46,6 +46,7 @@ EDITABLE_FIELDS: Final = EDITABLE_WHILE_RUNNING | {
     "email_subject",
     "email_goal_counts",
     "call_attempt_delays",
+    "retry_by_outcome",
     "call_working_hours",
     "timezone",
     "schedule_type",
@@ -162,7 +163,8 @@ def _check_numbers(session: Session, campaign: Campaign, number_ids: list[uuid.U
 def _store(campaign: Campaign, spec: CampaignSpec, fields: Collection[str]) -> None:
     for name in set(fields) & _STORED_AS_IS:
         value = getattr(spec, name)
-        stored = value.model_dump(mode="json") if name == "goal_spec" else value
+        nested = name in {"goal_spec", "retry_by_outcome"}
+        stored = value.model_dump(mode="json") if nested else value
         setattr(campaign, column_of(name), stored)
     if "call_working_hours" in fields:
         hours = spec.call_working_hours

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dialer.errors import Conflict, NotFound, ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
+from dialer.policies.retry import OutcomeRetries
 from dialer.policies.templates import (
     CUSTOMER_TEMPLATE_FIELDS,
     validate_subject,
@@ -21,7 +22,7 @@ from dialer.policies.vocabulary import Channel as ContactChannel
 from dialer.policies.window import CallWindow, LegalBound, WorkingHours, validate_window
 from dialer.providers.catalog import PROVIDERS
 from dialer.providers.registry import Registry
-from dialer.schemas import AgentIn, CampaignSpec, ChannelIn, column_of
+from dialer.schemas import AgentIn, CampaignSpec, ChannelIn, RetryByOutcomeIn, column_of
 from dialer.settings import Settings
 from models import Account, Agent, Campaign, Channel, PhoneNumber
 
@@ -38,6 +39,11 @@ def window_of(campaign: Campaign, legal: LegalBound) -> CallWindow:
         campaign.window_start, campaign.window_end, frozenset(campaign.window_weekdays)
     )
     return CallWindow(hours=hours, legal=legal)
+
+
+def outcome_retries_of(campaign: Campaign) -> OutcomeRetries:
+    """The campaign's stored retry_by_outcome as the policy's value ({} is the defaults)."""
+    return RetryByOutcomeIn.model_validate(campaign.retry_by_outcome or {}).to_policy()
 
 
 def template_fields(spec: CampaignSpec) -> frozenset[str]:
@@ -91,6 +97,7 @@ def create_campaign(
         window_end=spec.call_working_hours.end,
         window_weekdays=sorted(set(spec.call_working_hours.weekdays)),
         goal_spec=spec.goal_spec.model_dump(mode="json"),
+        retry_by_outcome=spec.retry_by_outcome.model_dump(mode="json"),
         **_as_columns(
             spec,
             {

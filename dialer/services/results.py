@@ -42,6 +42,7 @@ from dialer.policies.vocabulary import (
 from dialer.providers.base import CallRecord, ProviderEvent
 from dialer.services import batch_reads
 from dialer.services.attempts import cancel_open_work, idempotency_key
+from dialer.services.campaigns import outcome_retries_of
 from dialer.services.goals import objectives_of
 from models import Base, CallAttempt, Campaign, ContactEvent, Enrollment, Message
 from models import ProviderEvent as InboxRow
@@ -184,7 +185,7 @@ class ResultBatch:
         campaign = self._campaign_of(attempt)
         outcome = Outcome(attempt.outcome or Outcome.FAILED)
         metrics.attempt_finished(outcome.value)
-        _count_call(enrollment, outcome, self.now)
+        outcome_calls = _count_call(enrollment, outcome, self.now)
         self._record_call_facts(attempt, enrollment)
         goal = evaluate_goal(
             objectives_of(campaign.goal_spec, campaign.email_goal_counts),
@@ -203,6 +204,7 @@ class ResultBatch:
             goal_met=goal.met,
             permanent_failure=permanent_failure,
             finished_at=self.now,
+            outcome_calls=outcome_calls,
         )
         if campaign.status == CampaignStatus.DONE:
             step = _closing_only(step)
@@ -382,12 +384,18 @@ def _closing_only(step: NextStep) -> NextStep:
     return NextStep(EnrollmentState.NOT_ANSWERED, None, None, "campaign completed")
 
 
-def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> None:
+def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> int:
+    """Count the call; returns this round's calls with its outcome, this one included."""
     enrollment.calls_made += 1
     if outcome is not Outcome.ANSWERED:
         enrollment.unanswered_calls += 1
     else:
         enrollment.last_contact_at = now
+    counts = dict(enrollment.outcome_calls or {})
+    made = int(counts.get(outcome.value, 0)) + 1
+    counts[outcome.value] = made
+    enrollment.outcome_calls = counts  # a new dict: JSONB changes are seen by assignment
+    return made
 
 
 def _retry_plan(campaign: Campaign) -> RetryPlan:
@@ -397,4 +405,5 @@ def _retry_plan(campaign: Campaign) -> RetryPlan:
         tuple(campaign.call_attempt_delays),
         campaign.fallback_after_attempts,
         campaign.fallback_channel if ready else None,
+        outcome_retries_of(campaign),
     )
