@@ -104,6 +104,8 @@ class OutcomeRetries:
 
 
 _PLAIN: Final = OutcomeRule()
+OPT_OUT_REASON: Final = "opt-out in the call"
+WRONG_NUMBER_REASON: Final = "wrong number"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,11 +215,11 @@ def decide_after_call(
     stops = signals & plan.by_outcome.stop_outcomes
     if StopSignal.OPT_OUT in stops:
         # Before the goal: whatever was achieved, the person asked not to be called.
-        return NextStep(EnrollmentState.OPTED_OUT, None, None, "opt-out in the call")
+        return NextStep(EnrollmentState.OPTED_OUT, None, None, OPT_OUT_REASON)
     if goal_met:
         return NextStep(EnrollmentState.GOAL_MET, None, None, "goal met")
     if StopSignal.WRONG_NUMBER in stops:
-        return NextStep(EnrollmentState.FAILED, None, None, "wrong number")
+        return NextStep(EnrollmentState.FAILED, None, None, WRONG_NUMBER_REASON)
     if permanent_failure:
         return NextStep(EnrollmentState.FAILED, None, None, "call cannot be placed")
     if outcome is Outcome.ANSWERED:

@@ -18,12 +18,14 @@ from dialer.policies.vocabulary import (
     EnrollmentState,
     ProviderCallStatus,
     Segment,
+    SuppressionSource,
 )
 from dialer.providers.base import CallRecord
 from dialer.services.attempts import idempotency_key
 from dialer.services.lifecycle import lock_campaign, resume_campaign
 from dialer.services.results import apply_call_record
-from models import CallAttempt, Enrollment
+from dialer.services.suppressions import suppressed_pairs
+from models import CallAttempt, Campaign, Customer, Enrollment, Suppression
 from models.session import transaction
 from tests.integration.pipeline_support import (
     MONDAY_8_UTC,
@@ -125,3 +127,82 @@ def test_resume_starts_the_outcome_counts_again(clean_db: str) -> None:
             select(Enrollment.outcome_calls).where(Enrollment.campaign_id == campaign_id)
         )
     assert counts == {}
+
+
+def _account_phone(url: str, campaign_id: uuid.UUID) -> tuple[uuid.UUID, str]:
+    with transaction(url) as session:
+        campaign = session.get_one(Campaign, campaign_id)
+        (phone,) = session.scalars(
+            select(Customer.phone)
+            .join(Enrollment, Enrollment.customer_id == Customer.id)
+            .where(Enrollment.campaign_id == campaign_id)
+        )
+        assert phone is not None
+        return campaign.account_id, phone
+
+
+def test_an_opt_out_in_the_extraction_suppresses_the_number_and_stops_the_calls(
+    clean_db: str,
+) -> None:
+    campaign_id = _campaign(clean_db, {})
+    _end_open_call(clean_db, campaign_id, ProviderCallStatus.NO_ANSWER)
+    assert len(attempts_of(clean_db, campaign_id)) == 2  # a retry is planned
+    _end_open_call(
+        clean_db, campaign_id, ProviderCallStatus.COMPLETED, extraction={"opt_out": True}
+    )
+    (enrollment,) = enrollments_of(clean_db, campaign_id)
+    assert (enrollment.state, enrollment.close_reason) == (
+        EnrollmentState.OPTED_OUT,
+        "opt-out in the call",
+    )
+    assert len(attempts_of(clean_db, campaign_id)) == 2  # no third call
+    account_id, phone = _account_phone(clean_db, campaign_id)
+    with transaction(clean_db) as session:
+        listed = session.get_one(Suppression, (account_id, phone))
+        assert listed.source == SuppressionSource.CALL_EXTRACTION
+        assert session.get_one(Customer, enrollment.customer_id).opted_out
+        # every campaign of the account finds the number listed
+        assert suppressed_pairs(session, [(account_id, phone)]) == {(account_id, phone)}
+
+
+def test_a_late_extraction_saying_wrong_number_cancels_the_planned_call(clean_db: str) -> None:
+    campaign_id = _campaign(clean_db, {})
+    _end_open_call(clean_db, campaign_id, ProviderCallStatus.COMPLETED, voicemail=True)
+    first, planned = sorted(attempts_of(clean_db, campaign_id), key=lambda a: a.attempt_no)
+    with transaction(clean_db) as session:
+        attempt = session.get_one(CallAttempt, first.id, with_for_update=True)
+        late = CallRecord(
+            id=first.idempotency_key,
+            status=ProviderCallStatus.COMPLETED,
+            to="+390612345600",
+            voicemail=True,
+            extraction={"wrong_number": True},
+        )
+        assert apply_call_record(session, attempt, late, ENDED + timedelta(minutes=1))
+    (enrollment,) = enrollments_of(clean_db, campaign_id)
+    assert (enrollment.state, enrollment.close_reason) == (EnrollmentState.FAILED, "wrong number")
+    statuses = {a.id: a.status for a in attempts_of(clean_db, campaign_id)}
+    assert statuses[planned.id] == AttemptStatus.CANCELED
+    with transaction(clean_db) as session:
+        assert session.scalars(select(Suppression)).first() is None  # not an opt-out
+
+
+def test_a_late_opt_out_after_an_answered_call_still_suppresses(clean_db: str) -> None:
+    campaign_id = _campaign(clean_db, {})
+    _end_open_call(clean_db, campaign_id, ProviderCallStatus.COMPLETED)
+    (attempt_row,) = attempts_of(clean_db, campaign_id)
+    with transaction(clean_db) as session:
+        attempt = session.get_one(CallAttempt, attempt_row.id, with_for_update=True)
+        late = CallRecord(
+            id=attempt_row.idempotency_key,
+            status=ProviderCallStatus.COMPLETED,
+            to="+390612345600",
+            extraction={"opt_out": "yes"},
+        )
+        apply_call_record(session, attempt, late, ENDED)
+    (enrollment,) = enrollments_of(clean_db, campaign_id)
+    assert enrollment.state == EnrollmentState.GOAL_MET  # contacted: never called again anyway
+    account_id, phone = _account_phone(clean_db, campaign_id)
+    with transaction(clean_db) as session:
+        assert session.get(Suppression, (account_id, phone)) is not None
+        assert session.get_one(Customer, enrollment.customer_id).opted_out

@@ -22,6 +22,7 @@ from dialer.policies.retry import (
     first_call_after_message,
     max_call_attempts,
     next_call_due,
+    stop_signals,
 )
 from dialer.policies.vocabulary import EnrollmentState, FallbackChannel, Outcome, StopSignal
 
@@ -396,3 +397,69 @@ def test_the_opt_out_cannot_be_switched_off() -> None:
     with pytest.raises(ValidationFailed) as info:
         OutcomeRetries(stop_outcomes=frozenset({StopSignal.WRONG_NUMBER}))
     assert info.value.field == "retry_by_outcome.stop_outcomes"
+
+
+# ------------------------------------------------------------------ never again
+
+OPT, WRONG = StopSignal.OPT_OUT, StopSignal.WRONG_NUMBER
+ONLY_OPT_OUT = OutcomeRetries(stop_outcomes=frozenset({OPT}))
+
+
+@pytest.mark.parametrize(
+    ("retries", "overrides", "close_as"),
+    [
+        # an opt-out wins over everything, the goal included
+        (OutcomeRetries(), {"signals": frozenset({OPT})}, EnrollmentState.OPTED_OUT),
+        (
+            OutcomeRetries(),
+            {"signals": frozenset({OPT}), "goal_met": True, "outcome": Outcome.ANSWERED},
+            EnrollmentState.OPTED_OUT,
+        ),
+        (OutcomeRetries(), {"signals": frozenset({OPT, WRONG})}, EnrollmentState.OPTED_OUT),
+        # a wrong number closes as failed, a met goal still counts as met
+        (OutcomeRetries(), {"signals": frozenset({WRONG})}, EnrollmentState.FAILED),
+        (
+            OutcomeRetries(),
+            {"signals": frozenset({WRONG}), "outcome": Outcome.ANSWERED},
+            EnrollmentState.FAILED,
+        ),
+        (
+            OutcomeRetries(),
+            {"signals": frozenset({WRONG}), "goal_met": True},
+            EnrollmentState.GOAL_MET,
+        ),
+        # a campaign that does not stop on wrong numbers retries as usual
+        (ONLY_OPT_OUT, {"signals": frozenset({WRONG})}, None),
+        (
+            ONLY_OPT_OUT,
+            {"signals": frozenset({WRONG}), "outcome": Outcome.ANSWERED},
+            EnrollmentState.UNRESOLVED,
+        ),
+    ],
+)
+def test_never_again_signals_close_with_no_call_and_no_fallback(
+    retries: OutcomeRetries, overrides: dict[str, Any], close_as: EnrollmentState | None
+) -> None:
+    # Fallback due (second unanswered call) unless the enrollment is closed for good.
+    step = decide_with(retries, attempts_made=2, unanswered_calls=2, **overrides)
+    assert step.close_as == close_as
+    if close_as in (EnrollmentState.OPTED_OUT, EnrollmentState.FAILED):
+        assert (step.next_call_at, step.send_fallback) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("extraction", "expected"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"opt_out": True}, {OPT}),
+        ({"opt_out": "yes", "wrong_number": "TRUE "}, {OPT, WRONG}),
+        ({"wrong_number": True, "opt_out": False}, {WRONG}),
+        ({"opt_out": 1, "wrong_number": "no"}, set()),  # only true or "true"/"yes"
+        ({"opt_out": None, "summary": "opt_out"}, set()),
+    ],
+)
+def test_stop_signals_read_the_extractions_boolean_keys(
+    extraction: dict[str, object] | None, expected: set[StopSignal]
+) -> None:
+    assert stop_signals(extraction) == expected
