@@ -30,7 +30,7 @@ from dialer.policies.retry import (
     OutcomeRetries,
     OutcomeRule,
 )
-from dialer.policies.templates import SUBJECT_MAX_CHARS
+from dialer.policies.templates import SUBJECT_MAX_CHARS, VOICEMAIL_MESSAGE_MAX_CHARS
 from dialer.policies.vocabulary import FallbackChannel, Outcome, StopSignal, SuppressionSource
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH, parse_zone
 
@@ -249,6 +249,16 @@ class CampaignSpec(_Strict):
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int = Field(default=3, ge=1, le=100)
+    voicemail_action: Literal["hang_up", "leave_message"] | None = Field(
+        default=None,
+        description="Extension to seed 002 (issue 16): what the agent does on reaching "
+        "voicemail, sent with each call; null leaves the agent's own setting.",
+    )
+    voicemail_message: str | None = Field(
+        default=None,
+        max_length=VOICEMAIL_MESSAGE_MAX_CHARS,
+        description="The message left with leave_message; {{placeholders}} as in the messages.",
+    )
     email_subject: str | None = Field(
         default=None,
         max_length=SUBJECT_MAX_CHARS,
@@ -318,6 +328,8 @@ class CampaignSpec(_Strict):
                 f"first_contact_channel {first!r} needs a sender: whatsapp_channel_id or"
                 " whatsapp_channel (the fallback channel's fields)"
             )
+        if self.voicemail_action == "leave_message" and not self.voicemail_message:
+            raise ValueError("voicemail_action 'leave_message' needs voicemail_message")
         if first != "call" and not self.whatsapp_first_message:
             raise ValueError(f"first_contact_channel {first!r} needs whatsapp_first_message")
         return self

@@ -43,6 +43,8 @@ EDITABLE_FIELDS: Final = EDITABLE_WHILE_RUNNING | {
     "call_opening_message",
     "whatsapp_first_message",
     "whatsapp_after_attempts",
+    "voicemail_action",
+    "voicemail_message",
     "email_subject",
     "email_goal_counts",
     "call_attempt_delays",
@@ -132,7 +134,12 @@ def _spec_data(campaign: Campaign) -> dict[str, Any]:
 
 
 def _placeholders(campaign: Campaign) -> set[str]:
-    texts = (campaign.call_opening_message, campaign.fallback_first_message, campaign.email_subject)
+    texts = (
+        campaign.call_opening_message,
+        campaign.fallback_first_message,
+        campaign.email_subject,
+        campaign.voicemail_message,
+    )
     return {name for text in texts if text for name in placeholders_in(text)}
 
 

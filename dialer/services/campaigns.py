@@ -61,7 +61,7 @@ def validate_spec(spec: CampaignSpec, legal: LegalBound) -> CallWindow:
     wh = spec.call_working_hours
     window = validate_window(WorkingHours(wh.start, wh.end, frozenset(wh.weekdays)), legal)
     known = template_fields(spec)
-    for name in ("call_opening_message", "whatsapp_first_message"):
+    for name in ("call_opening_message", "whatsapp_first_message", "voicemail_message"):
         text = getattr(spec, name)
         if text:
             validate_template(name, text, known)
@@ -108,6 +108,8 @@ def create_campaign(
                 "call_opening_message",
                 "whatsapp_first_message",
                 "whatsapp_after_attempts",
+                "voicemail_action",
+                "voicemail_message",
                 "email_subject",
                 "email_goal_counts",
                 "call_attempt_delays",

@@ -181,6 +181,30 @@ def test_retry_by_outcome_is_kept_editable_and_bounded(api: Api) -> None:
         assert field in detail_fields(refused)
 
 
+def test_the_voicemail_policy_is_kept_editable_and_validated(api: Api) -> None:
+    client = api.as_new_account()
+    created = create(client)
+    assert (created["voicemail_action"], created["voicemail_message"]) == (None, None)
+    path = f"/campaigns/{created['id']}"
+    policy = {"voicemail_action": "leave_message", "voicemail_message": "Hi {{name}}"}
+    answer = client.http.patch(path, json=policy)
+    assert answer.status_code == 200, answer.text
+    got = client.http.get(path).json()
+    assert (got["voicemail_action"], got["voicemail_message"]) == ("leave_message", "Hi {{name}}")
+    for bad, field in [
+        ({"voicemail_message": "Hi {{nickname}}"}, "voicemail_message"),
+        ({"voicemail_message": "x" * 501}, "voicemail_message"),
+        ({"voicemail_action": "sing"}, "voicemail_action"),
+    ]:
+        refused = client.http.patch(path, json=bad)
+        assert refused.status_code == 422, refused.text
+        assert field in detail_fields(refused)
+    no_message = client.http.post(
+        "/campaigns", json=spec("No message", voicemail_action="leave_message")
+    )
+    assert no_message.status_code == 422, no_message.text
+
+
 def test_a_name_is_used_once_per_account(api: Api) -> None:
     first, second = api.as_new_account(), api.as_new_account()
     create(first, "Same")

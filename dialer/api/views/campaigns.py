@@ -62,6 +62,10 @@ class CampaignOut(BaseModel):
     call_opening_message: str | None
     whatsapp_first_message: str | None
     whatsapp_after_attempts: int
+    voicemail_action: Literal["hang_up", "leave_message"] | None = Field(
+        description="Extension to seed 002 (issue 16); null: the agent's own setting."
+    )
+    voicemail_message: str | None
     email_subject: str | None
     email_goal_counts: Literal["accepted", "delivered"]
     call_attempt_delays: list[int]
@@ -124,6 +128,8 @@ class CampaignPatch(BaseModel):
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int | None = None
+    voicemail_action: Literal["hang_up", "leave_message"] | None = None
+    voicemail_message: str | None = None
     email_subject: str | None = None  # checked like a new campaign's (one line, bounded)
     email_goal_counts: Literal["accepted", "delivered"] | None = None
     call_attempt_delays: list[int] | None = None
@@ -219,6 +225,8 @@ _COLUMNS_AS_IS = (
     "call_opening_message",
     "whatsapp_first_message",
     "whatsapp_after_attempts",
+    "voicemail_action",
+    "voicemail_message",
     "email_subject",
     "email_goal_counts",
     "call_attempt_delays",

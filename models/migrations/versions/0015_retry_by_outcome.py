@@ -1,9 +1,11 @@
-"""retry by outcome: per-outcome retry settings on campaigns, counts on enrollments
+"""retry by outcome and voicemail policy (issue 16)
 
 ``campaigns.retry_by_outcome`` holds a campaign's ``RetryByOutcomeIn`` (issue 16):
 delays and max tries per unanswered outcome, the voicemail switch and the "never
 again" signals; ``{}`` reads as the defaults, today's plan. ``enrollments.outcome_calls``
 counts the current round's calls by outcome (``{"busy": 2}``) for max_tries.
+``campaigns.voicemail_action`` / ``voicemail_message`` are the voicemail policy (NULL:
+the agent's own setting) and ``call_attempts.voicemail_action`` records the one sent.
 
 Revision ID: 0015
 Revises: 0012
@@ -34,7 +36,19 @@ def upgrade() -> None:
         sa.Column("outcome_calls", postgresql.JSONB(), server_default=_EMPTY, nullable=False),
     )
 
+    for table in ("campaigns", "call_attempts"):
+        op.add_column(table, sa.Column("voicemail_action", sa.String(length=16), nullable=True))
+        op.create_check_constraint(
+            op.f(f"ck_{table}_voicemail_action"),
+            table,
+            "voicemail_action IN ('hang_up', 'leave_message')",
+        )
+    op.add_column("campaigns", sa.Column("voicemail_message", sa.Text(), nullable=True))
+
 
 def downgrade() -> None:
+    op.drop_column("campaigns", "voicemail_message")
+    for table in ("campaigns", "call_attempts"):
+        op.drop_column(table, "voicemail_action")  # its CHECK goes with it
     op.drop_column("enrollments", "outcome_calls")
     op.drop_column("campaigns", "retry_by_outcome")
