@@ -28,6 +28,7 @@ from dialer.policies.retry import (
     OPT_OUT_REASON,
     WRONG_NUMBER_REASON,
     NextStep,
+    OutcomeRetries,
     RetryPlan,
     decide_after_call,
     stop_signals,
@@ -145,6 +146,7 @@ class ResultBatch:
         # result would also autoflush every pending change each time.
         self.campaigns: dict[uuid.UUID, Campaign] = {}
         self._facts: dict[uuid.UUID, batch_reads.FactCounts] | None = None
+        self._retries: dict[uuid.UUID, OutcomeRetries] = {}
         self._fallback_sent: set[uuid.UUID] = set()
         self._last_no: dict[uuid.UUID, int] = {}
         self._writes = _Writes()
@@ -170,6 +172,12 @@ class ResultBatch:
             found = self.session.scalars(select(Campaign).where(Campaign.id.in_(wanted)))
             self.campaigns.update((campaign.id, campaign) for campaign in found)
         return self.campaigns[attempt.campaign_id]
+
+    def _retries_of(self, campaign: Campaign) -> OutcomeRetries:
+        """The campaign's retry_by_outcome, validated once per batch."""
+        if campaign.id not in self._retries:
+            self._retries[campaign.id] = outcome_retries_of(campaign)
+        return self._retries[campaign.id]
 
     def apply(self, attempt: CallAttempt, record: CallRecord) -> bool:
         """Move the attempt forward by the record; True when it changed."""
@@ -206,7 +214,8 @@ class ResultBatch:
         """
         enrollment = self._enrollment_of(attempt)
         campaign = self._campaign_of(attempt)
-        signals = signals & outcome_retries_of(campaign).stop_outcomes
+        retries = self._retries_of(campaign)
+        signals = signals & retries.stop_outcomes
         if StopSignal.OPT_OUT in signals:
             self._writes.opt_outs.add(enrollment.customer_id)
         outcome = Outcome(attempt.outcome or Outcome.FAILED)
@@ -222,7 +231,7 @@ class ResultBatch:
         if enrollment.state != EnrollmentState.ACTIVE:
             return None  # closed meanwhile (opted out, goal met by a reply)
         step = decide_after_call(
-            _retry_plan(campaign),
+            _retry_plan(campaign, retries),
             outcome=Outcome.FAILED if outcome is Outcome.CANCELED else outcome,
             attempts_made=enrollment.calls_made - enrollment.round_base,
             unanswered_calls=enrollment.unanswered_calls,
@@ -309,7 +318,7 @@ class ResultBatch:
         if not is_terminal(AttemptStatus(attempt.status)) or record.extraction is None:
             return False
         attempt.extraction = dict(record.extraction)
-        signals = signals & outcome_retries_of(self._campaign_of(attempt)).stop_outcomes
+        signals = signals & self._retries_of(self._campaign_of(attempt)).stop_outcomes
         enrollment = self._enrollment_of(attempt)
         if StopSignal.OPT_OUT in signals:
             self._writes.opt_outs.add(enrollment.customer_id)
@@ -455,12 +464,12 @@ def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> int:
     return made
 
 
-def _retry_plan(campaign: Campaign) -> RetryPlan:
+def _retry_plan(campaign: Campaign, retries: OutcomeRetries) -> RetryPlan:
     """The campaign's retry settings; no fallback without a sender and a message."""
     ready = campaign.fallback_channel_id is not None and bool(campaign.fallback_first_message)
     return RetryPlan(
         tuple(campaign.call_attempt_delays),
         campaign.fallback_after_attempts,
         campaign.fallback_channel if ready else None,
-        outcome_retries_of(campaign),
+        retries,
     )
