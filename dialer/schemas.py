@@ -23,8 +23,15 @@ from pydantic import (
 
 from dialer.errors import ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
-from dialer.policies.templates import SUBJECT_MAX_CHARS
-from dialer.policies.vocabulary import FallbackChannel, SuppressionSource
+from dialer.policies.retry import (
+    MAX_DELAY_MINUTES,
+    MAX_OUTCOME_DELAYS,
+    MAX_TRIES_LIMIT,
+    OutcomeRetries,
+    OutcomeRule,
+)
+from dialer.policies.templates import SUBJECT_MAX_CHARS, VOICEMAIL_MESSAGE_MAX_CHARS
+from dialer.policies.vocabulary import FallbackChannel, Outcome, StopSignal, SuppressionSource
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH, parse_zone
 
 DEFAULT_WEEKDAYS = [0, 1, 2, 3, 4]
@@ -140,6 +147,74 @@ class AgentIn(_Strict):
         return self
 
 
+class OutcomeRetryIn(_Strict):
+    """One unanswered outcome's retry settings; a field left out keeps the plain plan."""
+
+    delays_minutes: list[Annotated[int, Field(ge=0, le=MAX_DELAY_MINUTES)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_OUTCOME_DELAYS,
+        description="Minutes to wait after the 1st, 2nd, ... call that ended with this "
+        "outcome (the last one repeats); default: call_attempt_delays by attempt number.",
+    )
+    max_tries: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TRIES_LIMIT,
+        description="Calls ending with this outcome after which the customer is not "
+        "called again (closed as not_answered); default: no limit of its own.",
+    )
+
+
+StopOutcomeName = Literal["opt_out", "wrong_number"]
+
+
+def _all_stop_outcomes() -> list[StopOutcomeName]:
+    return ["opt_out", "wrong_number"]
+
+
+class RetryByOutcomeIn(_Strict):
+    """Extension to seed 002 (issue 16): retries per unanswered outcome.
+
+    The campaign's call_attempt_delays still caps the calls per round at
+    len(call_attempt_delays) + 1. The defaults are the plain plan's behaviour.
+    """
+
+    busy: OutcomeRetryIn | None = None
+    no_answer: OutcomeRetryIn | None = None
+    voicemail: OutcomeRetryIn | None = None
+    failed: OutcomeRetryIn | None = None
+    retry_voicemail: bool = Field(
+        default=True, description="False: a call that reached voicemail ends the calling."
+    )
+    stop_outcomes: list[StopOutcomeName] = Field(
+        default_factory=_all_stop_outcomes,
+        max_length=len(StopSignal),
+        description="Call extraction keys (opt_out: true, wrong_number: true) that close "
+        "the customer's enrollment with no more calls or fallback. opt_out is required.",
+    )
+
+    @field_validator("stop_outcomes")
+    @classmethod
+    def _opt_out_always(cls, value: list[StopOutcomeName]) -> list[StopOutcomeName]:
+        if StopSignal.OPT_OUT not in value:
+            raise ValueError("must include 'opt_out': an opt-out request is always honoured")
+        return sorted(set(value))
+
+    def to_policy(self) -> OutcomeRetries:
+        rules = {
+            Outcome(name): OutcomeRule(
+                tuple(rule.delays_minutes) if rule.delays_minutes is not None else None,
+                rule.max_tries,
+            )
+            for name in ("busy", "no_answer", "voicemail", "failed")
+            if (rule := getattr(self, name)) is not None
+        }
+        return OutcomeRetries(
+            rules, self.retry_voicemail, frozenset(StopSignal(s) for s in self.stop_outcomes)
+        )
+
+
 class ChannelIn(_Strict):
     name: str = Field(min_length=1, max_length=255)
     address: str = Field(min_length=1, max_length=255)
@@ -174,6 +249,16 @@ class CampaignSpec(_Strict):
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int = Field(default=3, ge=1, le=100)
+    voicemail_action: Literal["hang_up", "leave_message"] | None = Field(
+        default=None,
+        description="Extension to seed 002 (issue 16): what the agent does on reaching "
+        "voicemail, sent with each call; null leaves the agent's own setting.",
+    )
+    voicemail_message: str | None = Field(
+        default=None,
+        max_length=VOICEMAIL_MESSAGE_MAX_CHARS,
+        description="The message left with leave_message; {{placeholders}} as in the messages.",
+    )
     email_subject: str | None = Field(
         default=None,
         max_length=SUBJECT_MAX_CHARS,
@@ -189,6 +274,7 @@ class CampaignSpec(_Strict):
     call_attempt_delays: list[Annotated[int, Field(ge=0, le=60 * 24 * 30)]] = Field(
         default_factory=lambda: list(DEFAULT_ATTEMPT_DELAYS_MINUTES), max_length=20
     )
+    retry_by_outcome: RetryByOutcomeIn = Field(default_factory=RetryByOutcomeIn)
     call_working_hours: CallWindowIn = Field(default_factory=CallWindowIn)
     timezone: str = Field(default="UTC", max_length=ZONE_NAME_MAX_LENGTH)
     concurrency: int = Field(default=10, ge=1, le=1000)
@@ -242,6 +328,8 @@ class CampaignSpec(_Strict):
                 f"first_contact_channel {first!r} needs a sender: whatsapp_channel_id or"
                 " whatsapp_channel (the fallback channel's fields)"
             )
+        if self.voicemail_action == "leave_message" and not self.voicemail_message:
+            raise ValueError("voicemail_action 'leave_message' needs voicemail_message")
         if first != "call" and not self.whatsapp_first_message:
             raise ValueError(f"first_contact_channel {first!r} needs whatsapp_first_message")
         return self

@@ -27,9 +27,11 @@ from models.vocabulary import (
     ATTEMPT_STATUSES,
     OPEN_ATTEMPT_STATUSES,
     OUTCOMES,
+    VOICEMAIL_ACTIONS,
     AttemptStatus,
     Direction,
     Outcome,
+    VoicemailAction,
 )
 
 _OPEN = one_of("status", OPEN_ATTEMPT_STATUSES)
@@ -89,6 +91,8 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
     extraction_error: Mapped[str | None] = mapped_column(Text)
     provider_error_code: Mapped[str | None] = mapped_column(String(64))
     hangup_reason: Mapped[str | None] = mapped_column(String(128))
+    # The campaign's voicemail policy sent with the placement (None: the agent's own).
+    voicemail_action: Mapped[VoicemailAction | None] = mapped_column(Word(VoicemailAction))
     # An `uncertain` attempt: when reconciliation next looks the call up at the provider.
     next_check_at: Mapped[datetime | None]
 
@@ -96,6 +100,7 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
         CheckConstraint(one_of("status", ATTEMPT_STATUSES), name="status"),
         CheckConstraint(f"outcome IS NULL OR {one_of('outcome', OUTCOMES)}", name="outcome"),
         CheckConstraint("attempt_no >= 1", name="attempt_no"),
+        CheckConstraint(one_of("voicemail_action", VOICEMAIL_ACTIONS), name="voicemail_action"),
         CheckConstraint("delivery_attempts >= 0", name="delivery_attempts"),
         CheckConstraint(f"({_OPEN}) = (finished_at IS NULL)", name="finished_iff_terminal"),
         UniqueConstraint("enrollment_id", "attempt_no"),

@@ -34,6 +34,7 @@ from models.vocabulary import (
     GOAL_LOGICS,
     ROTATION_STRATEGIES,
     SCHEDULE_TYPES,
+    VOICEMAIL_ACTIONS,
     CampaignStatus,
     Channel,
     EmailGoalCount,
@@ -42,6 +43,7 @@ from models.vocabulary import (
     GoalLogic,
     RotationStrategy,
     ScheduleType,
+    VoicemailAction,
 )
 
 
@@ -72,6 +74,10 @@ class Campaign(IdMixin, TimestampMixin, Base):
     goal_logic: Mapped[GoalLogic] = mapped_column(Word(GoalLogic, 8), server_default="all")
     first_contact_channel: Mapped[Channel] = mapped_column(Word(Channel), server_default="call")
     call_opening_message: Mapped[str | None] = mapped_column(Text)
+    # What the agent does on reaching voicemail; None leaves the agent's own setting.
+    voicemail_action: Mapped[VoicemailAction | None] = mapped_column(Word(VoicemailAction))
+    # The message left with leave_message (a template, dialer.policies.templates rules).
+    voicemail_message: Mapped[str | None] = mapped_column(Text)
     # The fallback (and message-first) message (wire: whatsapp_first_message).
     fallback_first_message: Mapped[str | None] = mapped_column(Text)
     # Unanswered calls before the fallback goes out (wire: whatsapp_after_attempts).
@@ -85,6 +91,8 @@ class Campaign(IdMixin, TimestampMixin, Base):
     call_attempt_delays: Mapped[list[int]] = mapped_column(
         ARRAY(Integer), server_default=text("'{}'")
     )
+    # Retries per unanswered outcome (dialer.schemas.RetryByOutcomeIn); {} is the plain plan.
+    retry_by_outcome: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     window_start: Mapped[time] = mapped_column(Time, server_default="09:00:00")
     window_end: Mapped[time] = mapped_column(Time, server_default="19:00:00")
     window_weekdays: Mapped[list[int]] = mapped_column(
@@ -119,6 +127,7 @@ class Campaign(IdMixin, TimestampMixin, Base):
         CheckConstraint("max_calls_per_day IS NULL OR max_calls_per_day > 0", name="daily_cap"),
         CheckConstraint(one_of("fallback_channel", FALLBACK_CHANNELS), name="fallback_channel"),
         CheckConstraint("fallback_after_attempts >= 1", name="fallback_after"),
+        CheckConstraint(one_of("voicemail_action", VOICEMAIL_ACTIONS), name="voicemail_action"),
         CheckConstraint("window_start < window_end", name="window_order"),
         CheckConstraint(
             "schedule_type = 'immediate' OR scheduled_at IS NOT NULL", name="scheduled_needs_time"
@@ -148,6 +157,8 @@ class Enrollment(IdMixin, TimestampMixin, Base):
     unanswered_calls: Mapped[int] = mapped_column(Integer, server_default="0")
     # Calls made before the current round; a resume starts a new round of attempts.
     round_base: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Calls of the current round by unanswered outcome ({"busy": 2}), for max_tries.
+    outcome_calls: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     fallback_at: Mapped[datetime | None]
     last_contact_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]

@@ -268,6 +268,24 @@ class SuppressionSource(StrEnum):
     MANUAL = "manual"  # an operator, through the API or the CLI
 
 
+class StopSignal(StrEnum):
+    """What a call's extraction may say that means "never call again" (issue 16).
+
+    Read from the extraction's boolean keys of the same name (``opt_out: true``,
+    ``wrong_number: true``); a campaign's ``retry_by_outcome.stop_outcomes`` lists them.
+    """
+
+    WRONG_NUMBER = "wrong_number"  # the person reached is not the customer
+    OPT_OUT = "opt_out"  # the person asked not to be called again
+
+
+class VoicemailAction(StrEnum):
+    """What the agent does when a call reaches voicemail (a campaign's ``voicemail_action``)."""
+
+    HANG_UP = "hang_up"
+    LEAVE_MESSAGE = "leave_message"
+
+
 # Every channel but the call carries messages (and has a sender in ``channels``).
 MESSAGE_CHANNEL_SET: frozenset[Channel] = frozenset(set(Channel) - {Channel.CALL})
 
@@ -296,3 +314,4 @@ MESSAGE_STATUSES = values(MessageStatus)
 CONTACT_EVENT_KINDS = values(ContactEventKind)
 CONTACT_CHANNELS = values(Channel)
 PROVIDER_EVENT_STATUSES = values(ProviderEventStatus)
+VOICEMAIL_ACTIONS = values(VoicemailAction)

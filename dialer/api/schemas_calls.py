@@ -53,6 +53,11 @@ class CallAttemptOut(BaseModel):
     follow_up_required_rationale: str | None = None
     escalation_required: bool | None = None
     escalation_required_rationale: str | None = None
+    voicemail_action: Literal["hang_up", "leave_message"] | None = Field(
+        default=None,
+        description="Extension to seed 000 (issue 16): the campaign's voicemail policy "
+        "sent with the call; null: the agent's own setting applied.",
+    )
     campaign: CampaignRef | None = None
     scheduled_at: datetime
     dispatched_at: datetime | None = None

@@ -8,6 +8,16 @@ earliest moment; the scheduler then moves it to the working window's next openin
 Only an unanswered outcome (no_answer, busy, voicemail, failed) earns another call.
 An answered call ends calling: the enrollment closes as goal_met or unresolved.
 
+Per outcome (issue 16, a campaign's ``retry_by_outcome``), an ``OutcomeRetries``
+may give busy, no_answer, voicemail and failed their own delays (the wait after the
+k-th call that ended so is ``delays[k-1]``, the last one repeating) and a limit of
+calls ending so (``max_tries``: reached, the enrollment closes as not_answered);
+``retry_voicemail`` false closes it on the first voicemail. The campaign's
+``len(delays) + 1`` stays the cap on calls per round. ``stop_outcomes`` lists the
+"never again" signals of a call's extraction (``StopSignal``): an opt-out closes the
+enrollment as opted_out, a wrong number as failed, with no call and no fallback.
+The default ``OutcomeRetries()`` gives exactly the decisions of the plain plan.
+
 The fallback is a message on the campaign's *fallback channel* (``FallbackChannel``:
 WhatsApp today), sent once after ``fallback_after_attempts`` unanswered calls. The
 plan names the channel and never a particular one: a new channel is a new member of
@@ -16,8 +26,11 @@ plan names the channel and never a particular one: a new channel is a new member
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Final
 
 from dialer.errors import ValidationFailed
 from dialer.policies.vocabulary import (
@@ -25,7 +38,74 @@ from dialer.policies.vocabulary import (
     EnrollmentState,
     FallbackChannel,
     Outcome,
+    StopSignal,
 )
+
+# The outcomes a campaign may tune (every unanswered outcome).
+TUNABLE_OUTCOMES: Final = UNANSWERED_OUTCOMES
+MAX_OUTCOME_DELAYS: Final = 20
+MAX_DELAY_MINUTES: Final = 60 * 24 * 30
+MAX_TRIES_LIMIT: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRule:
+    """One outcome's retry settings; None keeps the campaign's plain plan for it."""
+
+    delays_minutes: tuple[int, ...] | None = None
+    max_tries: int | None = None
+
+    def check(self, outcome: Outcome) -> None:
+        where = f"retry_by_outcome.{outcome}"
+        if self.delays_minutes is not None:
+            if not 1 <= len(self.delays_minutes) <= MAX_OUTCOME_DELAYS:
+                raise ValidationFailed(
+                    f"{where}.delays_minutes", f"give 1 to {MAX_OUTCOME_DELAYS} delays"
+                )
+            for delay in self.delays_minutes:
+                if not _whole(delay) or not 0 <= delay <= MAX_DELAY_MINUTES:
+                    raise ValidationFailed(
+                        f"{where}.delays_minutes",
+                        f"each delay must be a whole number 0..{MAX_DELAY_MINUTES}, got {delay!r}",
+                    )
+        tries = self.max_tries
+        if tries is not None and (not _whole(tries) or not 1 <= tries <= MAX_TRIES_LIMIT):
+            raise ValidationFailed(
+                f"{where}.max_tries", f"must be a whole number 1..{MAX_TRIES_LIMIT}, got {tries!r}"
+            )
+
+
+DEFAULT_STOP_SIGNALS: Final = frozenset(StopSignal)
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeRetries:
+    """A campaign's ``retry_by_outcome``; the defaults are today's plan."""
+
+    rules: Mapping[Outcome, OutcomeRule] = field(default_factory=lambda: MappingProxyType({}))
+    retry_voicemail: bool = True
+    stop_outcomes: frozenset[StopSignal] = DEFAULT_STOP_SIGNALS
+
+    def __post_init__(self) -> None:
+        for outcome, rule in self.rules.items():
+            if outcome not in TUNABLE_OUTCOMES:
+                raise ValidationFailed(
+                    f"retry_by_outcome.{outcome}", "only busy, no_answer, voicemail, failed"
+                )
+            rule.check(outcome)
+        if StopSignal.OPT_OUT not in self.stop_outcomes:
+            # A person's request not to be called is honoured whatever the campaign says.
+            raise ValidationFailed(
+                "retry_by_outcome.stop_outcomes", "must include opt_out (always honoured)"
+            )
+
+    def rule_for(self, outcome: Outcome) -> OutcomeRule:
+        return self.rules.get(outcome, _PLAIN)
+
+
+_PLAIN: Final = OutcomeRule()
+OPT_OUT_REASON: Final = "opt-out in the call"
+WRONG_NUMBER_REASON: Final = "wrong number"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +119,7 @@ class RetryPlan:
     delays_minutes: tuple[int, ...]
     fallback_after_attempts: int
     fallback_channel: FallbackChannel | None
+    by_outcome: OutcomeRetries = field(default_factory=OutcomeRetries)
 
     def __post_init__(self) -> None:
         for delay in self.delays_minutes:
@@ -118,17 +199,27 @@ def decide_after_call(
     goal_met: bool,
     permanent_failure: bool,
     finished_at: datetime,
+    outcome_calls: int = 1,
+    signals: frozenset[StopSignal] = frozenset(),
 ) -> NextStep:
     """Close the enrollment, plan its next call, and/or queue the fallback message.
 
-    ``attempts_made`` and ``unanswered_calls`` include the call that just ended;
-    ``fallback_sent`` is True when any message on the fallback channel (first contact
-    or fallback) already went to this enrollment, so the fallback is sent at most once.
+    ``attempts_made``, ``unanswered_calls`` and ``outcome_calls`` (calls of this round
+    that ended with ``outcome``) include the call that just ended; ``fallback_sent``
+    is True when any message on the fallback channel (first contact or fallback)
+    already went to this enrollment, so the fallback is sent at most once.
+    ``signals`` are the call extraction's "never again" words (``stop_signals``).
     """
     _require_positive("attempts_made", attempts_made)
     _require_aware("finished_at", finished_at)
+    stops = signals & plan.by_outcome.stop_outcomes
+    if StopSignal.OPT_OUT in stops:
+        # Before the goal: whatever was achieved, the person asked not to be called.
+        return NextStep(EnrollmentState.OPTED_OUT, None, None, OPT_OUT_REASON)
     if goal_met:
         return NextStep(EnrollmentState.GOAL_MET, None, None, "goal met")
+    if StopSignal.WRONG_NUMBER in stops:
+        return NextStep(EnrollmentState.FAILED, None, None, WRONG_NUMBER_REASON)
     if permanent_failure:
         return NextStep(EnrollmentState.FAILED, None, None, "call cannot be placed")
     if outcome is Outcome.ANSWERED:
@@ -141,24 +232,64 @@ def decide_after_call(
         # rejected: the callee declined. Not a contact and not retried automatically;
         # resume(not_answered) is how a user asks to try again.
         return NextStep(EnrollmentState.NOT_ANSWERED, None, None, f"call {outcome}, no retry")
-    return _after_unanswered(plan, attempts_made, unanswered_calls, fallback_sent, finished_at)
+    _require_positive("outcome_calls", outcome_calls)
+    send_fallback = fallback_due(plan, unanswered_calls, fallback_sent)
+    stop = _outcome_stop(plan.by_outcome, outcome, outcome_calls)
+    if stop is not None:
+        return NextStep(EnrollmentState.NOT_ANSWERED, None, send_fallback, stop)
+    return _after_unanswered(
+        plan, outcome, attempts_made, outcome_calls, send_fallback, finished_at
+    )
+
+
+def _outcome_stop(retries: OutcomeRetries, outcome: Outcome, outcome_calls: int) -> str | None:
+    """Why this outcome ends calling now, or None."""
+    if outcome is Outcome.VOICEMAIL and not retries.retry_voicemail:
+        return "voicemail, not retried (retry_voicemail off)"
+    limit = retries.rule_for(outcome).max_tries
+    if limit is not None and outcome_calls >= limit:
+        return f"{outcome} {outcome_calls} times (max_tries {limit})"
+    return None
 
 
 def _after_unanswered(
     plan: RetryPlan,
+    outcome: Outcome,
     attempts_made: int,
-    unanswered_calls: int,
-    fallback_sent: bool,
+    outcome_calls: int,
+    send_fallback: FallbackChannel | None,
     finished_at: datetime,
 ) -> NextStep:
     # The fallback fires whether or not calls continue, including on the last call.
-    send_fallback = fallback_due(plan, unanswered_calls, fallback_sent)
     next_call_at = next_call_due(plan, attempts_made, finished_at)
     if next_call_at is None:
         reason = f"all {max_call_attempts(plan)} call attempts used, never answered"
         return NextStep(EnrollmentState.NOT_ANSWERED, None, send_fallback, reason)
+    own = plan.by_outcome.rule_for(outcome).delays_minutes
+    if own:
+        next_call_at = finished_at + timedelta(minutes=own[min(outcome_calls, len(own)) - 1])
     reason = f"unanswered, call {attempts_made + 1} of {max_call_attempts(plan)} planned"
     return NextStep(None, next_call_at, send_fallback, reason)
+
+
+def stop_signals(extraction: Mapping[str, object] | None) -> frozenset[StopSignal]:
+    """The "never again" words a call's extraction carries: ``opt_out: true`` and
+    ``wrong_number: true`` (a JSON true, or the text "true"/"yes": LLM extractions
+    sometimes give strings)."""
+    if not extraction:
+        return frozenset()
+    return frozenset(signal for signal in StopSignal if _is_yes(extraction.get(signal.value)))
+
+
+def _is_yes(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.strip().lower() in {"true", "yes"}
+
+
+def _whole(value: object) -> bool:
+    # bool is an int in Python; True minutes is a bug, not a delay.
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _require_positive(field: str, value: int) -> None:

@@ -30,6 +30,9 @@ CUSTOMER_TEMPLATE_FIELDS: frozenset[str] = frozenset(
 
 SUBJECT_MAX_CHARS = 200
 RENDERED_SUBJECT_MAX_CHARS = 998  # RFC 5322's line limit
+# A voicemail message is spoken in one breath: bounded as written and as rendered.
+VOICEMAIL_MESSAGE_MAX_CHARS = 500
+RENDERED_VOICEMAIL_MAX_CHARS = 1000
 _LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]+")
 
 _OPEN = "{{"
@@ -62,6 +65,11 @@ def render(text: str, values: Mapping[str, str | None]) -> str:
         return values.get(match.group(1)) or ""
 
     return _PLACEHOLDER.sub(substitute, text)
+
+
+def render_voicemail(text: str, values: Mapping[str, str | None]) -> str:
+    """A voicemail message; long customer fields cannot make it run on."""
+    return render(text, values)[:RENDERED_VOICEMAIL_MAX_CHARS]
 
 
 def validate_subject(field_name: str, text: str, known_fields: Collection[str]) -> None:

@@ -37,7 +37,9 @@ from models.vocabulary import (
     RotationStrategy,
     ScheduleType,
     Segment,
+    StopSignal,
     SuppressionSource,
+    VoicemailAction,
 )
 
 __all__ = [
@@ -68,5 +70,7 @@ __all__ = [
     "RotationStrategy",
     "ScheduleType",
     "Segment",
+    "StopSignal",
     "SuppressionSource",
+    "VoicemailAction",
 ]

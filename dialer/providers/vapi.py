@@ -78,6 +78,7 @@ from dialer.providers.voice_adapter import (
     our_metadata,
     sentiment_label,
     success_text,
+    voicemail_message,
 )
 from dialer.providers.webhook_auth import (
     WebhookVerifier,
@@ -293,6 +294,9 @@ def call_request_body(
     greeting = opening_message(request)
     if greeting:
         overrides["firstMessage"] = greeting
+    left = voicemail_message(request)
+    if left:
+        overrides["voicemailMessage"] = left  # what the assistant says to a voicemail
     if webhook_url:
         overrides["server"] = {"url": webhook_url}  # else the assistant's or the org's
     return {

@@ -61,6 +61,11 @@ LOOKUP_CLOCK_SKEW: Final = timedelta(minutes=2)
 ATTEMPT_ID_KEY: Final = "attempt_id"
 CAMPAIGN_ID_KEY: Final = "campaign_id"
 IDEMPOTENCY_METADATA_KEY: Final = "dialer_idempotency_key"
+# The campaign's voicemail policy in the request's context (hang_up | leave_message),
+# and the rendered message to leave: every adapter passes both on as the agent's
+# variables (seed 004: context); Vapi also sets its assistant's voicemailMessage.
+VOICEMAIL_ACTION_KEY: Final = "voicemail_action"
+VOICEMAIL_MESSAGE_KEY: Final = "voicemail_message"
 
 log = structlog.get_logger(__name__)
 
@@ -100,6 +105,12 @@ def dynamic_variables(request: PlaceCallRequest) -> dict[str, str]:
 def opening_message(request: PlaceCallRequest) -> str | None:
     """The campaign's rendered opening line (dispatch puts it in the context)."""
     value = request.context.get("opening_message") or request.instructions
+    return str(value) if value else None
+
+
+def voicemail_message(request: PlaceCallRequest) -> str | None:
+    """The message to leave on voicemail, when the campaign asks to leave one."""
+    value = request.context.get(VOICEMAIL_MESSAGE_KEY)
     return str(value) if value else None
 
 

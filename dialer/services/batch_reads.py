@@ -61,6 +61,7 @@ DECISION_COLUMNS = (
     Enrollment.calls_made,
     Enrollment.unanswered_calls,
     Enrollment.round_base,
+    Enrollment.outcome_calls,
 )
 
 

@@ -43,9 +43,12 @@ EDITABLE_FIELDS: Final = EDITABLE_WHILE_RUNNING | {
     "call_opening_message",
     "whatsapp_first_message",
     "whatsapp_after_attempts",
+    "voicemail_action",
+    "voicemail_message",
     "email_subject",
     "email_goal_counts",
     "call_attempt_delays",
+    "retry_by_outcome",
     "call_working_hours",
     "timezone",
     "schedule_type",
@@ -131,7 +134,12 @@ def _spec_data(campaign: Campaign) -> dict[str, Any]:
 
 
 def _placeholders(campaign: Campaign) -> set[str]:
-    texts = (campaign.call_opening_message, campaign.fallback_first_message, campaign.email_subject)
+    texts = (
+        campaign.call_opening_message,
+        campaign.fallback_first_message,
+        campaign.email_subject,
+        campaign.voicemail_message,
+    )
     return {name for text in texts if text for name in placeholders_in(text)}
 
 
@@ -162,7 +170,8 @@ def _check_numbers(session: Session, campaign: Campaign, number_ids: list[uuid.U
 def _store(campaign: Campaign, spec: CampaignSpec, fields: Collection[str]) -> None:
     for name in set(fields) & _STORED_AS_IS:
         value = getattr(spec, name)
-        stored = value.model_dump(mode="json") if name == "goal_spec" else value
+        nested = name in {"goal_spec", "retry_by_outcome"}
+        stored = value.model_dump(mode="json") if nested else value
         setattr(campaign, column_of(name), stored)
     if "call_working_hours" in fields:
         hours = spec.call_working_hours

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from dialer.errors import Conflict, NotFound, ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
+from dialer.policies.retry import OutcomeRetries
 from dialer.policies.templates import (
     CUSTOMER_TEMPLATE_FIELDS,
     validate_subject,
@@ -21,7 +22,7 @@ from dialer.policies.vocabulary import Channel as ContactChannel
 from dialer.policies.window import CallWindow, LegalBound, WorkingHours, validate_window
 from dialer.providers.catalog import PROVIDERS
 from dialer.providers.registry import Registry
-from dialer.schemas import AgentIn, CampaignSpec, ChannelIn, column_of
+from dialer.schemas import AgentIn, CampaignSpec, ChannelIn, RetryByOutcomeIn, column_of
 from dialer.settings import Settings
 from models import Account, Agent, Campaign, Channel, PhoneNumber
 
@@ -40,6 +41,11 @@ def window_of(campaign: Campaign, legal: LegalBound) -> CallWindow:
     return CallWindow(hours=hours, legal=legal)
 
 
+def outcome_retries_of(campaign: Campaign) -> OutcomeRetries:
+    """The campaign's stored retry_by_outcome as the policy's value ({} is the defaults)."""
+    return RetryByOutcomeIn.model_validate(campaign.retry_by_outcome or {}).to_policy()
+
+
 def template_fields(spec: CampaignSpec) -> frozenset[str]:
     """Placeholders a campaign's messages may use."""
     return (
@@ -55,7 +61,7 @@ def validate_spec(spec: CampaignSpec, legal: LegalBound) -> CallWindow:
     wh = spec.call_working_hours
     window = validate_window(WorkingHours(wh.start, wh.end, frozenset(wh.weekdays)), legal)
     known = template_fields(spec)
-    for name in ("call_opening_message", "whatsapp_first_message"):
+    for name in ("call_opening_message", "whatsapp_first_message", "voicemail_message"):
         text = getattr(spec, name)
         if text:
             validate_template(name, text, known)
@@ -91,6 +97,7 @@ def create_campaign(
         window_end=spec.call_working_hours.end,
         window_weekdays=sorted(set(spec.call_working_hours.weekdays)),
         goal_spec=spec.goal_spec.model_dump(mode="json"),
+        retry_by_outcome=spec.retry_by_outcome.model_dump(mode="json"),
         **_as_columns(
             spec,
             {
@@ -101,6 +108,8 @@ def create_campaign(
                 "call_opening_message",
                 "whatsapp_first_message",
                 "whatsapp_after_attempts",
+                "voicemail_action",
+                "voicemail_message",
                 "email_subject",
                 "email_goal_counts",
                 "call_attempt_delays",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -32,7 +32,7 @@ from dialer.policies.contact_rules import contact_rules
 from dialer.policies.rotation import pick_caller_id
 from dialer.policies.rule_pack_data import PACKS
 from dialer.policies.rule_packs import RulePack, cap_allows, longest_cap_period
-from dialer.policies.templates import render
+from dialer.policies.templates import render, render_voicemail
 from dialer.policies.vocabulary import (
     IN_FLIGHT_ATTEMPT_STATUSES,
     AttemptStatus,
@@ -40,6 +40,7 @@ from dialer.policies.vocabulary import (
     EnrollmentState,
     Outcome,
     RotationStrategy,
+    VoicemailAction,
 )
 from dialer.policies.window import CallWindow, LegalBound, may_start_call
 from dialer.policies.zones import contact_zones
@@ -54,7 +55,11 @@ from dialer.providers.base import (
     place_calls,
 )
 from dialer.providers.ratelimit import RateLimited
-from dialer.providers.voice_adapter import PlacementUncertain
+from dialer.providers.voice_adapter import (
+    VOICEMAIL_ACTION_KEY,
+    VOICEMAIL_MESSAGE_KEY,
+    PlacementUncertain,
+)
 from dialer.providers.voice_fleet import (
     AgentProviders,
     ProviderNotConfigured,
@@ -519,6 +524,7 @@ def _start(
     # nothing frees it (_transient), for failover to route afresh.
     if attempt.provider is None:
         attempt.provider = planner.provider_for(context.providers)
+    attempt.voicemail_action = context.campaign.voicemail_action  # the policy sent
     request = _request(attempt, customer, context)
     return _Prepared(attempt.id, request, window, zones, *before, attempt.provider, provider_before)
 
@@ -613,6 +619,7 @@ def _request(
     }
     if campaign.call_opening_message:
         call_context["opening_message"] = render(campaign.call_opening_message, values)
+    call_context |= voicemail_context(campaign, values)
     return PlaceCallRequest(
         idempotency_key=attempt.idempotency_key,
         agent_id=context.providers.agent_id_at(attempt.provider),
@@ -636,6 +643,19 @@ def _record_placed(
             attempt.status = AttemptStatus.IN_PROGRESS
         batch.apply(attempt, record)
     batch.flush()
+
+
+def voicemail_context(campaign: Campaign, values: Mapping[str, str | None]) -> dict[str, str]:
+    """The campaign's voicemail policy as context keys every adapter passes on (the
+    agent's variables): ``voicemail_action`` and, to leave one, ``voicemail_message``.
+    Nothing when the campaign leaves voicemail to the agent's own setting."""
+    action = campaign.voicemail_action
+    if action is None:
+        return {}
+    if action is VoicemailAction.LEAVE_MESSAGE and campaign.voicemail_message:
+        message = render_voicemail(campaign.voicemail_message, values)
+        return {VOICEMAIL_ACTION_KEY: str(action), VOICEMAIL_MESSAGE_KEY: message}
+    return {VOICEMAIL_ACTION_KEY: str(VoicemailAction.HANG_UP)}
 
 
 def template_values(

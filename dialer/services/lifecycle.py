@@ -288,6 +288,7 @@ def _reopen(
     enrollment.closed_at = None
     enrollment.close_reason = None
     enrollment.round_base = enrollment.calls_made
+    enrollment.outcome_calls = {}  # max_tries counts per round
     enrollment.unanswered_calls = min(enrollment.unanswered_calls, enrollment.calls_made)
     # The first message goes out once per enrollment (a unique index): when an earlier
     # round sent it, this round starts with a call instead of silently queuing nothing.

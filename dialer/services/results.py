@@ -24,7 +24,15 @@ from sqlalchemy.orm import Session
 
 from dialer import metrics
 from dialer.policies.goals import evaluate_goal
-from dialer.policies.retry import NextStep, RetryPlan, decide_after_call
+from dialer.policies.retry import (
+    OPT_OUT_REASON,
+    WRONG_NUMBER_REASON,
+    NextStep,
+    OutcomeRetries,
+    RetryPlan,
+    decide_after_call,
+    stop_signals,
+)
 from dialer.policies.status import apply_provider_status, is_terminal
 from dialer.policies.vocabulary import (
     AttemptStatus,
@@ -38,11 +46,15 @@ from dialer.policies.vocabulary import (
     MessageStatus,
     Outcome,
     ProviderCallStatus,
+    StopSignal,
+    SuppressionSource,
 )
 from dialer.providers.base import CallRecord, ProviderEvent
 from dialer.services import batch_reads
 from dialer.services.attempts import cancel_open_work, idempotency_key
+from dialer.services.campaigns import outcome_retries_of
 from dialer.services.goals import objectives_of
+from dialer.services.suppressions import opt_out_customers
 from models import Base, CallAttempt, Campaign, ContactEvent, Enrollment, Message
 from models import ProviderEvent as InboxRow
 from models.sql import insert_rows, write_changes
@@ -119,6 +131,7 @@ class _Writes:
     messages: list[dict[str, Any]] = field(default_factory=list)
     cancel_for: list[uuid.UUID] = field(default_factory=list)
     cancel_reasons: dict[uuid.UUID, str] = field(default_factory=dict)
+    opt_outs: set[uuid.UUID] = field(default_factory=set)  # customers, from call extractions
 
 
 class ResultBatch:
@@ -133,6 +146,7 @@ class ResultBatch:
         # result would also autoflush every pending change each time.
         self.campaigns: dict[uuid.UUID, Campaign] = {}
         self._facts: dict[uuid.UUID, batch_reads.FactCounts] | None = None
+        self._retries: dict[uuid.UUID, OutcomeRetries] = {}
         self._fallback_sent: set[uuid.UUID] = set()
         self._last_no: dict[uuid.UUID, int] = {}
         self._writes = _Writes()
@@ -159,6 +173,12 @@ class ResultBatch:
             self.campaigns.update((campaign.id, campaign) for campaign in found)
         return self.campaigns[attempt.campaign_id]
 
+    def _retries_of(self, campaign: Campaign) -> OutcomeRetries:
+        """The campaign's retry_by_outcome, validated once per batch."""
+        if campaign.id not in self._retries:
+            self._retries[campaign.id] = outcome_retries_of(campaign)
+        return self._retries[campaign.id]
+
     def apply(self, attempt: CallAttempt, record: CallRecord) -> bool:
         """Move the attempt forward by the record; True when it changed."""
         change = apply_provider_status(
@@ -167,24 +187,40 @@ class ResultBatch:
             ProviderCallStatus(record.status),
             voicemail=record.voicemail,
         )
+        signals = stop_signals(record.extraction)
         if not change.changed:
-            return False
+            # The extraction may come after the call ended (seed 004: pending, then
+            # completed): its "never again" still counts.
+            return bool(signals) and self._late_signals(attempt, record, signals)
         was_terminal = is_terminal(AttemptStatus(attempt.status))
         attempt.status = change.status
         attempt.outcome = change.outcome
         copy_record(attempt, record)
         if is_terminal(change.status) and not was_terminal:
             attempt.finished_at = record.ended_at or self.now
-            self.finish(attempt, permanent_failure=False)
+            self.finish(attempt, permanent_failure=False, signals=signals)
         return True
 
-    def finish(self, attempt: CallAttempt, *, permanent_failure: bool) -> NextStep | None:
-        """The attempt just became terminal: count it, record facts, decide the next step."""
+    def finish(
+        self,
+        attempt: CallAttempt,
+        *,
+        permanent_failure: bool,
+        signals: frozenset[StopSignal] = frozenset(),
+    ) -> NextStep | None:
+        """The attempt just became terminal: count it, record facts, decide the next step.
+
+        ``signals`` are the call extraction's "never again" words (``stop_signals``).
+        """
         enrollment = self._enrollment_of(attempt)
         campaign = self._campaign_of(attempt)
+        retries = self._retries_of(campaign)
+        signals = signals & retries.stop_outcomes
+        if StopSignal.OPT_OUT in signals:
+            self._writes.opt_outs.add(enrollment.customer_id)
         outcome = Outcome(attempt.outcome or Outcome.FAILED)
         metrics.attempt_finished(outcome.value)
-        _count_call(enrollment, outcome, self.now)
+        outcome_calls = _count_call(enrollment, outcome, self.now)
         self._record_call_facts(attempt, enrollment)
         goal = evaluate_goal(
             objectives_of(campaign.goal_spec, campaign.email_goal_counts),
@@ -195,7 +231,7 @@ class ResultBatch:
         if enrollment.state != EnrollmentState.ACTIVE:
             return None  # closed meanwhile (opted out, goal met by a reply)
         step = decide_after_call(
-            _retry_plan(campaign),
+            _retry_plan(campaign, retries),
             outcome=Outcome.FAILED if outcome is Outcome.CANCELED else outcome,
             attempts_made=enrollment.calls_made - enrollment.round_base,
             unanswered_calls=enrollment.unanswered_calls,
@@ -203,6 +239,8 @@ class ResultBatch:
             goal_met=goal.met,
             permanent_failure=permanent_failure,
             finished_at=self.now,
+            outcome_calls=outcome_calls,
+            signals=signals,
         )
         if campaign.status == CampaignStatus.DONE:
             step = _closing_only(step)
@@ -214,6 +252,13 @@ class ResultBatch:
         write_changes(self.session, [*self.attempts.values(), *self.enrollments.values()])
         self.session.flush()
         writes, self._writes = self._writes, _Writes()
+        if writes.opt_outs:
+            closed = opt_out_customers(
+                self.session, writes.opt_outs, SuppressionSource.CALL_EXTRACTION, self.now
+            )
+            for enrollment_id in closed:
+                writes.cancel_for.append(enrollment_id)
+                writes.cancel_reasons[enrollment_id] = OPT_OUT_REASON
         for reason in set(writes.cancel_reasons.values()):
             ids = [e for e in writes.cancel_for if writes.cancel_reasons[e] == reason]
             cancel_open_work(self.session, self.now, enrollment_ids=ids, reason=reason)
@@ -266,8 +311,25 @@ class ResultBatch:
             facts.add(kind, data, at)
             self._writes.contact_events.append(base | {"kind": kind, "data": data})
 
+    def _late_signals(
+        self, attempt: CallAttempt, record: CallRecord, signals: frozenset[StopSignal]
+    ) -> bool:
+        """A finished call's extraction says "never again": close what is still open."""
+        if not is_terminal(AttemptStatus(attempt.status)) or record.extraction is None:
+            return False
+        attempt.extraction = dict(record.extraction)
+        signals = signals & self._retries_of(self._campaign_of(attempt)).stop_outcomes
+        enrollment = self._enrollment_of(attempt)
+        if StopSignal.OPT_OUT in signals:
+            self._writes.opt_outs.add(enrollment.customer_id)
+            return True
+        if StopSignal.WRONG_NUMBER in signals and enrollment.state == EnrollmentState.ACTIVE:
+            step = NextStep(EnrollmentState.FAILED, None, None, WRONG_NUMBER_REASON)
+            self._apply_next_step(enrollment, self._campaign_of(attempt), step)
+        return True
+
     def _apply_next_step(self, enrollment: Enrollment, campaign: Campaign, step: NextStep) -> None:
-        if step.close_as in (EnrollmentState.GOAL_MET, EnrollmentState.FAILED):
+        if step.close_as in _CANCELS_OPEN_WORK:
             self._writes.cancel_for.append(enrollment.id)
             self._writes.cancel_reasons[enrollment.id] = step.reason
         if step.send_fallback is not None:
@@ -321,6 +383,12 @@ class ResultBatch:
         for row in rows:
             row["to_address"] = phones.get(row["enrollment_id"])
         _insert_all(self.session, Message, rows)
+
+
+# Closing as these cancels the enrollment's pending calls and unsent messages.
+_CANCELS_OPEN_WORK = frozenset(
+    {EnrollmentState.GOAL_MET, EnrollmentState.FAILED, EnrollmentState.OPTED_OUT}
+)
 
 
 def _insert_all(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
@@ -382,19 +450,26 @@ def _closing_only(step: NextStep) -> NextStep:
     return NextStep(EnrollmentState.NOT_ANSWERED, None, None, "campaign completed")
 
 
-def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> None:
+def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> int:
+    """Count the call; returns this round's calls with its outcome, this one included."""
     enrollment.calls_made += 1
     if outcome is not Outcome.ANSWERED:
         enrollment.unanswered_calls += 1
     else:
         enrollment.last_contact_at = now
+    counts = dict(enrollment.outcome_calls or {})
+    made = int(counts.get(outcome.value, 0)) + 1
+    counts[outcome.value] = made
+    enrollment.outcome_calls = counts  # a new dict: JSONB changes are seen by assignment
+    return made
 
 
-def _retry_plan(campaign: Campaign) -> RetryPlan:
+def _retry_plan(campaign: Campaign, retries: OutcomeRetries) -> RetryPlan:
     """The campaign's retry settings; no fallback without a sender and a message."""
     ready = campaign.fallback_channel_id is not None and bool(campaign.fallback_first_message)
     return RetryPlan(
         tuple(campaign.call_attempt_delays),
         campaign.fallback_after_attempts,
         campaign.fallback_channel if ready else None,
+        retries,
     )

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select, text, tuple_, update
+from sqlalchemy import delete, exists, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from dialer.phones import InvalidPhone, normalize_phone
+from dialer.policies.retry import OPT_OUT_REASON
 from dialer.schemas import SUPPRESSION_SOURCE_PATTERN
 from models import CallAttempt, Customer, Enrollment, Suppression
 from models.vocabulary import EnrollmentState
@@ -196,6 +197,45 @@ def suppress_customer(
         )
         .on_conflict_do_nothing()
     )
+
+
+# Closed enrollments an opt-out still closes: a later resume must not select them.
+_REOPENABLE = (EnrollmentState.ACTIVE, EnrollmentState.UNRESOLVED, EnrollmentState.NOT_ANSWERED)
+
+
+def opt_out_customers(
+    session: Session, customer_ids: Collection[uuid.UUID], source: str, now: datetime
+) -> list[uuid.UUID]:
+    """The customers asked not to be contacted: flag them, list their numbers on their
+    accounts' lists, close their enrollments in every campaign as ``opted_out``.
+
+    Set-based, for a batch of results. Returns the enrollments it closed (the caller
+    cancels their open work).
+    """
+    if not customer_ids:
+        return []
+    ids = sorted(customer_ids)
+    session.execute(
+        update(Customer).where(Customer.id.in_(ids)).values(opted_out=True, opted_out_at=now)
+    )
+    listed = select(
+        Customer.account_id,
+        Customer.phone,
+        literal(source),
+        literal(now.date()),
+    ).where(Customer.id.in_(ids), Customer.phone.is_not(None))
+    session.execute(
+        insert(Suppression)
+        .from_select(["account_id", "phone", "source", "listed_on"], listed)
+        .on_conflict_do_nothing()
+    )
+    closed = session.scalars(
+        update(Enrollment)
+        .where(Enrollment.customer_id.in_(ids), Enrollment.state.in_(_REOPENABLE))
+        .values(state=EnrollmentState.OPTED_OUT, closed_at=now, close_reason=OPT_OUT_REASON)
+        .returning(Enrollment.id)
+    )
+    return list(closed)
 
 
 def load_numbers(

@@ -278,6 +278,7 @@ def test_a_row_holds_the_attempt_its_customer_and_the_customers_campaigns(
     assert attempt["messages_count"] == 0
     assert attempt["duration_seconds"] == 0
     assert attempt["direction"] == "outbound"
+    assert attempt["voicemail_action"] is None  # no policy: the agent's own setting
     assert attempt["campaign"] == {"id": str(world.campaigns["spring"]), "name": "Spring"}
     assert datetime.fromisoformat(attempt["scheduled_at"]) == NOW - 2 * DAY
     assert {"created_at", "updated_at", "finished_at", "dispatched_at"} <= set(attempt)

@@ -159,6 +159,52 @@ def test_email_goal_counts_and_the_subject_are_kept_and_editable(api: Api) -> No
     assert detail_fields(refused) == ["email_subject"]
 
 
+def test_retry_by_outcome_is_kept_editable_and_bounded(api: Api) -> None:
+    client = api.as_new_account()
+    created = create(client)
+    assert created["retry_by_outcome"]["retry_voicemail"] is True  # today's plan
+    assert created["retry_by_outcome"]["stop_outcomes"] == ["opt_out", "wrong_number"]
+    path = f"/campaigns/{created['id']}"
+    tuned = {"busy": {"delays_minutes": [5, 15], "max_tries": 2}, "retry_voicemail": False}
+    answer = client.http.patch(path, json={"retry_by_outcome": tuned})
+    assert answer.status_code == 200, answer.text
+    stored = client.http.get(path).json()["retry_by_outcome"]
+    assert stored["busy"] == {"delays_minutes": [5, 15], "max_tries": 2}
+    assert (stored["retry_voicemail"], stored["no_answer"]) == (False, None)
+    for bad, field in [
+        ({"busy": {"max_tries": 0}}, "retry_by_outcome.busy.max_tries"),
+        ({"answered": {"max_tries": 1}}, "retry_by_outcome.answered"),
+        ({"stop_outcomes": ["wrong_number"]}, "retry_by_outcome.stop_outcomes"),
+    ]:
+        refused = client.http.patch(path, json={"retry_by_outcome": bad})
+        assert refused.status_code == 422, refused.text
+        assert field in detail_fields(refused)
+
+
+def test_the_voicemail_policy_is_kept_editable_and_validated(api: Api) -> None:
+    client = api.as_new_account()
+    created = create(client)
+    assert (created["voicemail_action"], created["voicemail_message"]) == (None, None)
+    path = f"/campaigns/{created['id']}"
+    policy = {"voicemail_action": "leave_message", "voicemail_message": "Hi {{name}}"}
+    answer = client.http.patch(path, json=policy)
+    assert answer.status_code == 200, answer.text
+    got = client.http.get(path).json()
+    assert (got["voicemail_action"], got["voicemail_message"]) == ("leave_message", "Hi {{name}}")
+    for bad, field in [
+        ({"voicemail_message": "Hi {{nickname}}"}, "voicemail_message"),
+        ({"voicemail_message": "x" * 501}, "voicemail_message"),
+        ({"voicemail_action": "sing"}, "voicemail_action"),
+    ]:
+        refused = client.http.patch(path, json=bad)
+        assert refused.status_code == 422, refused.text
+        assert field in detail_fields(refused)
+    no_message = client.http.post(
+        "/campaigns", json=spec("No message", voicemail_action="leave_message")
+    )
+    assert no_message.status_code == 422, no_message.text
+
+
 def test_a_name_is_used_once_per_account(api: Api) -> None:
     first, second = api.as_new_account(), api.as_new_account()
     create(first, "Same")

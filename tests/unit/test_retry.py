@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from dialer.errors import ValidationFailed
 from dialer.policies.retry import (
     NextStep,
+    OutcomeRetries,
+    OutcomeRule,
     RetryPlan,
     decide_after_call,
     dispatch_backoff_seconds,
@@ -20,8 +22,9 @@ from dialer.policies.retry import (
     first_call_after_message,
     max_call_attempts,
     next_call_due,
+    stop_signals,
 )
-from dialer.policies.vocabulary import EnrollmentState, FallbackChannel, Outcome
+from dialer.policies.vocabulary import EnrollmentState, FallbackChannel, Outcome, StopSignal
 
 T0 = datetime(2025, 3, 10, 14, 30, tzinfo=UTC)
 WA = FallbackChannel.WHATSAPP
@@ -275,3 +278,188 @@ def test_the_dispatch_backoff_honours_retry_after_and_the_ceiling() -> None:
     assert dispatch_backoff_seconds(4, 7.5, 1800.0) == 60
     assert dispatch_backoff_seconds(4, 5000.0, 1800.0) == 1800.0
     assert dispatch_backoff_seconds(-1, 0.0, 1800.0) == 2
+
+
+# ------------------------------------------------------------------ retry by outcome
+
+BUSY_FAST = OutcomeRetries({Outcome.BUSY: OutcomeRule(delays_minutes=(5, 15), max_tries=3)})
+
+
+def decide_with(retries: OutcomeRetries, **overrides: Any) -> NextStep:
+    tuned = RetryPlan(PLAN.delays_minutes, 2, WA, retries)
+    values: dict[str, Any] = {
+        "outcome": Outcome.NO_ANSWER,
+        "attempts_made": 1,
+        "unanswered_calls": 1,
+        "fallback_sent": False,
+        "goal_met": False,
+        "permanent_failure": False,
+        "finished_at": T0,
+    }
+    return decide_after_call(tuned, **(values | overrides))
+
+
+_CASES = test_decide_after_call.pytestmark[0].args[1]  # the table above
+
+
+@pytest.mark.parametrize(("overrides", "close_as", "next_call_at", "send_fallback"), _CASES)
+def test_the_default_outcome_retries_decide_exactly_as_the_plain_plan(
+    overrides: dict[str, Any],
+    close_as: EnrollmentState | None,
+    next_call_at: datetime | None,
+    send_fallback: bool,
+) -> None:
+    spelled_out = OutcomeRetries({}, retry_voicemail=True, stop_outcomes=frozenset(StopSignal))
+    for retries in (OutcomeRetries(), spelled_out):
+        assert decide_with(retries, **overrides) == decide(**overrides)
+    assert decide(**overrides).close_as == close_as
+
+
+@pytest.mark.parametrize(
+    ("overrides", "close_as", "after_minutes"),
+    [
+        # busy uses its own delays, by how many calls were busy, the last repeating
+        ({"outcome": Outcome.BUSY, "outcome_calls": 1}, None, 5),
+        ({"outcome": Outcome.BUSY, "outcome_calls": 2, "attempts_made": 2}, None, 15),
+        # max_tries reached: closed although the campaign's attempts are not used up
+        (
+            {"outcome": Outcome.BUSY, "outcome_calls": 3, "attempts_made": 3},
+            EnrollmentState.NOT_ANSWERED,
+            None,
+        ),
+        # other outcomes keep call_attempt_delays by attempt number
+        ({"outcome": Outcome.NO_ANSWER, "attempts_made": 2}, None, 240),
+        ({"outcome": Outcome.VOICEMAIL}, None, 60),
+        # the campaign's len(delays) + 1 still caps the round
+        (
+            {"outcome": Outcome.BUSY, "outcome_calls": 2, "attempts_made": 4},
+            EnrollmentState.NOT_ANSWERED,
+            None,
+        ),
+    ],
+)
+def test_busy_with_its_own_delays_and_limit(
+    overrides: dict[str, Any], close_as: EnrollmentState | None, after_minutes: int | None
+) -> None:
+    step = decide_with(BUSY_FAST, **overrides)
+    expected = None if after_minutes is None else T0 + timedelta(minutes=after_minutes)
+    assert (step.close_as, step.next_call_at) == (close_as, expected)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "close_as"),
+    [
+        (Outcome.VOICEMAIL, EnrollmentState.NOT_ANSWERED),
+        (Outcome.NO_ANSWER, None),
+        (Outcome.BUSY, None),
+        (Outcome.FAILED, None),
+    ],
+)
+def test_voicemail_not_retried_closes_on_the_first_voicemail(
+    outcome: Outcome, close_as: EnrollmentState | None
+) -> None:
+    step = decide_with(OutcomeRetries(retry_voicemail=False), outcome=outcome)
+    assert step.close_as == close_as
+    assert (step.next_call_at is None) == (close_as is not None)
+
+
+def test_voicemail_not_retried_still_sends_the_due_fallback() -> None:
+    step = decide_with(
+        OutcomeRetries(retry_voicemail=False),
+        outcome=Outcome.VOICEMAIL,
+        attempts_made=2,
+        unanswered_calls=2,
+    )
+    assert (step.close_as, step.send_fallback) == (EnrollmentState.NOT_ANSWERED, WA)
+
+
+@pytest.mark.parametrize(
+    ("rules", "field"),
+    [
+        ({Outcome.ANSWERED: OutcomeRule(max_tries=1)}, "retry_by_outcome.answered"),
+        ({Outcome.BUSY: OutcomeRule(max_tries=0)}, "retry_by_outcome.busy.max_tries"),
+        ({Outcome.BUSY: OutcomeRule(delays_minutes=())}, "retry_by_outcome.busy.delays_minutes"),
+        (
+            {Outcome.FAILED: OutcomeRule(delays_minutes=(-1,))},
+            "retry_by_outcome.failed.delays_minutes",
+        ),
+    ],
+)
+def test_invalid_outcome_rules_name_the_setting(
+    rules: dict[Outcome, OutcomeRule], field: str
+) -> None:
+    with pytest.raises(ValidationFailed) as info:
+        OutcomeRetries(rules)
+    assert info.value.field == field
+
+
+def test_the_opt_out_cannot_be_switched_off() -> None:
+    with pytest.raises(ValidationFailed) as info:
+        OutcomeRetries(stop_outcomes=frozenset({StopSignal.WRONG_NUMBER}))
+    assert info.value.field == "retry_by_outcome.stop_outcomes"
+
+
+# ------------------------------------------------------------------ never again
+
+OPT, WRONG = StopSignal.OPT_OUT, StopSignal.WRONG_NUMBER
+ONLY_OPT_OUT = OutcomeRetries(stop_outcomes=frozenset({OPT}))
+
+
+@pytest.mark.parametrize(
+    ("retries", "overrides", "close_as"),
+    [
+        # an opt-out wins over everything, the goal included
+        (OutcomeRetries(), {"signals": frozenset({OPT})}, EnrollmentState.OPTED_OUT),
+        (
+            OutcomeRetries(),
+            {"signals": frozenset({OPT}), "goal_met": True, "outcome": Outcome.ANSWERED},
+            EnrollmentState.OPTED_OUT,
+        ),
+        (OutcomeRetries(), {"signals": frozenset({OPT, WRONG})}, EnrollmentState.OPTED_OUT),
+        # a wrong number closes as failed, a met goal still counts as met
+        (OutcomeRetries(), {"signals": frozenset({WRONG})}, EnrollmentState.FAILED),
+        (
+            OutcomeRetries(),
+            {"signals": frozenset({WRONG}), "outcome": Outcome.ANSWERED},
+            EnrollmentState.FAILED,
+        ),
+        (
+            OutcomeRetries(),
+            {"signals": frozenset({WRONG}), "goal_met": True},
+            EnrollmentState.GOAL_MET,
+        ),
+        # a campaign that does not stop on wrong numbers retries as usual
+        (ONLY_OPT_OUT, {"signals": frozenset({WRONG})}, None),
+        (
+            ONLY_OPT_OUT,
+            {"signals": frozenset({WRONG}), "outcome": Outcome.ANSWERED},
+            EnrollmentState.UNRESOLVED,
+        ),
+    ],
+)
+def test_never_again_signals_close_with_no_call_and_no_fallback(
+    retries: OutcomeRetries, overrides: dict[str, Any], close_as: EnrollmentState | None
+) -> None:
+    # Fallback due (second unanswered call) unless the enrollment is closed for good.
+    step = decide_with(retries, attempts_made=2, unanswered_calls=2, **overrides)
+    assert step.close_as == close_as
+    if close_as in (EnrollmentState.OPTED_OUT, EnrollmentState.FAILED):
+        assert (step.next_call_at, step.send_fallback) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("extraction", "expected"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"opt_out": True}, {OPT}),
+        ({"opt_out": "yes", "wrong_number": "TRUE "}, {OPT, WRONG}),
+        ({"wrong_number": True, "opt_out": False}, {WRONG}),
+        ({"opt_out": 1, "wrong_number": "no"}, set()),  # only true or "true"/"yes"
+        ({"opt_out": None, "summary": "opt_out"}, set()),
+    ],
+)
+def test_stop_signals_read_the_extractions_boolean_keys(
+    extraction: dict[str, object] | None, expected: set[StopSignal]
+) -> None:
+    assert stop_signals(extraction) == expected

@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from dialer.policies.batch_status import batch_status
 from dialer.policies.vocabulary import Segment
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH
-from dialer.schemas import CallWindowIn, GoalSpecIn, WallClockTime, column_of, refuse_nul
+from dialer.schemas import (
+    CallWindowIn,
+    GoalSpecIn,
+    RetryByOutcomeIn,
+    WallClockTime,
+    column_of,
+    refuse_nul,
+)
 from dialer.services.lifecycle import ResumeResult
 from models import Campaign
 
@@ -55,9 +62,16 @@ class CampaignOut(BaseModel):
     call_opening_message: str | None
     whatsapp_first_message: str | None
     whatsapp_after_attempts: int
+    voicemail_action: Literal["hang_up", "leave_message"] | None = Field(
+        description="Extension to seed 002 (issue 16); null: the agent's own setting."
+    )
+    voicemail_message: str | None
     email_subject: str | None
     email_goal_counts: Literal["accepted", "delivered"]
     call_attempt_delays: list[int]
+    retry_by_outcome: RetryByOutcomeIn = Field(
+        description="Extension to seed 002 (issue 16): retries per unanswered outcome."
+    )
     call_working_hours: CallWindowOut
     timezone: str
     concurrency: int
@@ -100,7 +114,7 @@ class CampaignListItemOut(CampaignSummaryOut):
 class CampaignPatch(BaseModel):
     """The settings PATCH /campaigns/{id} may change; a field left out keeps its value.
 
-    Nested objects (call_working_hours, goal_spec, variables) are replaced whole.
+    Nested objects (call_working_hours, goal_spec, retry_by_outcome, variables) are replaced whole.
     ``customer_fields`` names extra CSV columns new templates may use, as on create.
     """
 
@@ -114,9 +128,12 @@ class CampaignPatch(BaseModel):
     call_opening_message: str | None = None
     whatsapp_first_message: str | None = None
     whatsapp_after_attempts: int | None = None
+    voicemail_action: Literal["hang_up", "leave_message"] | None = None
+    voicemail_message: str | None = None
     email_subject: str | None = None  # checked like a new campaign's (one line, bounded)
     email_goal_counts: Literal["accepted", "delivered"] | None = None
     call_attempt_delays: list[int] | None = None
+    retry_by_outcome: RetryByOutcomeIn | None = None
     call_working_hours: CallWindowIn | None = None
     timezone: str | None = Field(default=None, max_length=ZONE_NAME_MAX_LENGTH)
     concurrency: int | None = None
@@ -208,9 +225,12 @@ _COLUMNS_AS_IS = (
     "call_opening_message",
     "whatsapp_first_message",
     "whatsapp_after_attempts",
+    "voicemail_action",
+    "voicemail_message",
     "email_subject",
     "email_goal_counts",
     "call_attempt_delays",
+    "retry_by_outcome",
     "timezone",
     "concurrency",
     "max_calls_per_day",
