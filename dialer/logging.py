@@ -86,6 +86,17 @@ def _mask_value(value: Any, key: str = "", parent: str = "") -> Any:
     return value
 
 
+def mask_data(value: Any, key: str = "", parent: str = "") -> Any:
+    """Any JSON-like value (an error report, say) masked like a log line, tracebacks too."""
+    if isinstance(value, str):
+        return mask_name(value) if _is_person_name(key, parent) else mask_text(value)
+    if isinstance(value, Mapping):
+        return {k: mask_data(v, str(k), key) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(v, key, parent) for v in value]
+    return value
+
+
 def mask_text(text: str) -> str:
     """Free text (a message, a traceback): SQL parameters dropped, phones and e-mails masked."""
     return mask_email(mask_phone(_SQL_PARAMETERS.sub("[parameters hidden]\n", text)))

@@ -372,6 +372,20 @@ class Settings(BaseSettings):
     metrics_password: SecretStr | None = Field(
         default=None, description="Basic-auth password of metrics_user."
     )
+    sentry_dsn: SecretStr | None = Field(
+        default=None,
+        description="Sentry DSN: error reports (and beat monitoring from the Celery "
+        "processes) go there, personal data masked. Unset: Sentry is off.",
+    )
+    sentry_environment: str | None = Field(
+        default=None, max_length=64, description="Sentry's environment tag (e.g. production)."
+    )
+    sentry_traces_sample_rate: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of transactions Sentry traces (0: errors only).",
+    )
     flower_host: str = Field(default="127.0.0.1", description="`dialer flower` listen address.")
     flower_port: int = Field(
         default=5555, ge=1, le=65535, description="`dialer flower` listen port."

@@ -10,8 +10,10 @@ from typing import Any
 
 from celery import Celery
 from kombu.entity import Queue
+from sentry_sdk.integrations.celery import CeleryIntegration
 
 from dialer.composition import worker
+from dialer.composition.sentry import init_sentry
 from dialer.settings import Settings
 
 BEAT_KEY_PREFIX = "dialer:beat"
@@ -98,6 +100,9 @@ def configure(app: Celery, cfg: Settings, broker_url: str) -> None:
 app = Celery("dialer", include=["tasks.pipeline"])
 _worker = worker()
 configure(app, _worker.runtime.settings, _worker.runtime.redis_url)
+# Workers report task errors; the beat process reports each schedule entry as a cron
+# monitor (a beat that stops ticking shows as missed check-ins). Off without a DSN.
+init_sentry(_worker.runtime.settings, "celery", [CeleryIntegration(monitor_beat_tasks=True)])
 
 # Signal handlers: worker metrics and per-task log context (after the app exists).
 import tasks.exit_status  # noqa: E402

@@ -47,9 +47,11 @@ def beat_cmd() -> None:
 def api_cmd() -> None:
     """Serve the control API and the webhook ingress on api_host:api_port."""
     from dialer.api import create_app, serve_app, serve_metrics
+    from dialer.composition.sentry import init_sentry
     from tasks.pipeline import apply_event
 
     runtime = _runtime()
+    init_sentry(runtime.settings, "api")
     app_ = create_app(
         runtime.settings,
         runtime.session,
