@@ -95,6 +95,9 @@ class CallAttempt(IdMixin, TimestampMixin, Base):
     voicemail_action: Mapped[VoicemailAction | None] = mapped_column(Word(VoicemailAction))
     # An `uncertain` attempt: when reconciliation next looks the call up at the provider.
     next_check_at: Mapped[datetime | None]
+    # Why the call was allowed when it was dialed (dialer.policies.evidence): zones and
+    # their source, local times, rule packs, window, suppression check. For audits.
+    evidence: Mapped[dict[str, Any] | None]
 
     __table_args__ = (
         CheckConstraint(one_of("status", ATTEMPT_STATUSES), name="status"),
