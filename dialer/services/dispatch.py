@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session, load_only
 
 from dialer.dependencies import UnitOfWork
 from dialer.logging import get_logger
-from dialer.policies.contact_rules import contact_rules
+from dialer.policies.contact_rules import ContactRules, contact_rules
+from dialer.policies.evidence import call_evidence
 from dialer.policies.rotation import pick_caller_id
 from dialer.policies.rule_pack_data import PACKS
 from dialer.policies.rule_packs import RulePack, cap_allows, longest_cap_period
@@ -43,7 +44,7 @@ from dialer.policies.vocabulary import (
     VoicemailAction,
 )
 from dialer.policies.window import CallWindow, LegalBound, may_start_call
-from dialer.policies.zones import contact_zones
+from dialer.policies.zones import ContactZones, resolve_contact_zones
 from dialer.providers.base import (
     CallRecord,
     NotSent,
@@ -101,6 +102,7 @@ DISPATCH_COLUMNS = (
     CallAttempt.delivery_attempts,
     CallAttempt.dispatched_at,  # restored when the gate holds a request back
     CallAttempt.provider,  # set: the attempt keeps to the provider it was sent to
+    CallAttempt.evidence,  # restored, like dispatched_at, when the request is not sent
 )
 
 
@@ -232,6 +234,7 @@ class _Prepared:
     dispatched_at_before: datetime | None
     provider: str  # the registry name of the adapter the request goes to
     provider_before: str | None  # restored when the request is not sent after all
+    evidence_before: dict[str, Any] | None  # likewise: the record of an earlier dial
 
 
 @dataclass
@@ -279,7 +282,9 @@ def _prepare_batch(
     accepted: list[tuple[CallAttempt, Customer]] = []
     zones_of: dict[uuid.UUID, tuple[ZoneInfo, ...]] = {}
     windows_of: dict[uuid.UUID, CallWindow] = {}
+    evidence_of: dict[uuid.UUID, dict[str, Any]] = {}
     recent = _recent_calls(session, rows, now - longest_cap_period(limits.packs))
+    listed_at = now  # the suppression read below, recorded in each call's evidence
     # Read while the attempts are locked: a number listed since the claim is not dialed.
     listed = suppressed_pairs(session, ((c.account_id, c.phone) for _, _, c in rows))
     suppressed: list[uuid.UUID] = []
@@ -290,14 +295,10 @@ def _prepare_batch(
             suppressed.append(attempt.id)
             reports.append(DispatchReport(attempt.id, Verdict.CANCELED, SUPPRESSED))
             continue
-        zones = tuple(
-            contact_zones(
-                customer.timezone,
-                customer.phone,
-                context.campaign.timezone,
-                location_of(customer),
-            )
+        resolved = resolve_contact_zones(
+            customer.timezone, customer.phone, context.campaign.timezone, location_of(customer)
         )
+        zones = resolved.zones
         rules = contact_rules(
             context.window, location_of(customer), customer.phone, now, limits.packs
         )
@@ -311,6 +312,9 @@ def _prepare_batch(
         if refusal is not None:
             reports.append(refusal)
             continue
+        evidence_of[attempt.id] = _evidence(
+            resolved, rules, now, limits, recent.get(customer.id), listed_at
+        )
         recent.setdefault(customer.id, []).append(now)  # a second attempt in this batch
         windows_of[attempt.id] = rules.window
         if attempt.status == AttemptStatus.QUEUED:
@@ -319,7 +323,16 @@ def _prepare_batch(
         zones_of[attempt.id] = zones
     _advance_cursors(session, contexts, accepted)
     requests = [
-        _start(a, customer, contexts[a.campaign_id], windows_of[a.id], zones_of[a.id], now, planner)
+        _start(
+            a,
+            customer,
+            contexts[a.campaign_id],
+            windows_of[a.id],
+            zones_of[a.id],
+            now,
+            planner,
+            evidence_of[a.id],
+        )
         for a, customer in accepted
     ]
     write_changes(session, [attempt for attempt, _, _ in rows])
@@ -439,6 +452,25 @@ def _tell_health(fleet: VoiceFleet, provider: str, answers: Sequence[Placement])
         fleet.health.placed(provider)
 
 
+def _evidence(
+    zones: ContactZones,
+    rules: ContactRules,
+    now: datetime,
+    limits: DispatchLimits,
+    recent_calls: list[datetime] | None,
+    suppression_checked_at: datetime,
+) -> dict[str, Any]:
+    """Why this call is allowed, stored with the `dispatching` mark (issue 16)."""
+    return call_evidence(
+        zones=zones,
+        rules=rules,
+        checked_at=now,
+        margin=limits.window_margin,
+        calls_in_cap_period=len(recent_calls or ()),
+        suppression_checked_at=suppression_checked_at,
+    )
+
+
 def _recheck(
     attempt: CallAttempt,
     enrollment_state: str,
@@ -510,9 +542,11 @@ def _start(
     zones: tuple[ZoneInfo, ...],
     now: datetime,
     planner: RoutePlanner,
+    evidence: dict[str, Any],
 ) -> _Prepared:
     before = (attempt.delivery_attempts, attempt.dispatched_at)
-    provider_before = attempt.provider
+    provider_before, evidence_before = attempt.provider, attempt.evidence
+    attempt.evidence = evidence  # why this dial is allowed, written with the mark
     attempt.status = AttemptStatus.DISPATCHING
     attempt.delivery_attempts += 1
     attempt.dispatched_at = now
@@ -526,7 +560,16 @@ def _start(
         attempt.provider = planner.provider_for(context.providers)
     attempt.voicemail_action = context.campaign.voicemail_action  # the policy sent
     request = _request(attempt, customer, context)
-    return _Prepared(attempt.id, request, window, zones, *before, attempt.provider, provider_before)
+    return _Prepared(
+        attempt.id,
+        request,
+        window,
+        zones,
+        *before,
+        attempt.provider,
+        provider_before,
+        evidence_before,
+    )
 
 
 def _hold_back(session: Session, held: list[tuple[_Prepared, datetime]]) -> list[DispatchReport]:
@@ -554,6 +597,7 @@ def _hold_back(session: Session, held: list[tuple[_Prepared, datetime]]) -> list
         attempt.delivery_attempts = prep.delivery_attempts_before
         attempt.dispatched_at = prep.dispatched_at_before
         attempt.provider = prep.provider_before
+        attempt.evidence = prep.evidence_before  # not dialed: no record of a dial
         reports.append(_defer(attempt, reopens, "window closing"))
     write_changes(session, attempts.values())
     return reports
@@ -580,6 +624,7 @@ def _give_back(
         attempt.delivery_attempts = prep.delivery_attempts_before
         attempt.dispatched_at = prep.dispatched_at_before
         attempt.provider = prep.provider_before
+        attempt.evidence = prep.evidence_before
         attempt.status, attempt.queued_at = AttemptStatus.QUEUED, now
         attempt.last_error = f"not sent: {refusal}"
         reports.append(

@@ -91,7 +91,10 @@ def test_no_call_starts_within_the_margin_of_closing(clean_db: str, redis_url: s
     for attempt in attempts_of(clean_db, campaign_id):
         if attempt.idempotency_key in provider.sent:
             assert (attempt.status, attempt.delivery_attempts) == ("in_progress", 1)
+            assert attempt.evidence is not None
+            assert attempt.evidence["zones"] == ["America/New_York"]
             continue
+        assert attempt.evidence is None  # held back by the gate: no record of a dial
         assert attempt.status == "pending"
         assert attempt.scheduled_at == TUESDAY_OPENING
         assert attempt.delivery_attempts == tries_before[attempt.id]

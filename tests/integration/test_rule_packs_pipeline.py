@@ -122,3 +122,29 @@ def test_dispatch_refuses_a_call_the_cap_filled_since_the_claim(
     (waiting,) = attempts_of(clean_db, ids[0])
     assert waiting.status == "pending"
     assert waiting.scheduled_at == MORNING + timedelta(hours=4)
+
+
+def test_a_dialed_call_keeps_the_evidence_of_why_it_was_allowed(
+    clean_db: str, redis_url: str
+) -> None:
+    ids = _campaigns(clean_db, ["A", "B"], [MIAMI])
+    driver = _started(clean_db, redis_url, ids, MORNING)
+    _mark_called(clean_db, ids[1], MORNING - timedelta(hours=5))  # one call within 24 h
+    with transaction(clean_db) as session:
+        claimed = scan_campaign(session, ids[0], MORNING, LEGAL, 500).claimed
+    (report,) = dispatch_batch(driver.uow, driver.voice, claimed, driver.clock, driver.limits)
+    assert report.verdict == Verdict.PLACED
+    (dialed,) = attempts_of(clean_db, ids[0])
+    evidence = dialed.evidence
+    assert evidence is not None
+    assert evidence["checked_at"] == "2026-07-15T14:00:00Z"
+    assert evidence["zones"] == ["America/New_York"]
+    assert evidence["zone_source"] == "phone"
+    assert evidence["local_times"] == {"America/New_York": "2026-07-15T10:00:00-04:00"}
+    assert evidence["jurisdiction"] == {"country": "US", "subdivision": "FL", "source": "phone"}
+    assert any(label.startswith("us-fl@") for label in evidence["rule_packs"])
+    assert evidence["window"]["end"] == "20:00"  # Florida's hours, not the campaign's 21:00
+    assert evidence["window_closes_at"] == "2026-07-16T00:00:00Z"
+    assert "3/24h" in evidence["frequency_caps"]
+    assert evidence["calls_in_cap_period"] == 1
+    assert evidence["suppression_checked_at"] == "2026-07-15T14:00:00Z"
