@@ -30,6 +30,41 @@ class CampaignRef(BaseModel):
     name: str
 
 
+class EvidenceJurisdictionOut(BaseModel):
+    country: str | None = None
+    subdivision: str | None = None
+    source: str
+
+
+class EvidenceWindowOut(BaseModel):
+    start: str = Field(description="Local opening time the call was held to (HH:MM).")
+    end: str = Field(description="Local closing time the call was held to (HH:MM).")
+    weekdays: list[int] = Field(description="Allowed weekdays, 0 = Monday.")
+    campaign_hours: str
+    legal_bound: str = Field(description="The legal bound after the rule packs (HH:MM-HH:MM).")
+
+
+class CallEvidenceOut(BaseModel):
+    """Why a dialed call was allowed, recorded under lock at dispatch (issue 16)."""
+
+    version: int
+    checked_at: str
+    zones: list[str]
+    zone_source: str = Field(description="explicit, location, phone or campaign.")
+    local_times: dict[str, str] = Field(description="The local time in each zone at the check.")
+    jurisdiction: EvidenceJurisdictionOut
+    rule_packs: list[str] = Field(description="The rule packs applied, as id@version.")
+    strictest_reading: bool = Field(
+        description="True when the state was unknown and every pack of the country applied."
+    )
+    window: EvidenceWindowOut
+    window_closes_at: str | None = None
+    margin_seconds: int
+    frequency_caps: list[str] = Field(description="Caps as calls/hours, e.g. 3/24h.")
+    calls_in_cap_period: int
+    suppression_checked_at: str
+
+
 class CallAttemptOut(BaseModel):
     id: uuid.UUID
     attempt_no: int
@@ -57,6 +92,11 @@ class CallAttemptOut(BaseModel):
         default=None,
         description="Extension to seed 000 (issue 16): the campaign's voicemail policy "
         "sent with the call; null: the agent's own setting applied.",
+    )
+    evidence: CallEvidenceOut | None = Field(
+        default=None,
+        description="Extension to seed 000 (issue 16): why the call was allowed when it "
+        "was dialed; null for attempts not dialed.",
     )
     campaign: CampaignRef | None = None
     scheduled_at: datetime

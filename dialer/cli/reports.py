@@ -1,16 +1,17 @@
 """``dialer campaign status`` and ``dialer campaign export``: what a campaign did.
 
 status prints seed 003's counters, the enrollment states, the call outcomes and the
-window audit; export writes one CSV row per enrolled customer, streamed from the
-database, for spreadsheets and CRMs.
+window audit; export writes one CSV row per enrolled customer (or, with --evidence, per
+dialed call with the record of why it was allowed), streamed from the database, for
+spreadsheets, CRMs and audits.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, Protocol, TextIO
 
 import typer
 from rich.table import Table
@@ -22,11 +23,21 @@ from dialer.errors import DialerError
 from dialer.policies.vocabulary import EnrollmentState, Outcome
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account
 from dialer.services.campaigns import find_campaign, legal_bound
-from dialer.services.exports import RESULT_COLUMNS, ResultRow, campaign_results
+from dialer.services.exports import (
+    EVIDENCE_COLUMNS,
+    RESULT_COLUMNS,
+    ResultRow,
+    campaign_evidence,
+    campaign_results,
+)
 from dialer.services.reports import campaign_report
 from models import Campaign
 
 CampaignArg = Annotated[str, typer.Argument(help="Campaign name or id.")]
+
+
+class _Row(Protocol):
+    def values(self) -> tuple[Any, ...]: ...
 
 
 def campaign_status(campaign: CampaignArg, account: AccountOpt = DEFAULT_ACCOUNT) -> None:
@@ -51,24 +62,43 @@ def campaign_export(
     campaign: CampaignArg,
     out: Annotated[Path, typer.Option("--out", dir_okay=False, help="CSV file to write.")],
     account: AccountOpt = DEFAULT_ACCOUNT,
+    evidence: Annotated[
+        bool,
+        typer.Option(
+            "--evidence",
+            help="One row per dialed call with the evidence of why it was allowed "
+            "(zones, local times, rule packs, window, suppression check), for audits.",
+        ),
+    ] = False,
 ) -> None:
     """One CSV row per enrolled customer: state, calls made, latest outcome, cost, goal met."""
     rt = runtime()
     with rt.session() as session:
         target = _find(session, account, campaign)
         with out.open("w", newline="", encoding="utf-8") as stream:
-            written = write_results(stream, campaign_results(session, target.id))
+            if evidence:
+                written = write_rows(
+                    stream, EVIDENCE_COLUMNS, campaign_evidence(session, target.id)
+                )
+            else:
+                written = write_results(stream, campaign_results(session, target.id))
         name = target.name
-    console.print(f"{written} customers of [bold]{name}[/] written to {out}")
+    what = "dialed calls" if evidence else "customers"
+    console.print(f"{written} {what} of [bold]{name}[/] written to {out}")
 
 
 def write_results(stream: TextIO, rows: Iterable[ResultRow]) -> int:
-    """Write the header and ``rows`` as they come; returns how many rows were written.
+    """Write the header and ``rows`` as they come; returns how many rows were written."""
+    return write_rows(stream, RESULT_COLUMNS, rows)
+
+
+def write_rows(stream: TextIO, columns: Sequence[str], rows: Iterable[_Row]) -> int:
+    """The header, then each row as it comes; returns how many rows were written.
 
     Customer cells that a spreadsheet would run as a formula are escaped (dialer.csv_cells).
     """
     writer = csv.writer(stream)
-    writer.writerow(RESULT_COLUMNS)
+    writer.writerow(columns)
     written = 0
     for row in rows:
         writer.writerow(spreadsheet_safe_row(row.values()))

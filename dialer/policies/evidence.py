@@ -121,6 +121,6 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return " ".join(f"{k}={v}" for k, v in value.items() if v is not None)
+    if isinstance(value, dict):  # sorted: the database keeps JSON keys in its own order
+        return " ".join(f"{k}={v}" for k, v in sorted(value.items()) if v is not None)
     return str(value)

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Subquery, cast, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.orm import Session
 
+from dialer.policies.evidence import evidence_columns, flat_evidence
 from dialer.policies.vocabulary import Channel, Direction, EnrollmentState, MessageStatus
 from models import CallAttempt, Customer, Enrollment, Message
 
@@ -123,3 +124,51 @@ def _whatsapp_sent(campaign_id: uuid.UUID) -> Subquery:
         .group_by(m.enrollment_id)
         .subquery()
     )
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One dialed call and the record of why it was allowed (``--evidence``, issue 16)."""
+
+    attempt: uuid.UUID
+    customer_id: str | None
+    phone: str | None
+    attempt_no: int
+    dispatched_at: datetime | None
+    status: str
+    outcome: str | None
+    evidence: dict[str, Any] | None
+
+    def values(self) -> tuple[Any, ...]:
+        cells = flat_evidence(self.evidence)
+        head = astuple(self)[:-1]
+        return (*head, *(cells[name] for name in evidence_columns()))
+
+
+EVIDENCE_COLUMNS: Final = (
+    *(f.name for f in fields(EvidenceRow) if f.name != "evidence"),
+    *(f"evidence_{name}" for name in evidence_columns()),
+)
+
+
+def campaign_evidence(session: Session, campaign_id: uuid.UUID) -> Iterator[EvidenceRow]:
+    """Every call the campaign dialed, in dial order, with its evidence (streamed)."""
+    a = CallAttempt
+    query = (
+        select(
+            a.id.label("attempt"),
+            Customer.customer_id,
+            Customer.phone,
+            a.attempt_no,
+            a.dispatched_at,
+            a.status,
+            a.outcome,
+            a.evidence,
+        )
+        .join(Customer, Customer.id == a.customer_id)
+        .where(a.campaign_id == campaign_id, a.dispatched_at.is_not(None))
+        .order_by(a.dispatched_at, a.id)
+        .execution_options(yield_per=EXPORT_BATCH_ROWS)
+    )
+    for row in session.execute(query):
+        yield EvidenceRow(**row._mapping)

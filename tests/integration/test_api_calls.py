@@ -12,7 +12,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,12 @@ import pytest
 from sqlalchemy import event, select
 
 from dialer.customers_csv import parse_customers
-from dialer.policies.window import LegalBound
+from dialer.policies.contact_rules import contact_rules
+from dialer.policies.evidence import call_evidence
+from dialer.policies.location import NO_LOCATION
+from dialer.policies.rule_pack_data import PACKS
+from dialer.policies.window import CallWindow, LegalBound, WorkingHours
+from dialer.policies.zones import resolve_contact_zones
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import get_or_create_account
 from dialer.services.calls_query import build_query, list_calls
@@ -279,6 +284,7 @@ def test_a_row_holds_the_attempt_its_customer_and_the_customers_campaigns(
     assert attempt["duration_seconds"] == 0
     assert attempt["direction"] == "outbound"
     assert attempt["voicemail_action"] is None  # no policy: the agent's own setting
+    assert attempt["evidence"] is None  # never dialed by dispatch: nothing recorded
     assert attempt["campaign"] == {"id": str(world.campaigns["spring"]), "name": "Spring"}
     assert datetime.fromisoformat(attempt["scheduled_at"]) == NOW - 2 * DAY
     assert {"created_at", "updated_at", "finished_at", "dispatched_at"} <= set(attempt)
@@ -293,6 +299,30 @@ def test_a_row_holds_the_attempt_its_customer_and_the_customers_campaigns(
         {"id": str(world.campaigns["autumn"]), "name": "Autumn"},
         {"id": str(world.campaigns["spring"]), "name": "Spring"},
     ]
+
+
+def test_a_dialed_call_shows_the_evidence_of_why_it_was_allowed(
+    api: Api, http: httpx.Client, world: World
+) -> None:
+    window = CallWindow(WorkingHours.create(time(9), time(21)), LegalBound())
+    rules = contact_rules(window, NO_LOCATION, "+13055550123", NOW, PACKS)
+    record = call_evidence(
+        zones=resolve_contact_zones(None, "+13055550123", "UTC"),
+        rules=rules,
+        checked_at=NOW,
+        margin=timedelta(seconds=5),
+        calls_in_cap_period=0,
+        suppression_checked_at=NOW,
+    )
+    with transaction(api.database_url) as session:
+        session.get_one(CallAttempt, world.attempts["a2"]).evidence = record
+    body = listed(http, customer_id=str(world.customers["c2"]))
+    row = next(r for r in body["data"] if r["attempt"]["id"] == str(world.attempts["a2"]))
+    evidence = row["attempt"]["evidence"]
+    assert evidence["zones"] == ["America/New_York"]
+    assert evidence["jurisdiction"]["subdivision"] == "FL"
+    assert [label.split("@")[0] for label in evidence["rule_packs"]] == ["us", "us-fl"]
+    assert evidence["window"]["legal_bound"] == "08:00-20:00"
 
 
 def test_defaults_are_ten_rows_newest_first(http: httpx.Client, world: World) -> None:

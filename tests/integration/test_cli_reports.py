@@ -5,10 +5,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from dialer.cli.main import app
 from dialer.services.accounts import DEFAULT_ACCOUNT
+from models import CallAttempt
+from models.session import transaction
 from tests.integration.results_support import (
     EXPECTED_COUNTERS,
     RESULT_CUSTOMERS,
@@ -97,3 +100,51 @@ def test_export_of_an_unknown_campaign_writes_nothing(cli: CliRunner, tmp_path: 
     result = cli.invoke(app, ["campaign", "export", "Nope", "--out", str(out)])
     assert result.exit_code == 1
     assert not out.exists()
+
+
+def test_export_evidence_writes_one_row_per_dialed_call(
+    cli: CliRunner, clean_db: str, tmp_path: Path
+) -> None:
+    campaign_id = campaign_with_results(clean_db, DEFAULT_ACCOUNT, "Results")
+    with transaction(clean_db) as session:
+        attempts = session.scalars(
+            select(CallAttempt).where(CallAttempt.campaign_id == campaign_id)
+        ).all()
+        dialed = [a for a in attempts if a.dispatched_at is not None]
+        first = min(dialed, key=lambda a: (a.dispatched_at, a.id))
+        first.evidence = {
+            "version": 1,
+            "checked_at": "2026-07-15T14:00:00Z",
+            "zones": ["America/New_York", "America/Chicago"],
+            "zone_source": "location",
+            "jurisdiction": {"country": "US", "subdivision": None, "source": "phone"},
+            "rule_packs": ["us@2026-12-03"],
+            "strictest_reading": True,
+            "suppression_checked_at": "=cmd|' /C calc'!A0",  # hostile: escaped in the sheet
+        }
+    out = tmp_path / "evidence.csv"
+    result = cli.invoke(app, ["campaign", "export", "Results", "--out", str(out), "--evidence"])
+    assert result.exit_code == 0, result.output
+    assert f"{len(dialed)} dialed calls" in result.output
+    with out.open(newline="") as stream:
+        reader = csv.DictReader(stream)
+        assert reader.fieldnames is not None
+        assert reader.fieldnames[:7] == [
+            "attempt",
+            "customer_id",
+            "phone",
+            "attempt_no",
+            "dispatched_at",
+            "status",
+            "outcome",
+        ]
+        assert "evidence_rule_packs" in reader.fieldnames
+        rows = list(reader)
+    assert len(rows) == len(dialed)
+    top = rows[0]
+    assert top["attempt"] == str(first.id)
+    assert top["evidence_zones"] == "America/New_York America/Chicago"
+    assert top["evidence_jurisdiction"] == "country=US source=phone"
+    assert top["evidence_strictest_reading"] == "true"
+    assert top["evidence_suppression_checked_at"].startswith("'=")
+    assert all(row["evidence_zones"] == "" for row in rows[1:])  # dialed before the record

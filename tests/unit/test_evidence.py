@@ -60,7 +60,7 @@ def test_several_zones_record_the_local_time_in_each() -> None:
 def test_flat_cells_join_lists_and_maps_for_a_csv_row() -> None:
     cells = flat_evidence(_evidence("+13055550123", ("America/New_York",), ZoneSource.PHONE))
     assert cells["zones"] == "America/New_York"
-    assert cells["jurisdiction"] == "country=US subdivision=FL source=phone"
+    assert cells["jurisdiction"] == "country=US source=phone subdivision=FL"
     assert cells["strictest_reading"] == "false"
     assert cells["calls_in_cap_period"] == "2"
     assert set(flat_evidence(None).values()) == {""}
