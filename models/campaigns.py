@@ -93,6 +93,9 @@ class Campaign(IdMixin, TimestampMixin, Base):
     )
     # Retries per unanswered outcome (dialer.schemas.RetryByOutcomeIn); {} is the plain plan.
     retry_by_outcome: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+    # Due attempts a rule held back while the campaign's hours were open, by reason
+    # (held_holiday, held_closed_day, held_pack_hours, frequency_cap): the scan adds to it.
+    holds: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
     window_start: Mapped[time] = mapped_column(Time, server_default="09:00:00")
     window_end: Mapped[time] = mapped_column(Time, server_default="19:00:00")
     window_weekdays: Mapped[list[int]] = mapped_column(

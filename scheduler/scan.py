@@ -25,8 +25,9 @@ next tick. The caller enqueues dispatch only after the transaction commits.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -43,6 +44,7 @@ from dialer.logging import get_logger
 from dialer.policies.contact_rules import ContactRules, RulesOfCampaign
 from dialer.policies.fair_share import Demand, fair_claims
 from dialer.policies.location import CustomerLocation
+from dialer.policies.plan import HELD_FREQUENCY_CAP, held_by
 from dialer.policies.rule_pack_data import PACKS
 from dialer.policies.rule_packs import RulePack, cap_allows, longest_cap_period
 from dialer.policies.vocabulary import AttemptStatus, CampaignStatus, EnrollmentState, Outcome
@@ -98,6 +100,7 @@ class ScanResult:
     suppressed: int = 0  # closed: the number is on the account's do-not-contact list
     # Campaigns whose hours lie outside the (since tightened) legal bound: none is claimed.
     outside_legal_bound: bool = False
+    holds: Counter[str] = field(default_factory=Counter)  # moved by a rule, by reason
 
 
 @dataclass
@@ -107,6 +110,8 @@ class _Sorted:
     move_to: list[datetime] = field(default_factory=list)
     never: list[uuid.UUID] = field(default_factory=list)
     suppressed: list[uuid.UUID] = field(default_factory=list)
+    # Moved although the campaign's hours were open: by the rule that held them.
+    holds: Counter[str] = field(default_factory=Counter)
 
 
 class _Due(NamedTuple):
@@ -217,6 +222,7 @@ def scan_chunk(
     _share_fairly(session, sorted_by_campaign, open_slots, limits)
     merged = _merge(sorted_by_campaign.values())
     _apply(session, merged, now)
+    _count_holds(session, {cid: s.holds for cid, s in sorted_by_campaign.items() if s.holds})
     result.by_campaign = {k: len(v.claim) for k, v in sorted_by_campaign.items() if v.claim}
     _count_claims(session, campaigns, now, result.by_campaign)
     _recompute_next_due(session, campaigns, now, cap_left, result.by_campaign)
@@ -226,6 +232,7 @@ def scan_chunk(
         len(merged.never),
     )
     result.suppressed = len(merged.suppressed)
+    result.holds = merged.holds
     return result
 
 
@@ -443,6 +450,7 @@ class _ChunkDecisions:
         # Keyed by id(rules): every rules object stays alive in self._rules for the chunk.
         self._open: dict[tuple[int, tuple[ZoneInfo, ...]], bool] = {}
         self._opening: dict[tuple[int, tuple[ZoneInfo, ...]], datetime | None] = {}
+        self._campaign_open: dict[tuple[CallWindow, tuple[ZoneInfo, ...]], bool] = {}
 
     def rules(
         self, window: CallWindow, location: CustomerLocation, phone: str | None
@@ -457,6 +465,14 @@ class _ChunkDecisions:
         answer = self._open.get(key)
         if answer is None:
             answer = self._open[key] = is_open(rules.window, zones, self.now)
+        return answer
+
+    def campaign_open(self, window: CallWindow, zones: tuple[ZoneInfo, ...]) -> bool:
+        """Whether the campaign's own hours (no rule pack) are open in ``zones`` now."""
+        key = (window, zones)  # by value: a campaign's window object lives one _sort call
+        answer = self._campaign_open.get(key)
+        if answer is None:
+            answer = self._campaign_open[key] = is_open(window, zones, self.now)
         return answer
 
     def next_opening(self, rules: ContactRules, zones: tuple[ZoneInfo, ...]) -> datetime | None:
@@ -491,8 +507,11 @@ def _sort(
             later = next_opening_within_a_year(rules.window, zones, capped_until)
             out.move_ids.append(attempt_id)
             out.move_to.append(later or capped_until)
+            out.holds[HELD_FREQUENCY_CAP] += 1
             continue
         opening = decide.next_opening(rules, zones)
+        if rules.window != window and decide.campaign_open(window, zones):
+            out.holds[held_by(rules.window, zones, now)] += 1  # a pack, not the hours
         if opening is None:
             out.never.append(attempt_id)
         else:
@@ -543,6 +562,7 @@ def _merge(parts: Iterable[_Sorted]) -> _Sorted:
         out.move_to += s.move_to
         out.never += s.never
         out.suppressed += s.suppressed
+        out.holds += s.holds
     out.claim = [i for rank in zip_longest(*claims) for i in rank if i is not None]
     return out
 
@@ -600,6 +620,32 @@ def _move_to_openings(session: Session, ids: list[uuid.UUID], openings: list[dat
         .where(CallAttempt.id == pairs.c.id)
         .values(scheduled_at=pairs.c.at)
         .execution_options(synchronize_session=False)
+    )
+
+
+# Adds this tick's holds to each campaign's counts, key by key.
+_ADD_HOLDS = text(
+    """
+    UPDATE campaigns c SET holds = (
+        SELECT jsonb_object_agg(k, COALESCE((c.holds ->> k)::bigint, 0)
+                                   + COALESCE((v.add ->> k)::bigint, 0))
+        FROM jsonb_object_keys(c.holds || v.add) AS k)
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:adds AS jsonb[])) AS v(id, add)
+    WHERE c.id = v.id
+    """
+)
+
+
+def _count_holds(session: Session, holds: dict[uuid.UUID, Counter[str]]) -> None:
+    """Keep the campaigns' holds by rule (``campaigns.holds``): their skips by reason."""
+    if not holds:
+        return
+    session.execute(
+        _ADD_HOLDS,
+        {
+            "ids": [str(cid) for cid in holds],
+            "adds": [json.dumps(dict(counts)) for counts in holds.values()],
+        },
     )
 
 

@@ -99,14 +99,19 @@ def classify_contact(
     opening = next_opening_within_a_year(window, zones, at)
     if campaign_window is not None and is_open(campaign_window, zones, at):
         # The campaign would call now; the rule pack holds the contact back. Say which rule.
-        return ContactStanding(_held_by(window, zones, at), opening)
+        return ContactStanding(held_by(window, zones, at), opening)
     if opening is None:
         bucket = PlanBucket.NEEDS_LOCATION if needs_location else PlanBucket.NO_COMMON_WINDOW
         return ContactStanding(bucket, None)
     return ContactStanding(_later_bucket(zones[0], at, opening), opening)
 
 
-def _held_by(window: CallWindow, zones: Sequence[ZoneInfo], at: datetime) -> PlanBucket:
+# The scan's count of attempts a full frequency cap held back (``campaigns.holds``).
+HELD_FREQUENCY_CAP = "held_frequency_cap"
+
+
+def held_by(window: CallWindow, zones: Sequence[ZoneInfo], at: datetime) -> PlanBucket:
+    """Which rule of the packs' ``window`` holds a contact the campaign's hours allow."""
     for zone in zones:
         local = at.astimezone(zone)
         if local.date() in window.closed_dates:

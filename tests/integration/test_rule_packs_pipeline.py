@@ -20,7 +20,7 @@ from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign
 from dialer.services.dispatch import Verdict, dispatch_batch
 from dialer.services.imports import import_customers
-from models import CallAttempt
+from models import CallAttempt, Campaign
 from models.session import transaction
 from scheduler.scan import scan_campaign
 from tests.integration.pipeline_support import (
@@ -92,6 +92,8 @@ def test_florida_hours_end_at_eight(clean_db: str, redis_url: str) -> None:
     moved = next(a for a in by_state.values() if a.id not in result.claimed)
     # Thursday 08:00 in Miami.
     assert moved.scheduled_at == datetime(2026, 7, 16, 12, tzinfo=UTC)
+    assert result.holds == {"held_pack_hours": 1}
+    assert _holds(clean_db, campaign_id) == {"held_pack_hours": 1}
 
 
 def test_a_fourth_call_in_24_hours_waits_across_campaigns(clean_db: str, redis_url: str) -> None:
@@ -105,6 +107,21 @@ def test_a_fourth_call_in_24_hours_waits_across_campaigns(clean_db: str, redis_u
     (waiting,) = attempts_of(clean_db, ids[0])
     assert waiting.scheduled_at == MORNING + timedelta(hours=4)  # the 20-hour-old call ages out
     assert driver is not None
+    assert _holds(clean_db, ids[0]) == {"held_frequency_cap": 1}
+    with transaction(clean_db) as session:  # a second hold adds to the count
+        session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.campaign_id == ids[0])
+            .values(scheduled_at=MORNING)
+        )
+        session.execute(update(Campaign).where(Campaign.id == ids[0]).values(next_due_at=MORNING))
+        scan_campaign(session, ids[0], MORNING, LEGAL, 500)
+    assert _holds(clean_db, ids[0]) == {"held_frequency_cap": 2}
+
+
+def _holds(url: str, campaign_id: uuid.UUID) -> dict[str, int]:
+    with transaction(url) as session:
+        return dict(session.get_one(Campaign, campaign_id).holds)
 
 
 def test_dispatch_refuses_a_call_the_cap_filled_since_the_claim(
