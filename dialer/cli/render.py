@@ -131,7 +131,8 @@ def print_forecast(console: Console, campaign_name: str, result: ForecastResult)
         "callable today",
         f"{result.callable_today_share:.1%} ({result.called_today} of {result.contacts})",
     )
-    table.add_row("expected cost", f"{result.cost_millicents} milli-cents")
+    dollars = result.cost_millicents / 100_000  # 1000 milli-cents a cent
+    table.add_row("expected cost", f"{result.cost_millicents} milli-cents (${dollars:,.2f})")
     table.add_row("fallback messages", str(result.messages))
     console.print(table)
     console.print(_forecast_counts(result))
