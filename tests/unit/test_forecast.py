@@ -21,7 +21,7 @@ from dialer.policies.forecast import (
 from dialer.policies.plan import ContactFacts
 from dialer.policies.retry import OutcomeRetries, OutcomeRule, RetryPlan
 from dialer.policies.rule_packs import FrequencyCap
-from dialer.policies.vocabulary import Outcome
+from dialer.policies.vocabulary import FallbackChannel, Outcome
 from dialer.policies.window import CallWindow, LegalBound, WorkingHours
 from dialer.providers.simulation.profile import SimulationProfile
 from dialer.services.forecast import distribution_of
@@ -219,3 +219,15 @@ def test_the_profile_becomes_plain_numbers() -> None:
     assert dist.weights[Outcome.ANSWERED] == 1
     assert dist.timing[Outcome.ANSWERED].connected_seconds == (30.0, 300.0)
     assert dist.cost_per_minute_millicents == 1200
+
+
+def test_message_first_delays_the_first_call_and_the_fallback_is_sent_once() -> None:
+    wa = FallbackChannel.WHATSAPP
+    first = CampaignLimits(WINDOW, ROME, 10, message_first=True)
+    plan = RetryPlan((30, 30), 1, wa)
+    result = forecast([contact()], plan, first, always(Outcome.ANSWERED), start=MONDAY_10)
+    assert result.messages == 1
+    assert result.completed_at == MONDAY_10 + timedelta(minutes=30, seconds=SETUP_SECONDS)
+    fallback = forecast([contact()], plan, limits(), always(Outcome.NO_ANSWER), start=MONDAY_10)
+    assert fallback.messages == 1  # after the first unanswered call, once
+    assert fallback.calls == 3
