@@ -17,17 +17,20 @@ import yaml
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from dialer.cli.render import print_plan
+from dialer.cli.render import print_forecast, print_plan
 from dialer.cli.reports import campaign_export, campaign_status
 from dialer.cli.support import AccountOpt, console
 from dialer.cli.support import fail as _fail
 from dialer.cli.support import runtime as _runtime
 from dialer.clock import utcnow
+from dialer.composition.runtime import Runtime
 from dialer.errors import DialerError, describe_validation_error
+from dialer.policies.forecast import DEFAULT_HORIZON_DAYS, DEFAULT_SEED, MAX_HORIZON_DAYS
 from dialer.policies.vocabulary import Segment
 from dialer.schemas import CampaignSpec
 from dialer.services.accounts import DEFAULT_ACCOUNT, get_or_create_account
 from dialer.services.campaigns import create_campaign, find_campaign, legal_bound
+from dialer.services.forecast import build_forecast
 from dialer.services.lifecycle import (
     ResumeResult,
     complete_campaign,
@@ -135,11 +138,37 @@ def plan_cmd(
         datetime | None, typer.Option(help="Instant to plan at (ISO 8601, UTC if no offset).")
     ] = None,
     rows: Annotated[int, typer.Option(help="How many contacts to list.")] = 40,
+    forecast: Annotated[
+        bool,
+        typer.Option(
+            "--forecast",
+            help="Simulate the campaign from --at with the simulator's outcome profile "
+            "(DIALER_SIMULATION): completion, calls per contact, skips, cost. Writes nothing.",
+        ),
+    ] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the forecast's outcome draws (same seed, same figures).")
+    ] = DEFAULT_SEED,
+    horizon_days: Annotated[
+        int, typer.Option(help=f"Forecast length in days (at most {MAX_HORIZON_DAYS}).")
+    ] = DEFAULT_HORIZON_DAYS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the forecast's figures as JSON.")
+    ] = False,
     account: AccountOpt = DEFAULT_ACCOUNT,
 ) -> None:
-    """Per contact: local zone, callable now or not, next opening; then the counts."""
+    """Per contact: local zone, callable now or not, next opening; then the counts.
+
+    With --forecast: the contacts run on a simulated clock instead, and the expected
+    completion, calls per contact, share callable today, skips by reason and cost print.
+    """
+    if (as_json or seed != DEFAULT_SEED or horizon_days != DEFAULT_HORIZON_DAYS) and not forecast:
+        raise _fail("--json, --seed and --horizon-days go with --forecast")
     runtime = _runtime()
     when = _aware(at) if at else utcnow(runtime.settings)
+    if forecast:
+        _forecast(runtime, campaign, account, when, seed, horizon_days, as_json=as_json)
+        return
     with runtime.session() as session:
         try:
             target = find_campaign(session, get_or_create_account(session, account), campaign)
@@ -149,6 +178,33 @@ def plan_cmd(
             session, target, when, legal_bound(runtime.settings), keep_rows=rows
         )
     print_plan(console, result)
+
+
+def _forecast(
+    runtime: Runtime,
+    campaign: str,
+    account: str,
+    when: datetime,
+    seed: int,
+    horizon_days: int,
+    *,
+    as_json: bool,
+) -> None:
+    # Rolled back whatever happens, so nothing is written (not even the account row
+    # get_or_create_account would add for an unknown name).
+    with runtime.read_only_session() as session:
+        try:
+            target = find_campaign(session, get_or_create_account(session, account), campaign)
+            result = build_forecast(
+                session, target, runtime.settings, at=when, seed=seed, horizon_days=horizon_days
+            )
+        except (DialerError, ValueError) as exc:
+            raise _fail(f"cannot forecast: {exc}") from None
+        name = target.name
+    if as_json:
+        console.print_json(data={"campaign": name, **result.to_dict()})
+    else:
+        print_forecast(console, name, result)
 
 
 def _aware(value: datetime) -> datetime:

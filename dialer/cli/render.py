@@ -12,6 +12,7 @@ from rich.table import Table
 
 from dialer.csv_cells import spreadsheet_safe_row
 from dialer.logging import mask_phone
+from dialer.policies.forecast import ForecastResult
 from dialer.policies.plan import REMEDIES, SKIPPED, PlanBucket
 from dialer.services.imports import ImportReport
 from dialer.services.plan import ContactPlan
@@ -105,3 +106,51 @@ def _local_opening(opening: datetime | None, zone: str) -> str:
     if opening is None:
         return "-"
     return opening.astimezone(ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M %Z")
+
+
+def print_forecast(console: Console, campaign_name: str, result: ForecastResult) -> None:
+    """The forecast's figures; nobody was called and nothing was written."""
+    figures = result.to_dict()
+    table = Table(
+        "figure", "value", title=f"Forecast of {campaign_name!r} from {_utc(result.start)}"
+    )
+    done = result.completed_at
+    table.add_row(
+        "expected completion",
+        _utc(done)
+        if done
+        else f"not by {_utc(result.horizon_end)} ({result.open_at_horizon} open)",
+    )
+    table.add_row("contacts", str(result.contacts))
+    table.add_row("calls", str(result.calls))
+    table.add_row(
+        "calls per contact called",
+        f"mean {figures['calls_per_contact_mean']}, max {result.calls_per_contact_max}",
+    )
+    table.add_row(
+        "callable today",
+        f"{result.callable_today_share:.1%} ({result.called_today} of {result.contacts})",
+    )
+    dollars = result.cost_millicents / 100_000  # 1000 milli-cents a cent
+    table.add_row("expected cost", f"{result.cost_millicents} milli-cents (${dollars:,.2f})")
+    table.add_row("fallback messages", str(result.messages))
+    console.print(table)
+    console.print(_forecast_counts(result))
+    console.print(f"simulated with seed {result.seed}; nobody was called, nothing was written")
+
+
+def _forecast_counts(result: ForecastResult) -> Table:
+    table = Table("kind", "reason", "count", title="Skips and outcomes")
+    for reason, count in sorted(result.excluded.items()):
+        table.add_row("skipped (never called)", reason, str(count))
+    for deferral, count in sorted(result.deferrals.items()):
+        table.add_row("deferred (moved later)", str(deferral), str(count))
+    for outcome, count in sorted(result.outcomes.items()):
+        table.add_row("call outcome", str(outcome), str(count))
+    for state, count in sorted(result.closed_as.items()):
+        table.add_row("closed as", state, str(count))
+    return table
+
+
+def _utc(at: datetime) -> str:
+    return f"{at.astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M} UTC"

@@ -33,6 +33,15 @@ class Runtime:
         with transaction(self.database_url) as session:
             yield session
 
+    @contextmanager
+    def read_only_session(self) -> Iterator[Session]:
+        """A session whose work is always rolled back: for commands that must write nothing."""
+        with Session(engine_for(self.database_url)) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
     def readiness_checks(self) -> dict[str, Callable[[], None]]:
         """What /readyz asks: each check raises when its server does not answer."""
         return {"database": self._ping_database, "redis": self._ping_redis}

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from dialer.errors import Conflict, NotFound, ValidationFailed
 from dialer.phones import InvalidPhone, normalize_phone
-from dialer.policies.retry import OutcomeRetries
+from dialer.policies.retry import OutcomeRetries, RetryPlan
 from dialer.policies.templates import (
     CUSTOMER_TEMPLATE_FIELDS,
     validate_subject,
@@ -44,6 +44,17 @@ def window_of(campaign: Campaign, legal: LegalBound) -> CallWindow:
 def outcome_retries_of(campaign: Campaign) -> OutcomeRetries:
     """The campaign's stored retry_by_outcome as the policy's value ({} is the defaults)."""
     return RetryByOutcomeIn.model_validate(campaign.retry_by_outcome or {}).to_policy()
+
+
+def retry_plan_of(campaign: Campaign, retries: OutcomeRetries | None = None) -> RetryPlan:
+    """The campaign's retry settings; no fallback without a sender and a message."""
+    ready = campaign.fallback_channel_id is not None and bool(campaign.fallback_first_message)
+    return RetryPlan(
+        tuple(campaign.call_attempt_delays),
+        campaign.fallback_after_attempts,
+        campaign.fallback_channel if ready else None,
+        outcome_retries_of(campaign) if retries is None else retries,
+    )
 
 
 def template_fields(spec: CampaignSpec) -> frozenset[str]:

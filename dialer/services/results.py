@@ -52,7 +52,7 @@ from dialer.policies.vocabulary import (
 from dialer.providers.base import CallRecord, ProviderEvent
 from dialer.services import batch_reads
 from dialer.services.attempts import cancel_open_work, idempotency_key
-from dialer.services.campaigns import outcome_retries_of
+from dialer.services.campaigns import outcome_retries_of, retry_plan_of
 from dialer.services.goals import objectives_of
 from dialer.services.suppressions import opt_out_customers
 from models import Base, CallAttempt, Campaign, ContactEvent, Enrollment, Message
@@ -465,11 +465,4 @@ def _count_call(enrollment: Enrollment, outcome: Outcome, now: datetime) -> int:
 
 
 def _retry_plan(campaign: Campaign, retries: OutcomeRetries) -> RetryPlan:
-    """The campaign's retry settings; no fallback without a sender and a message."""
-    ready = campaign.fallback_channel_id is not None and bool(campaign.fallback_first_message)
-    return RetryPlan(
-        tuple(campaign.call_attempt_delays),
-        campaign.fallback_after_attempts,
-        campaign.fallback_channel if ready else None,
-        retries,
-    )
+    return retry_plan_of(campaign, retries)
