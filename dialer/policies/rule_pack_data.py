@@ -1,12 +1,16 @@
 """The shipped rule packs (pure data). Each rule cites where it comes from.
 
 Scope: the US federal rule and the states whose statutes are stricter on hours, days or
-the number of calls, where the rule fits this model (one daily range of hours, closed
+the number of calls, and the EU member states whose law sets calling days and hours
+(France, Spain), where the rule fits this model (one daily range of hours, closed
 weekdays, closed on public holidays, calls per rolling period). Left out, and said so in
-docs/ARCHITECTURE.md: Texas (different Sunday hours: Tex. Bus. & Com. Code 301.051),
-and UK/EU defaults (no statutory calling hours to cite; Ofcom's persistent-misuse policy
-is about abandoned and silent calls, not hours). A deployment adds or overrides packs
-with ``DIALER_RULE_PACKS_FILE`` (see ``dialer.services.rule_packs``).
+docs/ARCHITECTURE.md: Texas (different Sunday hours: Tex. Bus. & Com. Code 301.051); the
+UK (no statutory calling hours to cite; Ofcom's persistent-misuse policy is about
+abandoned and silent calls, not hours) and an EU-wide default (the EU sets consent, not
+hours: each member state's own law applies). France's two daily ranges (10-13 and 14-20)
+do not fit one range: the pack keeps the longer afternoon one, so no call ever lands in
+the 13-14 break or before 10, at the cost of the morning. A deployment adds or overrides
+packs with ``DIALER_RULE_PACKS_FILE`` (see ``dialer.services.rule_packs``).
 
 Version: the date the rule was last checked. The state rules were checked against two
 secondary summaries (ClickPoint Software, "Telemarketing Calling Restrictions & Hours by
@@ -23,7 +27,9 @@ from typing import Final
 from dialer.policies.rule_packs import FrequencyCap, RulePack
 
 VERSION = "2026-12-03"
+EU_VERSION = "2026-12-04"
 SUNDAY = frozenset({6})
+WEEKEND = frozenset({5, 6})
 
 PACKS: Final[tuple[RulePack, ...]] = (
     RulePack(
@@ -162,5 +168,39 @@ PACKS: Final[tuple[RulePack, ...]] = (
         start=time(8),
         end=time(20),
         sources=("RCW 80.36.390(2): 8 a.m. to 8 p.m.",),
+    ),
+    RulePack(
+        id="fr",
+        version=EU_VERSION,
+        country="FR",
+        subdivision=None,
+        start=time(14),
+        end=time(20),
+        closed_weekdays=WEEKEND,
+        closed_on_holidays=True,
+        caps=(FrequencyCap(calls=4, hours=30 * 24),),
+        sources=(
+            "Code de la consommation, art. D. 223-9 (Decret n. 2022-1313 du 13 octobre 2022, "
+            "in force 1 March 2023): Monday to Friday, not on public holidays (Code du "
+            "travail L. 3133-1), 10:00-13:00 and 14:00-20:00 in the consumer's zone; only "
+            "the 14:00-20:00 range is kept (one range per day in this model)",
+            "Code de la consommation, art. D. 223-9: no more than 4 calls or attempts to one "
+            "consumer in 30 calendar days",
+        ),
+    ),
+    RulePack(
+        id="es",
+        version=EU_VERSION,
+        country="ES",
+        subdivision=None,
+        start=time(9),
+        end=time(21),
+        closed_weekdays=WEEKEND,
+        closed_on_holidays=True,
+        sources=(
+            "Real Decreto Legislativo 1/2007 (TRLGDCU), art. 96.2, as amended by Ley 3/2014: "
+            "no commercial calls before 9:00 or after 21:00, nor on public holidays or "
+            "weekends",
+        ),
     ),
 )

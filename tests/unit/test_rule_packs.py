@@ -46,6 +46,8 @@ EXPECTED = {
     "us-ky": ((10, 21), set(), False, []),
     "us-nv": ((9, 20), set(), False, []),
     "us-wa": ((8, 20), set(), False, []),
+    "fr": ((14, 20), {5, 6}, True, [(4, 720)]),
+    "es": ((9, 21), {5, 6}, True, []),
 }
 
 
@@ -132,7 +134,7 @@ def test_unknown_state_takes_every_pack_of_the_country_and_says_so() -> None:
     jurisdiction = jurisdiction_of(NO_LOCATION, "+18005550100")  # toll-free: no state
     applied = rules_for(jurisdiction, PACKS)
     assert applied.strictest
-    assert {p.id for p in applied.packs} == set(EXPECTED)
+    assert {p.id for p in applied.packs} == {i for i in EXPECTED if i.startswith("us")}
     window = apply_rules(EVERY_DAY, applied, (2026,))
     assert (window.effective_start, window.effective_end) == (time(10), time(20))
     assert 6 not in window.hours.weekdays
@@ -206,3 +208,75 @@ def test_the_plan_says_which_rule_holds_a_contact(state: str, local: datetime, b
     facts = ContactFacts(state="active", has_phone=True, opted_out=False, invalid_number=False)
     standing = classify_contact(rules.window, [zone], facts, at, campaign_window=EVERY_DAY)
     assert standing.bucket == bucket
+
+
+# --- France and Spain ----------------------------------------------------------------
+
+PARIS, MADRID = ZoneInfo("Europe/Paris"), ZoneInfo("Europe/Madrid")
+
+
+def _open_in(country: str, zone: ZoneInfo, local: datetime) -> bool:
+    rules = contact_rules(EVERY_DAY, CustomerLocation(country), None, local, PACKS)
+    return is_open(rules.window, [zone], local.replace(tzinfo=zone))
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        (datetime(2026, 12, 7, 14, 0), True),  # Monday afternoon
+        (datetime(2026, 12, 7, 19, 59), True),
+        (datetime(2026, 12, 7, 20, 0), False),
+        (datetime(2026, 12, 7, 13, 30), False),  # the lunch break
+        (datetime(2026, 12, 7, 11, 0), False),  # the morning range is not kept
+        (datetime(2026, 12, 5, 15, 0), False),  # Saturday
+        (datetime(2026, 12, 25, 15, 0), False),  # Christmas, a Friday
+        (datetime(2026, 7, 14, 15, 0), False),  # Bastille Day, a Tuesday
+    ],
+)
+def test_france_hours_days_and_holidays(local: datetime, expected: bool) -> None:
+    assert _open_in("FR", PARIS, local) is expected
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        (datetime(2026, 12, 7, 9, 0), True),
+        (datetime(2026, 12, 7, 8, 59), False),
+        (datetime(2026, 12, 7, 20, 59), True),
+        (datetime(2026, 12, 7, 21, 0), False),
+        (datetime(2026, 12, 6, 12, 0), False),  # Sunday (and Constitution Day)
+        (datetime(2026, 12, 8, 12, 0), False),  # Immaculate Conception, a Tuesday
+        (datetime(2026, 12, 9, 12, 0), True),
+    ],
+)
+def test_spain_hours_days_and_holidays(local: datetime, expected: bool) -> None:
+    assert _open_in("ES", MADRID, local) is expected
+
+
+def test_a_french_number_gets_the_french_pack_and_its_monthly_cap() -> None:
+    applied = rules_for(jurisdiction_of(NO_LOCATION, "+33612345678"), PACKS)
+    assert [p.id for p in applied.packs] == ["fr"]
+    at = datetime(2026, 12, 7, 14, tzinfo=UTC)
+    four = [at - timedelta(days=d) for d in (1, 8, 15, 29)]
+    assert cap_allows(applied.caps, four, at) == at - timedelta(days=29) + timedelta(days=30)
+    assert cap_allows(applied.caps, four[:3], at) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    country=st.sampled_from([("FR", "Europe/Paris"), ("ES", "Europe/Madrid")]),
+    minutes=st.integers(min_value=0, max_value=366 * 24 * 60),
+)
+def test_no_allowed_instant_breaks_a_european_pack(country: tuple[str, str], minutes: int) -> None:
+    """Property: whenever the narrowed window is open, the country's pack is kept."""
+    code, name = country
+    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    zone = ZoneInfo(name)
+    rules = contact_rules(EVERY_DAY, CustomerLocation(code), None, at, PACKS)
+    if not is_open(rules.window, [zone], at):
+        return
+    local = at.astimezone(zone)
+    (pack,) = rules.applied.packs
+    assert pack.start <= local.time() < pack.end, local
+    assert local.weekday() not in pack.closed_weekdays, local
+    assert local.date() not in public_holidays(code, None, (local.year,)), local
