@@ -56,6 +56,12 @@ def campaign_status(campaign: CampaignArg, account: AccountOpt = DEFAULT_ACCOUNT
     console.print(
         f"calls placed outside the contact's window: {report.calls_outside_window} {verdict}"
     )
+    over = report.calls_over_frequency_cap
+    console.print(
+        f"calls placed over a frequency cap: {over} {'OK' if over == 0 else '[red]VIOLATION[/]'}"
+    )
+    if report.holds:
+        console.print(_counts_table("Held back by a rule", report.holds, ()))
 
 
 def campaign_export(

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from dialer.metrics import CampaignLoad, InboxLoad
 from dialer.policies.contact_rules import contact_rules
 from dialer.policies.rule_pack_data import PACKS
+from dialer.policies.rule_packs import cap_allows, longest_cap_period
 from dialer.policies.vocabulary import (
     AttemptStatus,
     CampaignStatus,
@@ -48,6 +49,8 @@ class CampaignReport:
     attempts_per_contact: Counter[int] = field(default_factory=Counter)
     whatsapp: Counter[str] = field(default_factory=Counter)
     calls_outside_window: int = 0
+    calls_over_frequency_cap: int = 0
+    holds: dict[str, int] = field(default_factory=dict)  # campaigns.holds: moved by a rule
 
 
 def campaign_counters(session: Session, campaign_id: uuid.UUID) -> dict[str, Any]:
@@ -161,7 +164,56 @@ def campaign_report(session: Session, campaign_id: uuid.UUID, legal: LegalBound)
         )
     )
     report.calls_outside_window = len(calls_outside_window(session, campaign_id, legal))
+    report.calls_over_frequency_cap = len(calls_over_frequency_cap(session, campaign_id, legal))
+    holds = session.scalar(select(Campaign.holds).where(Campaign.id == campaign_id))
+    report.holds = {str(k): int(v) for k, v in sorted((holds or {}).items())}
     return report
+
+
+def calls_over_frequency_cap(
+    session: Session, campaign_id: uuid.UUID, legal: LegalBound
+) -> list[uuid.UUID]:
+    """The campaign's calls placed when the person's rule pack caps were already full,
+    counting their calls in every campaign of the account (must be none)."""
+    campaign = session.get_one(Campaign, campaign_id)
+    window = window_of(campaign, legal)
+    period = longest_cap_period(PACKS)
+    if not period:
+        return []
+    ours = (
+        select(CallAttempt.customer_id)
+        .where(CallAttempt.campaign_id == campaign_id, CallAttempt.dispatched_at.is_not(None))
+        .distinct()
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(
+            CallAttempt.id,
+            CallAttempt.campaign_id,
+            CallAttempt.customer_id,
+            CallAttempt.dispatched_at,
+            Customer.phone,
+            country_column().label("country"),
+            subdivision_column().label("subdivision"),
+            postal_code_column().label("postal_code"),
+        )
+        .join(Customer, Customer.id == CallAttempt.customer_id)
+        .where(CallAttempt.customer_id.in_(ours), CallAttempt.dispatched_at.is_not(None))
+        .order_by(CallAttempt.customer_id, CallAttempt.dispatched_at)
+    ).all()
+    calls_of: dict[uuid.UUID, list[datetime]] = {}
+    for row in rows:
+        calls_of.setdefault(row.customer_id, []).append(row.dispatched_at)
+    over = []
+    for row in rows:
+        if row.campaign_id != campaign_id:
+            continue
+        location = location_from_values(row.country, row.subdivision, row.postal_code)
+        caps = contact_rules(window, location, row.phone, row.dispatched_at, PACKS).applied.caps
+        before = [t for t in calls_of[row.customer_id] if t < row.dispatched_at]
+        if caps and cap_allows(caps, before, row.dispatched_at) is not None:
+            over.append(row.id)
+    return over
 
 
 def calls_outside_window(

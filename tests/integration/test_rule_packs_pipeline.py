@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from dialer.customers_csv import parse_customers
 from dialer.schemas import CampaignSpec
@@ -20,6 +20,7 @@ from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign
 from dialer.services.dispatch import Verdict, dispatch_batch
 from dialer.services.imports import import_customers
+from dialer.services.reports import calls_over_frequency_cap, campaign_report
 from models import CallAttempt, Campaign
 from models.session import transaction
 from scheduler.scan import scan_campaign
@@ -165,3 +166,24 @@ def test_a_dialed_call_keeps_the_evidence_of_why_it_was_allowed(
     assert "3/24h" in evidence["frequency_caps"]
     assert evidence["calls_in_cap_period"] == 1
     assert evidence["suppression_checked_at"] == "2026-07-15T14:00:00Z"
+
+
+def test_the_audit_finds_a_call_placed_over_the_cap(clean_db: str, redis_url: str) -> None:
+    ids = _campaigns(clean_db, ["A", "B", "C", "D"], [MIAMI])
+    _started(clean_db, redis_url, ids, MORNING)
+    for hours_ago, other in zip((20, 5), ids[1:3], strict=True):
+        _mark_called(clean_db, other, MORNING - timedelta(hours=hours_ago))
+    _mark_called(clean_db, ids[0], MORNING)
+    with transaction(clean_db) as session:
+        assert calls_over_frequency_cap(session, ids[0], LEGAL) == []  # the third in 24 h
+    _mark_called(clean_db, ids[3], MORNING - timedelta(hours=1))
+    with transaction(clean_db) as session:
+        (over,) = calls_over_frequency_cap(session, ids[0], LEGAL)  # now the fourth
+        assert (
+            over
+            == session.scalars(
+                select(CallAttempt.id).where(CallAttempt.campaign_id == ids[0])
+            ).one()
+        )
+        report = campaign_report(session, ids[0], LEGAL)
+    assert report.calls_over_frequency_cap == 1

@@ -20,7 +20,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -36,6 +36,7 @@ from dialer.cli.render import print_import_report, print_plan
 from dialer.clock import utcnow
 from dialer.composition import Runtime, bootstrap
 from dialer.customers_csv import parse_customers
+from dialer.demo.history import EARLIER_CAMPAIGN, demo_start, seed_earlier_calls
 from dialer.embedded import stop_services
 from dialer.errors import DialerError
 from dialer.phones import normalize_phone
@@ -52,7 +53,7 @@ from dialer.services.suppressions import load_numbers
 from dialer.settings import PROVIDER_SECRETS, Settings
 from models import CallAttempt, Campaign, Enrollment, Message
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEMO_ACCOUNT = "demo"
 DEMO_SPEED = 10800.0  # three simulated hours per real second
 DEMO_TIMEOUT_SECONDS = 240
@@ -90,8 +91,8 @@ def run_demo(
         console.rule("[bold]Campaign dialer demo")
         migrate.upgrade(runtime.database_url)
         spec = _example_spec(examples, flavor if via_sandbox else None)
-        campaign_id = _load_example(console, runtime, spec, examples)
-        sim_start = _next_monday_6_utc(datetime.now(UTC))
+        sim_start = demo_start(datetime.now(UTC))
+        campaign_id = _load_example(console, runtime, spec, examples, sim_start)
         with runtime.session() as session:
             campaign = session.get_one(Campaign, campaign_id)
             plan = build_contact_plan(
@@ -138,7 +139,7 @@ def _example_spec(examples: Path, flavor: str | None) -> CampaignSpec:
 
 
 def _load_example(
-    console: Console, runtime: Runtime, spec: CampaignSpec, examples: Path
+    console: Console, runtime: Runtime, spec: CampaignSpec, examples: Path, start: datetime
 ) -> uuid.UUID:
     with runtime.session() as session:
         account = get_or_create_account(session, DEMO_ACCOUNT)
@@ -155,6 +156,13 @@ def _load_example(
         listed = _load_suppressions(session, account.id, examples / "suppressions.txt")
         console.print(
             f"do-not-contact list: {listed} number(s) of {examples.name}/suppressions.txt"
+        )
+        called = seed_earlier_calls(
+            session, account, spec, examples / "customers.csv", start, legal_bound(runtime.settings)
+        )
+        console.print(
+            f"the account's campaign {EARLIER_CAMPAIGN!r} calls {called} Miami customer(s) "
+            "every 8 h from Sunday to Wednesday (Florida allows 3 calls in 24 h)"
         )
         return campaign.id
 
@@ -174,13 +182,6 @@ def _load_suppressions(session: Session, account_id: uuid.UUID, path: Path) -> i
             reject=lambda *_: None,
         )
     return report.added + report.already_listed
-
-
-def _next_monday_6_utc(now: datetime) -> datetime:
-    days = (7 - now.weekday()) % 7 or 7
-    return datetime.combine(
-        (now + timedelta(days=days)).date(), datetime.min.time(), UTC
-    ) + timedelta(hours=6)
 
 
 def _demo_env(runtime: Runtime, sim_start: datetime) -> dict[str, str]:
@@ -366,6 +367,7 @@ def _print_report(
     console.print(_counts_table("Call outcomes", report.outcomes))
     console.print(_counts_table("Enrollment states", report.states))
     console.print(_counts_table("Closed, by reason", _close_reasons(runtime, campaign_id)))
+    console.print(_counts_table("Held back by a rule (times the scan moved a call)", report.holds))
     console.print(_counts_table("Messages", report.whatsapp))
     console.print(
         _counts_table(
@@ -375,8 +377,12 @@ def _print_report(
     console.print(_counters_table(report))
     verdict = "[green]OK[/]" if report.calls_outside_window == 0 else "[red]VIOLATION[/]"
     console.print(
-        f"calls placed outside the contact's window: {report.calls_outside_window} {verdict}"
+        f"calls placed outside the contact's window (rule packs' hours, days and holidays "
+        f"included): {report.calls_outside_window} {verdict}"
     )
+    over = report.calls_over_frequency_cap
+    verdict = "[green]OK[/]" if over == 0 else "[red]VIOLATION[/]"
+    console.print(f"calls placed over a rule pack's frequency cap: {over} {verdict}")
 
 
 def _close_reasons(runtime: Runtime, campaign_id: uuid.UUID) -> dict[str, int]:
