@@ -34,6 +34,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -46,8 +47,14 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
     SpanExportResult,
 )
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
-from opentelemetry.trace import Status
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import Link, SpanKind, Status, TraceState
 from opentelemetry.util.types import Attributes
 
 from dialer.logging import mask_text
@@ -163,10 +170,49 @@ def _resource(settings: Settings, process: str) -> Resource:
     return Resource.create(attributes)  # OTEL_RESOURCE_ATTRIBUTES are merged in
 
 
-def _sampler(settings: Settings) -> Sampler | None:
-    """A ratio of new traces (a task follows its publisher's choice); None: OTEL_TRACES_SAMPLER."""
+def _sampler(settings: Settings) -> Sampler:
+    """A ratio of new traces (a task follows its publisher's choice), else OTEL_TRACES_SAMPLER."""
     ratio = settings.otel_traces_sample_ratio
-    return None if ratio is None else ParentBased(TraceIdRatioBased(ratio))
+    chosen = _sampler_from_env() if ratio is None else ParentBased(TraceIdRatioBased(ratio))
+    return NoLoneClientSpans(chosen)
+
+
+def _sampler_from_env() -> Sampler:
+    from opentelemetry.sdk.trace import sampling
+
+    return sampling._get_from_env_or_default()  # what TracerProvider(sampler=None) takes
+
+
+class NoLoneClientSpans(Sampler):
+    """Drops a client span that would start a trace; otherwise asks ``inner``.
+
+    A trace starts at a request, a task or a publish. A Redis or SQL call outside all of
+    them is a poll (beat's lock renewal every second, the broker's bookkeeping between
+    tasks): each would be a trace of one span, noise that costs the collector.
+    """
+
+    def __init__(self, inner: Sampler) -> None:
+        self._inner = inner
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if kind is SpanKind.CLIENT and not parent.is_valid:
+            return SamplingResult(Decision.DROP)
+        return self._inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def get_description(self) -> str:
+        return f"NoLoneClientSpans{{{self._inner.get_description()}}}"
 
 
 def _otlp(settings: Settings) -> SpanExporter:

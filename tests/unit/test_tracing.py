@@ -18,7 +18,7 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util._once import Once
 
 from dialer.composition.tracing import (
@@ -59,7 +59,12 @@ def spans() -> InMemorySpanExporter:
 
 
 def _get_quietly(url: str) -> None:
-    with pytest.raises(httpx.ConnectError):
+    """A request inside a task's span (a lone client span starts no trace)."""
+    tracer = trace.get_tracer("test")
+    with (
+        tracer.start_as_current_span("run/task", kind=SpanKind.CONSUMER),
+        pytest.raises(httpx.ConnectError),
+    ):
         httpx.get(url, timeout=1)
 
 
@@ -137,12 +142,26 @@ def test_the_sample_ratio_keeps_that_share_of_new_traces() -> None:
     assert not span.is_recording()
 
 
+def test_a_client_span_starts_no_trace_but_is_kept_inside_one(
+    spans: InMemorySpanExporter,
+) -> None:
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("redis poll", kind=SpanKind.CLIENT) as lone:
+        assert not lone.is_recording()
+    with (
+        tracer.start_as_current_span("POST /webhooks", kind=SpanKind.SERVER),
+        tracer.start_as_current_span("INSERT", kind=SpanKind.CLIENT) as inside,
+    ):
+        assert inside.is_recording()
+    assert [span.name for span in spans.get_finished_spans()] == ["INSERT", "POST /webhooks"]
+
+
 def test_an_http_request_span_carries_no_query_values_nor_phone_numbers(
     spans: InMemorySpanExporter,
 ) -> None:
     _get_quietly(f"{CLOSED_PORT_URL}/lookup/{PHONE}?to={PHONE.replace('+', '%2B')}&limit=5")
 
-    (span,) = spans.get_finished_spans()
+    span, _task = spans.get_finished_spans()
     url = str((span.attributes or {}).get("http.url") or (span.attributes or {})["url.full"])
     assert url.startswith(f"{CLOSED_PORT_URL}/lookup/")
     assert url.endswith("?to=hidden&limit=hidden")
