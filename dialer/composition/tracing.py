@@ -64,6 +64,8 @@ from dialer.settings import Settings
 URL_ATTRIBUTES: Final = frozenset({"http.url", "url.full", "http.target", "url.query"})
 HIDDEN: Final = "hidden"
 OTLP_TRACES_PATH: Final = "/v1/traces"
+PROBE_PATHS: Final = "/healthz,/readyz"  # the instrumentation's list: searched in each URL
+FASTAPI_EXCLUDED_URLS_ENV: Final = "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"
 
 _lock = threading.Lock()
 
@@ -138,7 +140,10 @@ def instrument_fastapi(app: Any) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=tracing.provider)
+    # Probes answer every few seconds: a trace each would drown the webhooks. The SDK's
+    # OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, when set, decides instead.
+    probes = None if os.environ.get(FASTAPI_EXCLUDED_URLS_ENV) else PROBE_PATHS
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=tracing.provider, excluded_urls=probes)
 
 
 def _common_instrumentors() -> list[BaseInstrumentor]:

@@ -6,6 +6,7 @@ a closed loopback port (refused at once), so the httpx span ends with an excepti
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -68,6 +69,14 @@ def _get_quietly(url: str) -> None:
         httpx.get(url, timeout=1)
 
 
+async def _requests(app: FastAPI, *requests: tuple[str, str]) -> bool:
+    """Each request through the app in process (ASGI): True when all answered 200."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dialer.test") as client:
+        answers = [await client.request(method, path) for method, path in requests]
+    return all(answer.status_code == 200 for answer in answers)
+
+
 def test_tracing_is_off_by_default_no_provider_no_instrumentation() -> None:
     settings = Settings()
     assert settings.otel_enabled is False
@@ -106,6 +115,27 @@ def test_on_every_library_is_instrumented_and_the_provider_installed(
     app = FastAPI()
     instrument_fastapi(app)
     assert getattr(app, "_is_instrumented_by_opentelemetry", False)
+
+
+def test_a_request_is_a_server_span_but_a_probe_is_not(spans: InMemorySpanExporter) -> None:
+    app = FastAPI()
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/webhooks/calls/{provider}")
+    def webhook(provider: str) -> dict[str, str]:
+        return {"provider": provider}
+
+    instrument_fastapi(app)
+    assert asyncio.run(
+        _requests(app, ("GET", "/healthz"), ("POST", f"/webhooks/calls/x?to={PHONE}"))
+    )
+
+    servers = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert [s.name for s in servers] == ["POST /webhooks/calls/{provider}"]
+    assert PHONE not in repr(dict(servers[0].attributes or {}))
 
 
 def test_a_second_start_keeps_the_first_provider_and_adds_instrumentations() -> None:
