@@ -386,6 +386,31 @@ class Settings(BaseSettings):
         le=1.0,
         description="Share of transactions Sentry traces (0: errors only).",
     )
+    otel_enabled: bool = Field(
+        default=False,
+        description="OpenTelemetry tracing of `dialer api`, workers and beat (webhook -> "
+        "apply, scan -> dispatch -> provider request), exported over OTLP/HTTP, personal "
+        "data masked. Off: no tracer is installed.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description="Base URL of the OTLP/HTTP collector (e.g. http://otel-collector:4318; "
+        "spans go to its /v1/traces). Unset: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT, else "
+        "http://localhost:4318.",
+    )
+    otel_service_name: str | None = Field(
+        default=None,
+        max_length=128,
+        description="The traces' service.name. Unset: OTEL_SERVICE_NAME, else dialer-api "
+        "or dialer-celery by process.",
+    )
+    otel_traces_sample_ratio: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Share of new traces kept (a task keeps its publisher's choice). "
+        "Unset: OTEL_TRACES_SAMPLER(_ARG), else every trace.",
+    )
     flower_host: str = Field(default="127.0.0.1", description="`dialer flower` listen address.")
     flower_port: int = Field(
         default=5555, ge=1, le=65535, description="`dialer flower` listen port."

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine
+import sqlalchemy
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -16,7 +17,9 @@ def engine_for(url: str, pool_size: int = 5) -> Engine:
 
     Errors never carry a statement's parameters (names, phones, e-mails reach logs).
     """
-    return create_engine(
+    # sqlalchemy.create_engine looked up at each call: tracing (dialer.composition.tracing)
+    # wraps it there, and an engine made after tracing started is traced.
+    return sqlalchemy.create_engine(
         url, pool_size=pool_size, max_overflow=10, pool_pre_ping=True, hide_parameters=True
     )
 

@@ -10,10 +10,12 @@ from typing import Any
 
 from celery import Celery
 from kombu.entity import Queue
+from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from sentry_sdk.integrations.celery import CeleryIntegration
 
 from dialer.composition import worker
 from dialer.composition.sentry import init_sentry
+from dialer.composition.tracing import init_tracing
 from dialer.settings import Settings
 
 BEAT_KEY_PREFIX = "dialer:beat"
@@ -103,6 +105,10 @@ configure(app, _worker.runtime.settings, _worker.runtime.redis_url)
 # Workers report task errors; the beat process reports each schedule entry as a cron
 # monitor (a beat that stops ticking shows as missed check-ins). Off without a DSN.
 init_sentry(_worker.runtime.settings, "celery", [CeleryIntegration(monitor_beat_tasks=True)])
+# Traces: a task runs in the trace of whoever published it (task headers). In `dialer
+# api` tracing was started first, and this only adds the Celery instrumentation. Off
+# unless DIALER_OTEL_ENABLED.
+init_tracing(_worker.runtime.settings, "celery", instrumentors=[CeleryInstrumentor()])
 
 # Signal handlers: worker metrics and per-task log context (after the app exists).
 import tasks.exit_status  # noqa: E402

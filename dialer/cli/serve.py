@@ -48,9 +48,14 @@ def api_cmd() -> None:
     """Serve the control API and the webhook ingress on api_host:api_port."""
     from dialer.api import create_app, serve_app, serve_metrics
     from dialer.composition.sentry import init_sentry
-    from tasks.pipeline import apply_event
+    from dialer.composition.tracing import init_tracing, instrument_fastapi
 
     runtime = _runtime()
+    # Before tasks.app is imported: this process's traces are the api's; tasks.app only
+    # adds the Celery instrumentation, which carries a webhook's trace to its apply task.
+    init_tracing(runtime.settings, "api")
+    from tasks.pipeline import apply_event
+
     init_sentry(runtime.settings, "api")
     app_ = create_app(
         runtime.settings,
@@ -58,6 +63,7 @@ def api_cmd() -> None:
         enqueue_apply=lambda inbox_id: apply_event.delay(str(inbox_id)),
         readiness=runtime.readiness_checks(),
     )
+    instrument_fastapi(app_)
     serve_metrics(runtime.settings, runtime.session, lambda: utcnow(runtime.settings))
     serve_app(app_, runtime.settings)
 
