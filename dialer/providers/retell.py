@@ -5,7 +5,10 @@ Public API documentation this adapter is written from:
 - create a call: https://docs.retellai.com/api-references/create-phone-call
   (``POST /v2/create-phone-call``; ``from_number``, ``to_number``,
   ``override_agent_id``, ``retell_llm_dynamic_variables``, ``metadata``,
-  ``agent_override.retell_llm.begin_message``, ``idempotency_key``)
+  ``agent_override.retell_llm.begin_message``, ``agent_override.agent.voicemail_option``
+  (``{"action": {"type": "static_text", "text": ...}}`` or ``{"type": "hangup"}``: the
+  campaign's voicemail policy, Retell's own detection acting on it), ``idempotency_key``)
+- voicemail: https://docs.retellai.com/build/handle-voicemail
 - get a call: https://docs.retellai.com/api-references/get-call (``GET /v2/get-call/{id}``)
 - list calls: https://docs.retellai.com/api-references/list-calls
   (``POST /v3/list-calls`` with ``filter_criteria.metadata``)
@@ -80,6 +83,7 @@ from dialer.providers.signing import SignatureError
 from dialer.providers.voice_adapter import (
     DEFAULT_LOOKUP_DELAYS_SECONDS,
     IDEMPOTENCY_METADATA_KEY,
+    VOICEMAIL_ACTION_KEY,
     HostedVoiceAdapter,
     analysis_from,
     dynamic_variables,
@@ -88,6 +92,7 @@ from dialer.providers.voice_adapter import (
     our_metadata,
     sentiment_label,
     success_text,
+    voicemail_message,
 )
 from dialer.providers.webhook_auth import (
     WebhookVerifier,
@@ -244,11 +249,31 @@ def call_request_body(
     greeting = opening_message(request)
     if greeting:
         override["retell_llm"] = {"begin_message": greeting}
+    agent: dict[str, Any] = {}
     if webhook_url:
-        override["agent"] = {"webhook_url": webhook_url}  # else the agent's or account's
+        agent["webhook_url"] = webhook_url  # else the agent's or account's
+    voicemail = voicemail_option(request)
+    if voicemail is not None:
+        agent["voicemail_option"] = voicemail
+    if agent:
+        override["agent"] = agent
     if override:
         body["agent_override"] = override
     return body
+
+
+def voicemail_option(request: PlaceCallRequest) -> dict[str, Any] | None:
+    """The campaign's voicemail policy as Retell's own ``voicemail_option`` for this call:
+    Retell detects the voicemail and hangs up or speaks the message itself, so the
+    policy holds even for an agent whose prompt ignores the variables. None: the
+    agent's own setting."""
+    action = request.context.get(VOICEMAIL_ACTION_KEY)
+    message = voicemail_message(request)
+    if action == "leave_message" and message:
+        return {"action": {"type": "static_text", "text": message}}
+    if action in ("hang_up", "leave_message"):  # a message to leave but no text: hang up
+        return {"action": {"type": "hangup"}}
+    return None
 
 
 def list_calls_body(request: PlaceCallRequest, sent_after: datetime) -> dict[str, Any]:

@@ -70,6 +70,7 @@ from dialer.providers.signing import SignatureError
 from dialer.providers.voice_adapter import (
     ATTEMPT_ID_KEY,
     IDEMPOTENCY_METADATA_KEY,
+    VOICEMAIL_ACTION_KEY,
     HostedVoiceAdapter,
     dollars_to_millicents,
     dynamic_variables,
@@ -252,9 +253,24 @@ def call_request_form(
             ("StatusCallbackMethod", "POST"),
         ]
         form += [("StatusCallbackEvent", event) for event in STATUS_CALLBACK_EVENTS]
-    if settings.machine_detection != "off":
-        form.append(("MachineDetection", settings.machine_detection))
+    detection = machine_detection(request, settings.machine_detection)
+    if detection != "off":
+        form.append(("MachineDetection", detection))
     return form
+
+
+def machine_detection(request: PlaceCallRequest, configured: str) -> str:
+    """Twilio's answering machine detection for this call, from the campaign's voicemail
+    policy: to leave a message, ``DetectMessageEnd`` (Twilio waits for the greeting's
+    end, so the agent speaks after the beep); to hang up, ``Enable`` (the fastest
+    answer, so the agent can end the call at once). A policy needs detection, so it
+    wins over ``off``; without one, the deployment's setting applies."""
+    action = request.context.get(VOICEMAIL_ACTION_KEY)
+    if action == "leave_message":
+        return "DetectMessageEnd"
+    if action == "hang_up":
+        return "Enable"
+    return configured
 
 
 def _answering_party(request: PlaceCallRequest) -> tuple[str, str]:

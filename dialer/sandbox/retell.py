@@ -55,9 +55,23 @@ class LlmOverride(BaseModel):
     begin_message: str | None = None
 
 
+class VoicemailAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["static_text", "prompt", "hangup", "bridge_transfer"]
+    text: str | None = Field(default=None, max_length=5000)
+
+
+class VoicemailOption(BaseModel):
+    """Retell's ``voicemail_option``: what the agent does when detection hears one."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: VoicemailAction
+
+
 class AgentSettingsOverride(BaseModel):
     model_config = ConfigDict(extra="forbid")
     webhook_url: str | None = Field(default=None, max_length=2000)
+    voicemail_option: VoicemailOption | None = None
 
 
 class AgentOverride(BaseModel):

@@ -3,7 +3,7 @@
 Shapes as ``dialer.providers.vapi`` sends and reads them (its docstring cites the
 pages): a create body with ``assistantId``, ``phoneNumberId``, ``customer.number``
 and ``assistantOverrides`` (``variableValues``, ``metadata``, ``firstMessage``,
-``server.url``); call objects with ``status`` (queued, ringing, in-progress, ended)
+``voicemailMessage``, ``server.url``); call objects with ``status`` (queued, ringing, in-progress, ended)
 and ``endedReason``; the list filtered by ``assistantId`` and ``createdAtGe``/
 ``createdAtLt``, newest first, ``limit`` at most. Vapi keeps no idempotency key:
 every create request is a new call (a re-send shows on the ledger as a second one).
@@ -77,6 +77,7 @@ class Overrides(BaseModel):
     variableValues: dict[str, str] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(default_factory=dict)
     firstMessage: str | None = None
+    voicemailMessage: str | None = Field(default=None, max_length=5000)  # left on voicemail
     server: Server | None = None
 
 

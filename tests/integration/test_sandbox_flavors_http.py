@@ -271,3 +271,19 @@ def test_a_lost_placement_answer_is_found_again_or_held_never_placed_twice(
     assert ledger["calls_by_key"] == {request.idempotency_key: 1}
     if flavour.finds:
         assert record.id == ledger["calls"][0]["call_id"]
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS, ids=lambda f: f.name)
+def test_each_flavour_takes_the_voicemail_policy_in_its_native_form(
+    flavour: Flavour, hook_base: str
+) -> None:
+    """Retell's ``voicemail_option``, Twilio's ``MachineDetection=DetectMessageEnd``, Vapi's
+    ``voicemailMessage``: a sandbox that refuses unknown fields accepts each one."""
+    leave = {"voicemail_action": "leave_message", "voicemail_message": "Please call us back."}
+    with _sandbox(flavour, hook_base) as base:
+        adapter = flavour.adapter(base, f"{hook_base}/webhooks/calls/{flavour.name}")
+        request = replace(_request(flavour, 0), context={**REQUEST.context, **leave})
+        record = adapter.place_call(request)
+        assert record.id
+        ledger = httpx.get(f"{base}/sandbox/ledger", timeout=5).json()
+    assert ledger["calls_by_key"] == {request.idempotency_key: 1}

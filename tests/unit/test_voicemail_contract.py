@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from dialer.policies.vocabulary import VoicemailAction
 from dialer.providers import elevenlabs, http_voice, retell, twilio_voice, vapi
@@ -82,6 +83,39 @@ def test_twilio_passes_the_policy_as_relay_parameters() -> None:
     twiml = _twilio(request(LEAVE))
     assert '<Parameter name="voicemail_action" value="leave_message"' in twiml
     assert f'<Parameter name="voicemail_message" value="{MESSAGE}"' in twiml
+
+
+def test_retell_sets_its_own_voicemail_option_for_the_call() -> None:
+    body = retell.call_request_body(request(LEAVE), None, webhook_url="https://us.example/h")
+    agent = body["agent_override"]["agent"]
+    assert agent["voicemail_option"] == {"action": {"type": "static_text", "text": MESSAGE}}
+    assert agent["webhook_url"] == "https://us.example/h"  # kept beside it
+    hang_up = _retell(request({"voicemail_action": "hang_up"}))
+    assert hang_up["agent_override"]["agent"]["voicemail_option"] == {"action": {"type": "hangup"}}
+    no_text = _retell(request({"voicemail_action": "leave_message"}))
+    assert no_text["agent_override"]["agent"]["voicemail_option"] == {"action": {"type": "hangup"}}
+
+
+@pytest.mark.parametrize(
+    ("context", "configured", "expected"),
+    [
+        (LEAVE, "Enable", "DetectMessageEnd"),  # speak after the beep
+        ({"voicemail_action": "hang_up"}, "DetectMessageEnd", "Enable"),  # know at once
+        ({"voicemail_action": "hang_up"}, "off", "Enable"),  # a policy needs detection
+        ({}, "off", None),
+        ({}, "DetectMessageEnd", "DetectMessageEnd"),
+    ],
+)
+def test_twilio_chooses_its_machine_detection_from_the_policy(
+    context: dict[str, str], configured: str, expected: str | None
+) -> None:
+    settings = twilio_voice.Settings(
+        account_sid="AC" + "0" * 32,
+        auth_token=SecretStr("t" * 32),
+        machine_detection=configured,
+    )
+    form = dict(twilio_voice.call_request_form(request(context, "AP123"), settings, None))
+    assert form.get("MachineDetection") == expected
 
 
 def test_vapi_also_sets_the_assistants_voicemail_message() -> None:
