@@ -3,8 +3,8 @@
 Shapes as ``dialer.providers.vapi`` sends and reads them (its docstring cites the
 pages): a create body with ``assistantId``, ``phoneNumberId``, ``customer.number``
 and ``assistantOverrides`` (``variableValues``, ``metadata``, ``firstMessage``,
-``voicemailMessage``, ``server.url``); call objects with ``status`` (queued, ringing, in-progress, ended)
-and ``endedReason``; the list filtered by ``assistantId`` and ``createdAtGe``/
+``voicemailMessage``, ``server.url``); call objects with ``status`` (queued, ringing,
+in-progress, ended) and ``endedReason``; the list filtered by ``assistantId`` and ``createdAtGe``/
 ``createdAtLt``, newest first, ``limit`` at most. Vapi keeps no idempotency key:
 every create request is a new call (a re-send shows on the ledger as a second one).
 
