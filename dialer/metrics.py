@@ -233,6 +233,38 @@ class InboxGauges(Collector):
         )
 
 
+@dataclass(frozen=True)
+class QueueLoad:
+    """The broker's Celery queues, read at scrape time (dialer.composition.queues)."""
+
+    waiting: dict[str, int]  # messages waiting, by queue
+    unacked: int  # delivered to a worker and not yet acknowledged
+
+
+class QueueGauges(Collector):
+    """Celery's queue lengths when Prometheus scrapes: the backlog workers have not taken."""
+
+    def __init__(self, read: Callable[[], QueueLoad]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        load = self._read()
+        waiting = GaugeMetricFamily(
+            "dialer_celery_queue_length",
+            "Celery messages waiting in the broker, by queue.",
+            labels=["queue"],
+        )
+        for queue, length in sorted(load.waiting.items()):
+            waiting.add_metric([queue], length)
+        yield waiting
+        yield GaugeMetricFamily(
+            "dialer_celery_unacked_messages",
+            "Celery messages delivered to a worker and not yet acknowledged (running, or "
+            "held by a worker that died until the visibility timeout).",
+            value=load.unacked,
+        )
+
+
 # --------------------------------------------------------------------------- serving
 
 

@@ -24,7 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-ALL_QUEUES = "scan,dispatch,results,messages,events"
+from dialer.composition.queues import QUEUES
+
+ALL_QUEUES = ",".join(QUEUES)
 
 
 def fast_clock_env(sim_start: datetime, speed: float, real_start: datetime) -> dict[str, str]:

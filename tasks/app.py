@@ -14,6 +14,7 @@ from opentelemetry.instrumentation.celery import CeleryInstrumentor
 from sentry_sdk.integrations.celery import CeleryIntegration
 
 from dialer.composition import worker
+from dialer.composition.queues import QUEUES
 from dialer.composition.sentry import init_sentry
 from dialer.composition.tracing import init_tracing
 from dialer.settings import Settings
@@ -22,7 +23,6 @@ BEAT_KEY_PREFIX = "dialer:beat"
 BEAT_LOCK_KEY = f"{BEAT_KEY_PREFIX}:lock"
 # A standby beat retries the lock, and the leader renews it, at least this often.
 BEAT_MAX_LOOP_SECONDS = 1.0
-QUEUES = ("scan", "dispatch", "results", "messages", "events")
 ROUTES = {
     "dialer.scan": "scan",
     "dialer.scan_partition": "scan",

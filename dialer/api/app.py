@@ -25,6 +25,7 @@ from dialer.api.ingress import EnqueueApply, ingress_router
 from dialer.api.routes import CONTROL_ROUTERS
 from dialer.api.routes.health import health_router
 from dialer.clock import utcnow
+from dialer.composition.queues import queue_depths
 from dialer.dependencies import UnitOfWork, UnixClock
 from dialer.logging import get_logger
 from dialer.providers.catalog import PROVIDERS
@@ -75,7 +76,7 @@ def serve_app(app: FastAPI, settings: Settings) -> None:
 
 
 def serve_metrics(
-    settings: Settings, uow: UnitOfWork, clock: Callable[[], datetime]
+    settings: Settings, uow: UnitOfWork, clock: Callable[[], datetime], redis_url: str
 ) -> WSGIServer | None:
     """The API process's Prometheus endpoint: its samples and the campaign gauges.
 
@@ -93,8 +94,14 @@ def serve_metrics(
         with uow() as session:
             return inbox_load(session)
 
+    def read_queues() -> metrics.QueueLoad:
+        depths = queue_depths(redis_url)
+        return metrics.QueueLoad(depths.waiting, depths.unacked)
+
     registry = metrics.exposition_registry(
-        metrics.CampaignGauges(read_loads), metrics.InboxGauges(read_inbox)
+        metrics.CampaignGauges(read_loads),
+        metrics.InboxGauges(read_inbox),
+        metrics.QueueGauges(read_queues),
     )
     auth = metrics.MetricsAuth.from_settings(settings)
     return metrics.serve(settings.metrics_host, settings.api_metrics_port, registry, auth)

@@ -64,7 +64,9 @@ def api_cmd() -> None:
         readiness=runtime.readiness_checks(),
     )
     instrument_fastapi(app_)
-    serve_metrics(runtime.settings, runtime.session, lambda: utcnow(runtime.settings))
+    serve_metrics(
+        runtime.settings, runtime.session, lambda: utcnow(runtime.settings), runtime.redis_url
+    )
     serve_app(app_, runtime.settings)
 
 

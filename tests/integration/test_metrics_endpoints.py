@@ -15,11 +15,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import redis
 from pydantic import SecretStr
 from sqlalchemy import text
 
 from dialer import metrics
 from dialer.api import serve_metrics
+from dialer.composition.queues import QUEUES, UNACKED_KEY
 from dialer.settings import Settings
 from models.session import transaction
 from models.vocabulary import ProviderEventStatus
@@ -67,12 +69,12 @@ OUTCOMES = ("answered", "voicemail", "no_answer", "busy", "failed", "canceled")
 
 
 @pytest.fixture
-def api_metrics_url(clean_db: str, base_settings: Settings) -> Iterator[str]:
+def api_metrics_url(clean_db: str, redis_url: str, base_settings: Settings) -> Iterator[str]:
     port = free_port()
     settings = base_settings.model_copy(
         update={"metrics_host": "127.0.0.1", "api_metrics_port": port}
     )
-    server = serve_metrics(settings, uow_for(clean_db), lambda: MONDAY_8_UTC)
+    server = serve_metrics(settings, uow_for(clean_db), lambda: MONDAY_8_UTC, redis_url)
     assert server is not None
     yield f"http://127.0.0.1:{port}/metrics"
     metrics.stop(server)
@@ -100,6 +102,21 @@ def test_the_api_endpoint_shows_each_running_campaign_load(
     assert labelled(after, "dialer_campaign_backlog", "campaign_id") == {key: 12 - len(claimed)}
     assert labelled(after, "dialer_campaign_calls_in_flight", "campaign_id") == {key: len(claimed)}
     assert str(idle_id) not in labelled(after, "dialer_campaign_backlog", "campaign_id")
+
+
+def test_the_api_endpoint_shows_the_celery_queue_lengths(
+    redis_url: str, api_metrics_url: str
+) -> None:
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*QUEUES, UNACKED_KEY)
+    client.lpush("dispatch", *(f"message-{n}" for n in range(3)))
+    client.lpush("results", "message")
+    client.hset(UNACKED_KEY, "tag-1", "message")  # running on a worker, not yet acked
+    body = scrape(api_metrics_url)
+    lengths = labelled(body, "dialer_celery_queue_length", "queue")
+    assert lengths == {"scan": 0, "dispatch": 3, "results": 1, "messages": 0, "events": 0}
+    assert body[("dialer_celery_unacked_messages", ())] == 1
+    client.delete(*QUEUES, UNACKED_KEY)
 
 
 def test_a_metrics_endpoint_with_credentials_refuses_scrapes_without_them(

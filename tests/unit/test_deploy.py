@@ -8,7 +8,6 @@ compose CLI, systemd-analyze, kubectl) are used when present; only those sub-che
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -36,6 +35,7 @@ from sqlalchemy.engine import make_url
 from dialer import metrics
 from dialer.cli.main import app as dialer_app
 from dialer.composition import check_provider_settings
+from dialer.composition.queues import QUEUES as CELERY_QUEUES
 from dialer.errors import SettingsError
 from dialer.providers import elevenlabs, retell, sendgrid_events, twilio_voice, vapi
 from dialer.settings import Settings, load_settings
@@ -56,18 +56,7 @@ SETTING_NAME = re.compile(r"\bDIALER_[A-Z0-9_]*[A-Z0-9]_?")
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
 
-def _celery_queues() -> tuple[str, ...]:
-    """tasks.app.QUEUES, read from the source: importing tasks.app wires a whole worker."""
-    module = ast.parse((REPO / "tasks" / "app.py").read_text())
-    for node in module.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "QUEUES" for t in node.targets
-        ):
-            return tuple(ast.literal_eval(node.value))
-    raise AssertionError("tasks/app.py defines no QUEUES")
-
-
-QUEUES = _celery_queues()
+QUEUES = CELERY_QUEUES  # the one list tasks/app.py declares its queues from
 APP_SERVICES = ("api", "worker", "worker-dispatch", "beat", "flower")
 LONG_RUNNING = (*APP_SERVICES, "postgres", "redis", "sandbox")
 
@@ -959,7 +948,8 @@ def _exported_dialer_metrics() -> set[str]:
         pass
     gauges = metrics.CampaignGauges(lambda: [metrics.CampaignLoad("c", 1, 1, 1)])
     inbox = metrics.InboxGauges(lambda: metrics.InboxLoad(1, 1.0))
-    text = generate_latest(metrics.exposition_registry(gauges, inbox)).decode()
+    queues = metrics.QueueGauges(lambda: metrics.QueueLoad({"scan": 1}, 1))
+    text = generate_latest(metrics.exposition_registry(gauges, inbox, queues)).decode()
     return {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }
