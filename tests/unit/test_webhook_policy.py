@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 from hypothesis import given
@@ -147,3 +149,21 @@ def test_private_addresses_are_allowed_when_the_setting_says_so() -> None:
     assert address_problem("127.0.0.1", allow_private=True) is None
     assert address_problem("192.168.1.1", allow_private=False) is not None
     assert address_problem("93.184.216.34", allow_private=False) is None
+
+
+def test_the_documented_receiver_snippet_verifies_our_signatures() -> None:
+    """docs/OPERATIONS.md shows integrators a verify(); it must accept what we send."""
+    import re
+    import time
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md").read_text()
+    found = re.search(r"```python\n(import hashlib, hmac, time\n.*?)```", guide, re.S)
+    assert found is not None
+    namespace: dict[str, object] = {}
+    exec(found.group(1), namespace)  # our own documentation's code
+    verify = cast(Callable[[str, bytes, str], bool], namespace["verify"])
+    now = int(time.time())
+    assert verify(SECRET, BODY, signature_header(SECRET, BODY, now))
+    assert not verify("whsec_other", BODY, signature_header(SECRET, BODY, now))
+    assert not verify(SECRET, BODY, signature_header(SECRET, BODY, now - 600))
