@@ -21,6 +21,7 @@ from dialer.policies.webhooks import RetryPolicy, verify_signature
 from dialer.providers.webhook_sender import HttpWebhookSender
 from dialer.services import webhooks
 from dialer.services.lifecycle import lock_campaign, pause_campaign, start_campaign
+from dialer.services.webhook_delivery import claim_due
 from models import Campaign, WebhookDelivery, WebhookEndpoint
 from models.session import transaction
 from scheduler import ticks
@@ -287,3 +288,22 @@ def test_the_sender_refuses_private_addresses_unless_allowed(clean_db: str) -> N
         webhooks.create_endpoint(
             session, account_id, "http://10.0.0.1/x", ["call.completed"], allow_private=False
         )
+
+
+def test_a_claimed_delivery_is_leased_then_claimed_again_if_never_recorded(clean_db: str) -> None:
+    """Two ticks at once send an event once; a sender that died sends it again, later."""
+    campaign_id = setup_campaign(clean_db)
+    _endpoint(clean_db, _account_of(clean_db, campaign_id), "https://hooks.example.com/x")
+    start(clean_db, campaign_id, MONDAY_8_UTC)
+    lease = timedelta(minutes=5)
+    with transaction(clean_db) as session:
+        (job,) = claim_due(session, MONDAY_8_UTC, 10, lease)
+    with transaction(clean_db) as session:
+        assert claim_due(session, MONDAY_8_UTC + timedelta(minutes=4), 10, lease) == []
+    with transaction(clean_db) as session:
+        (again,) = claim_due(session, MONDAY_8_UTC + lease, 10, lease)
+    assert (again.delivery_id, again.event_id, again.body) == (
+        job.delivery_id,
+        job.event_id,
+        job.body,
+    )
