@@ -65,6 +65,7 @@ class _Instruments:
     scan_duration: Histogram
     webhook_events: Counter
     provider_latency: Histogram
+    webhook_deliveries: Counter
 
 
 @lru_cache(maxsize=1)
@@ -116,6 +117,12 @@ def _instruments() -> _Instruments:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         ),
+        webhook_deliveries=counter(
+            "dialer_webhook_deliveries",
+            "Tries to POST an event to an account's webhook endpoint, by result: "
+            "delivered, failed (retried later), dead (the last try failed).",
+            ["result"],
+        ),
     )
 
 
@@ -148,6 +155,10 @@ def attempt_finished(outcome: str) -> None:
 def webhook_events(result: str, count: int = 1) -> None:
     if count:
         _instruments().webhook_events.labels(result=result).inc(count)
+
+
+def webhook_delivery(result: str) -> None:
+    _instruments().webhook_deliveries.labels(result=result).inc()
 
 
 @contextmanager
@@ -262,6 +273,21 @@ class QueueGauges(Collector):
             "Celery messages delivered to a worker and not yet acknowledged (running, or "
             "held by a worker that died until the visibility timeout).",
             value=load.unacked,
+        )
+
+
+class WebhookGauges(Collector):
+    """Reads, at scrape, how many accounts' webhook endpoints are disabled (issue 17)."""
+
+    def __init__(self, read: Callable[[], int]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "dialer_webhook_endpoints_disabled",
+            "Webhook endpoints disabled after consecutive failed deliveries, or by their "
+            "account; nothing is sent to them until they are enabled again.",
+            value=self._read(),
         )
 
 
@@ -394,6 +420,7 @@ __all__ = [
     "CampaignLoad",
     "InboxGauges",
     "InboxLoad",
+    "WebhookGauges",
     "attempt_finished",
     "dispatch_finished",
     "enable_multiprocess",
@@ -403,5 +430,6 @@ __all__ = [
     "scan_finished",
     "serve",
     "stop",
+    "webhook_delivery",
     "webhook_events",
 ]

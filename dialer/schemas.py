@@ -31,7 +31,13 @@ from dialer.policies.retry import (
     OutcomeRule,
 )
 from dialer.policies.templates import SUBJECT_MAX_CHARS, VOICEMAIL_MESSAGE_MAX_CHARS
-from dialer.policies.vocabulary import FallbackChannel, Outcome, StopSignal, SuppressionSource
+from dialer.policies.vocabulary import (
+    FallbackChannel,
+    Outcome,
+    StopSignal,
+    SuppressionSource,
+    WebhookEventType,
+)
 from dialer.policies.zones import ZONE_NAME_MAX_LENGTH, parse_zone
 
 DEFAULT_WEEKDAYS = [0, 1, 2, 3, 4]
@@ -429,3 +435,17 @@ class SuppressionIn(_Strict):
             return normalize_phone(value)
         except InvalidPhone as exc:
             raise ValueError(str(exc)) from None
+
+
+class WebhookEndpointIn(_Strict):
+    """An account's event webhook endpoint (API and CLI; issue 17)."""
+
+    url: str = Field(min_length=1, max_length=2048, description="http(s) URL to POST events to")
+    events: list[WebhookEventType] = Field(
+        min_length=1, max_length=len(WebhookEventType), description="Events to receive."
+    )
+    description: str | None = Field(default=None, max_length=200)
+
+
+class WebhookEndpointPatch(_Strict):
+    enabled: bool = Field(description="false: disable; true: enable again (failures reset).")

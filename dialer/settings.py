@@ -179,6 +179,37 @@ class Settings(BaseSettings):
         ge=60,
         description="Redis broker visibility timeout; longer than any countdown.",
     )
+    webhook_allow_private_urls: bool = Field(
+        default=False,
+        description="Allow account webhook endpoints on loopback, private or reserved "
+        "addresses (tests, the sandbox). Off: such URLs are refused when registered and "
+        "again when their host resolves to one at send time.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10, gt=0, le=60, description="Total timeout of one webhook POST."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Tries of one webhook delivery before it is dead."
+    )
+    webhook_backoff_base_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="Wait after a delivery's first failed try; doubled after each next one "
+        "(with jitter), up to DIALER_WEBHOOK_BACKOFF_CAP_SECONDS.",
+    )
+    webhook_backoff_cap_seconds: float = Field(
+        default=6 * 3600, gt=0, description="Longest wait between two tries of one delivery."
+    )
+    webhook_disable_after_failures: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Consecutive failed tries after which an endpoint is disabled (its "
+        "account enables it again with the API or `dialer webhooks enable`).",
+    )
+    webhook_batch_size: int = Field(
+        default=50, ge=1, le=1000, description="Webhook deliveries one beat tick sends."
+    )
     task_time_limit_seconds: int = Field(
         default=300, ge=10, description="Hard time limit of one task."
     )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from models.events import OutboxEvent, ProviderEvent
     from models.messages import ContactEvent, Message
     from models.suppressions import Suppression
+    from models.webhooks import WebhookDelivery, WebhookEndpoint
 
 _HOME: dict[str, str] = {
     "Account": "models.accounts",
@@ -39,6 +40,8 @@ _HOME: dict[str, str] = {
     "ContactEvent": "models.messages",
     "Message": "models.messages",
     "Suppression": "models.suppressions",
+    "WebhookDelivery": "models.webhooks",
+    "WebhookEndpoint": "models.webhooks",
 }
 
 __all__ = [
@@ -59,6 +62,8 @@ __all__ = [
     "ProviderEvent",
     "RotationCursor",
     "Suppression",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]
 
 

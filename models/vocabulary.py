@@ -286,6 +286,26 @@ class VoicemailAction(StrEnum):
     LEAVE_MESSAGE = "leave_message"
 
 
+class WebhookEventType(StrEnum):
+    """What an account's webhook endpoint may subscribe to (issue 17)."""
+
+    CAMPAIGN_STARTED = "campaign.started"
+    CAMPAIGN_PAUSED = "campaign.paused"
+    CAMPAIGN_COMPLETED = "campaign.completed"
+    CONTACT_GOAL_MET = "contact.goal_met"
+    CONTACT_CLOSED = "contact.closed"
+    CALL_COMPLETED = "call.completed"
+
+
+class WebhookDeliveryStatus(StrEnum):
+    """Where one event's delivery to one endpoint is (issue 17)."""
+
+    PENDING = "pending"  # not tried yet
+    FAILED = "failed"  # the last try failed; tried again at next_attempt_at
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    DEAD = "dead"  # every try failed: no more
+
+
 # Every channel but the call carries messages (and has a sender in ``channels``).
 MESSAGE_CHANNEL_SET: frozenset[Channel] = frozenset(set(Channel) - {Channel.CALL})
 
@@ -315,3 +335,5 @@ CONTACT_EVENT_KINDS = values(ContactEventKind)
 CONTACT_CHANNELS = values(Channel)
 PROVIDER_EVENT_STATUSES = values(ProviderEventStatus)
 VOICEMAIL_ACTIONS = values(VoicemailAction)
+WEBHOOK_EVENT_TYPES = values(WebhookEventType)
+WEBHOOK_DELIVERY_STATUSES = values(WebhookDeliveryStatus)

@@ -6,6 +6,7 @@ Each takes a unit-of-work factory, `now`, and where it needs to hand work on, an
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -19,8 +20,10 @@ from sqlalchemy.orm import Session
 from dialer import metrics
 from dialer.dependencies import UnitOfWork
 from dialer.policies.vocabulary import CampaignStatus
+from dialer.policies.webhooks import RetryPolicy
 from dialer.policies.window import LegalBound
 from dialer.providers.base import MessageProvider, VoiceProvider
+from dialer.providers.webhook_sender import WebhookSender
 from dialer.services import uncertain
 from dialer.services.attempts import materialize_first_contacts
 from dialer.services.dispatch import (
@@ -45,6 +48,7 @@ from dialer.services.messages import (
 )
 from dialer.services.outbox import CAMPAIGN_RESUMED, CAMPAIGN_STARTED, mark_handled
 from dialer.services.reconcile import reconcile_call
+from dialer.services.webhook_delivery import claim_due, postpone_endpoint, record_result
 from models import Campaign
 from scheduler import outbox, reaper
 from scheduler.reaper import queued_count
@@ -201,6 +205,49 @@ def send_due(uow: UnitOfWork, provider: MessageProvider, now: datetime) -> Count
     with uow() as session:
         ids = claim_due_messages(session, now, MESSAGE_BATCH)
     return Counter(send_message(uow, provider, message_id, now) for message_id in ids)
+
+
+@dataclass(frozen=True)
+class WebhookPlan:
+    """How the webhook duty sends (settings DIALER_WEBHOOK_*)."""
+
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    batch: int = 50
+    lease: timedelta = timedelta(minutes=10)
+
+
+def deliver_webhooks(
+    uow: UnitOfWork,
+    sender: WebhookSender,
+    now: datetime,
+    plan: WebhookPlan = WebhookPlan(),
+    jitter: Callable[[], float] = random.random,
+) -> Counter[str]:
+    """Send the due webhook deliveries, one transaction to claim and one per outcome.
+
+    An endpoint that fails is not tried again in this tick: its other claimed
+    deliveries wait with it until its next try (dialer.services.webhook_delivery).
+    """
+    with uow() as session:
+        jobs = claim_due(session, now, plan.batch, plan.lease)
+    counts: Counter[str] = Counter()
+    waiting: dict[uuid.UUID, datetime] = {}
+    skipped: dict[uuid.UUID, list[int]] = {}
+    for job in jobs:
+        if job.endpoint_id in waiting:
+            skipped.setdefault(job.endpoint_id, []).append(job.delivery_id)
+            continue
+        result = sender.send(job.url, job.headers(now), job.body)
+        with uow() as session:
+            recorded = record_result(session, job, result, now, plan.policy, jitter())
+        counts[str(recorded.status or "gone")] += 1
+        counts["endpoints_disabled"] += recorded.endpoint_disabled
+        if recorded.endpoint_waits_until is not None:
+            waiting[job.endpoint_id] = recorded.endpoint_waits_until
+    for endpoint_id, until in waiting.items():
+        with uow() as session:
+            postpone_endpoint(session, endpoint_id, until, skipped.get(endpoint_id, []))
+    return +counts
 
 
 def materialize(

@@ -34,6 +34,7 @@ ROUTES = {
     "dialer.pump_simulated_events": "results",
     "dialer.apply_event": "results",
     "dialer.send_messages": "messages",
+    "dialer.deliver_webhooks": "messages",
     "dialer.campaign_event": "events",
     "dialer.campaign.start": "events",
 }
@@ -52,6 +53,7 @@ def beat_schedule(cfg: Settings) -> dict[str, Any]:
             **every,
         },
         "send-messages": {"task": "dialer.send_messages", "schedule": tick, **every},
+        "deliver-webhooks": {"task": "dialer.deliver_webhooks", "schedule": tick, **every},
         "finish-campaigns": {"task": "dialer.finish_campaigns", "schedule": tick * 2, **every},
         "reap": {"task": "dialer.reap", "schedule": max(tick * 5, 5.0), **every},
         "finish-sweep": {

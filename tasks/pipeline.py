@@ -20,6 +20,7 @@ from dialer.logging import get_logger
 from dialer.policies.retry import dispatch_backoff_seconds
 from dialer.services.inbox import apply_stored
 from dialer.services.lifecycle import lock_campaign, start_campaign
+from dialer.services.webhook_delivery import lease_for, retry_policy_of
 from scheduler import ticks
 from scheduler.scan import Partition
 from tasks.app import app
@@ -129,6 +130,20 @@ def apply_event(inbox_id: str) -> str:
 def send_due_messages() -> dict[str, int]:
     w = worker()
     return dict(ticks.send_due(w.runtime.session, w.messages, _now()))
+
+
+@app.task(name="dialer.deliver_webhooks")
+def deliver_webhooks() -> dict[str, int]:
+    """POST the due account event webhooks (signed, retried with backoff; issue 17)."""
+    w = worker()
+    cfg = w.runtime.settings
+    plan = ticks.WebhookPlan(
+        policy=retry_policy_of(cfg), batch=cfg.webhook_batch_size, lease=lease_for(cfg)
+    )
+    counts = ticks.deliver_webhooks(w.runtime.session, w.webhook_sender(), _now(), plan)
+    if counts:
+        log.info("webhooks_sent", **counts)
+    return dict(counts)
 
 
 @app.task(name="dialer.relay_outbox")

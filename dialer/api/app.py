@@ -31,6 +31,7 @@ from dialer.logging import get_logger
 from dialer.providers.catalog import PROVIDERS
 from dialer.providers.registry import Registry
 from dialer.services.reports import campaign_loads, inbox_load
+from dialer.services.webhooks import disabled_endpoint_count
 from dialer.settings import Settings
 
 log = get_logger("dialer.api")
@@ -98,10 +99,15 @@ def serve_metrics(
         depths = queue_depths(redis_url)
         return metrics.QueueLoad(depths.waiting, depths.unacked)
 
+    def read_disabled_endpoints() -> int:
+        with uow() as session:
+            return disabled_endpoint_count(session)
+
     registry = metrics.exposition_registry(
         metrics.CampaignGauges(read_loads),
         metrics.InboxGauges(read_inbox),
         metrics.QueueGauges(read_queues),
+        metrics.WebhookGauges(read_disabled_endpoints),
     )
     auth = metrics.MetricsAuth.from_settings(settings)
     return metrics.serve(settings.metrics_host, settings.api_metrics_port, registry, auth)

@@ -16,6 +16,7 @@ from dialer.cli.infra import db_app, services_app
 from dialer.cli.keys import keys_app
 from dialer.cli.ops import register_ops_commands
 from dialer.cli.suppressions import suppressions_app
+from dialer.cli.webhooks import webhooks_app
 
 app = typer.Typer(
     help="Campaign dialer: run outbound calling campaigns inside legal hours.", no_args_is_help=True
@@ -31,6 +32,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(customers_app, name="customers")
 app.add_typer(suppressions_app, name="suppressions")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(services_app, name="services")
 app.add_typer(calls_app, name="calls")
 app.add_typer(keys_app, name="keys")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import lru_cache
 
@@ -13,6 +13,7 @@ from dialer.providers.registry import EventSource
 from dialer.providers.sendgrid_events import sendgrid_aware
 from dialer.providers.twilio_sms import sms_aware
 from dialer.providers.voice_fleet import fleet_of
+from dialer.providers.webhook_sender import HttpWebhookSender, WebhookSender
 from dialer.providers.whatsapp import whatsapp_aware
 from dialer.services.campaigns import legal_bound
 from dialer.services.dispatch import DispatchLimits
@@ -26,6 +27,19 @@ class Worker:
     messages: MessageProvider
     event_source: EventSource | None  # the simulator's pump; None when events are webhooks
     limits: DispatchLimits
+    # Account event webhooks (issue 17): built on first use, see webhook_sender().
+    _webhook_sender: list[WebhookSender] = field(default_factory=list, repr=False)
+
+    def webhook_sender(self) -> WebhookSender:
+        """The process's HTTP client for account endpoints (one, kept)."""
+        if not self._webhook_sender:
+            cfg = self.runtime.settings
+            self._webhook_sender.append(
+                HttpWebhookSender(
+                    cfg.webhook_timeout_seconds, allow_private=cfg.webhook_allow_private_urls
+                )
+            )
+        return self._webhook_sender[0]
 
     @property
     def parse_event(self) -> Parser:

@@ -40,6 +40,8 @@ from models.vocabulary import (
     StopSignal,
     SuppressionSource,
     VoicemailAction,
+    WebhookDeliveryStatus,
+    WebhookEventType,
 )
 
 __all__ = [
@@ -73,4 +75,6 @@ __all__ = [
     "StopSignal",
     "SuppressionSource",
     "VoicemailAction",
+    "WebhookDeliveryStatus",
+    "WebhookEventType",
 ]

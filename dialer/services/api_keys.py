@@ -29,6 +29,8 @@ SCOPES: Final = (
     "calls:write",
     "customers:read",
     "customers:write",
+    "webhooks:read",
+    "webhooks:write",
 )
 _PREFIX_HEX_CHARS: Final = 8
 _PREFIX_CHARS: Final = len("sk_") + _PREFIX_HEX_CHARS

@@ -35,6 +35,7 @@ RESULT_COLUMNS = (
     CallAttempt.finished_at,
     CallAttempt.customer_sentiment,
     CallAttempt.agent_goal_score,
+    CallAttempt.attempt_no,  # in the call.completed webhook event (issue 17)
 )
 
 

@@ -24,7 +24,7 @@ from dialer.policies.vocabulary import (
     EnrollmentState,
     ObjectiveType,
 )
-from dialer.services import batch_reads
+from dialer.services import batch_reads, webhooks
 from dialer.services.attempts import cancel_open_work
 from models import Campaign, Enrollment
 
@@ -84,4 +84,5 @@ def close_if_goal_met(
     enrollment.closed_at = now
     enrollment.close_reason = "goal met"
     cancel_open_work(session, now, enrollment_ids=[enrollment.id], reason="goal met")
+    webhooks.announce(session, webhooks.contact_events(campaign.account_id, enrollment, now))
     return True

@@ -29,8 +29,9 @@ from dialer.policies.vocabulary import (
     MessagePurpose,
     MessageStatus,
     Segment,
+    WebhookEventType,
 )
-from dialer.services import outbox
+from dialer.services import outbox, webhooks
 from dialer.services.attempts import cancel_open_work, queue_message, schedule_call
 from models import CallAttempt, Campaign, Customer, Enrollment, Message
 from models.vocabulary import OPEN_ATTEMPT_STATUSES
@@ -70,6 +71,7 @@ def start_campaign(session: Session, campaign: Campaign, now: datetime) -> Campa
         # Checked once by the finish duty: a campaign started with nothing to do ends.
         campaign.finish_check_at = now
         outbox.record_event(session, outbox.CAMPAIGN_STARTED, campaign.id, now)
+        _announce(session, campaign, outbox.CAMPAIGN_STARTED, now)
     return campaign
 
 
@@ -79,7 +81,22 @@ def pause_campaign(session: Session, campaign: Campaign, now: datetime) -> Campa
     if move.changed:
         campaign.status = move.new_status
         outbox.record_event(session, outbox.CAMPAIGN_PAUSED, campaign.id, now)
+        _announce(session, campaign, outbox.CAMPAIGN_PAUSED, now)
     return campaign
+
+
+def _announce(
+    session: Session,
+    campaign: Campaign,
+    kind: WebhookEventType,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    """The account's webhooks hear of it, in this transaction (dialer.services.webhooks)."""
+    event = webhooks.campaign_event(
+        campaign.account_id, campaign.id, kind, campaign.status, now, reason
+    )
+    webhooks.announce(session, [event])
 
 
 def complete_campaign(session: Session, campaign: Campaign, now: datetime) -> Campaign:
@@ -174,6 +191,7 @@ def _close(session: Session, campaign: Campaign, now: datetime, *, reason: str) 
     campaign.completed_at = now
     cancel_open_work(session, now, campaign_id=campaign.id, reason=reason)
     outbox.record_event(session, outbox.CAMPAIGN_COMPLETED, campaign.id, now, reason=reason)
+    _announce(session, campaign, outbox.CAMPAIGN_COMPLETED, now, reason)
 
 
 def _has_work_left(session: Session, campaign_id: uuid.UUID) -> bool:

@@ -9,12 +9,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from dialer.policies.vocabulary import WebhookEventType
 from models import OutboxEvent
 
-CAMPAIGN_STARTED = "campaign.started"
+# The outbox topics; those an integrator may also hear are the webhook event words.
+CAMPAIGN_STARTED = WebhookEventType.CAMPAIGN_STARTED
 CAMPAIGN_RESUMED = "campaign.resumed"
-CAMPAIGN_PAUSED = "campaign.paused"
-CAMPAIGN_COMPLETED = "campaign.completed"
+CAMPAIGN_PAUSED = WebhookEventType.CAMPAIGN_PAUSED
+CAMPAIGN_COMPLETED = WebhookEventType.CAMPAIGN_COMPLETED
 
 
 def record_event(

@@ -50,7 +50,7 @@ from dialer.policies.vocabulary import (
     SuppressionSource,
 )
 from dialer.providers.base import CallRecord, ProviderEvent
-from dialer.services import batch_reads
+from dialer.services import batch_reads, webhooks
 from dialer.services.attempts import cancel_open_work, idempotency_key
 from dialer.services.campaigns import outcome_retries_of, retry_plan_of
 from dialer.services.goals import objectives_of
@@ -132,6 +132,7 @@ class _Writes:
     cancel_for: list[uuid.UUID] = field(default_factory=list)
     cancel_reasons: dict[uuid.UUID, str] = field(default_factory=dict)
     opt_outs: set[uuid.UUID] = field(default_factory=set)  # customers, from call extractions
+    webhook_events: list[webhooks.WebhookEvent] = field(default_factory=list)
 
 
 class ResultBatch:
@@ -220,6 +221,9 @@ class ResultBatch:
             self._writes.opt_outs.add(enrollment.customer_id)
         outcome = Outcome(attempt.outcome or Outcome.FAILED)
         metrics.attempt_finished(outcome.value)
+        self._writes.webhook_events.append(
+            webhooks.call_completed_event(campaign.account_id, attempt, self.now)
+        )
         outcome_calls = _count_call(enrollment, outcome, self.now)
         self._record_call_facts(attempt, enrollment)
         goal = evaluate_goal(
@@ -266,6 +270,7 @@ class ResultBatch:
         _insert_all(self.session, CallAttempt, writes.attempts)
         if writes.messages:
             self._insert_messages(writes.messages)
+        webhooks.announce(self.session, writes.webhook_events)
 
     # ------------------------------------------------------------------ decisions
 
@@ -338,6 +343,9 @@ class ResultBatch:
             enrollment.state = step.close_as
             enrollment.closed_at = self.now
             enrollment.close_reason = step.reason
+            self._writes.webhook_events.extend(
+                webhooks.contact_events(campaign.account_id, enrollment, self.now)
+            )
         elif step.next_call_at is not None:
             self._schedule_call(enrollment, step.next_call_at)
 

@@ -944,12 +944,14 @@ def _exported_dialer_metrics() -> set[str]:
     metrics.dispatch_finished(1, {"c": 1}, {"timeout": 1})
     metrics.scan_finished(0.01, claimed=1)
     metrics.webhook_events("forged")
+    metrics.webhook_delivery("failed")
     with metrics.provider_request("vapi", "place"):
         pass
     gauges = metrics.CampaignGauges(lambda: [metrics.CampaignLoad("c", 1, 1, 1)])
     inbox = metrics.InboxGauges(lambda: metrics.InboxLoad(1, 1.0))
     queues = metrics.QueueGauges(lambda: metrics.QueueLoad({"scan": 1}, 1))
-    text = generate_latest(metrics.exposition_registry(gauges, inbox, queues)).decode()
+    hooks = metrics.WebhookGauges(lambda: 1)
+    text = generate_latest(metrics.exposition_registry(gauges, inbox, queues, hooks)).decode()
     return {
         sample.name for family in text_string_to_metric_families(text) for sample in family.samples
     }
@@ -1009,6 +1011,8 @@ def test_dashboards_cover_what_operators_watch() -> None:
         "dialer_scan_duration_seconds_bucket",
         "dialer_webhook_events_total",
         "dialer_inbox_lag_seconds",
+        "dialer_webhook_deliveries_total",
+        "dialer_webhook_endpoints_disabled",
         "flower_events_total",
         "flower_worker_online",
     ):

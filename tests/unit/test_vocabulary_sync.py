@@ -30,6 +30,8 @@ from models.base import Word
         (db.MESSAGE_STATUSES, set(policy.MessageStatus)),
         (db.CONTACT_EVENT_KINDS, set(policy.ContactEventKind)),
         (db.PROVIDER_EVENT_STATUSES, set(policy.ProviderEventStatus)),
+        (db.WEBHOOK_EVENT_TYPES, set(policy.WebhookEventType)),
+        (db.WEBHOOK_DELIVERY_STATUSES, set(policy.WebhookDeliveryStatus)),
         (db.CONTACT_CHANNELS, set(policy.Channel)),
         (db.MESSAGE_CHANNELS, set(policy.Channel) - {policy.Channel.CALL}),
         (db.CHANNEL_KINDS, set(policy.Channel) - {policy.Channel.CALL}),

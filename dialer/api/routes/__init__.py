@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from dialer.api.routes import calls, campaigns, customers, suppressions
+from dialer.api.routes import calls, campaigns, customers, suppressions, webhooks
 
 CONTROL_ROUTERS: list[APIRouter] = [
     campaigns.router,
     customers.router,
     calls.router,
     suppressions.router,
+    webhooks.router,
 ]
