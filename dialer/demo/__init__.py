@@ -193,9 +193,10 @@ def _demo_env(runtime: Runtime, sim_start: datetime) -> dict[str, str]:
         "DIALER_SIMULATION": json.dumps({"seed": 42}),
         "DIALER_SIMULATION_NAMESPACE": f"demo-{uuid.uuid4().hex[:8]}",
         "DIALER_LOG_FORMAT": "json",
-        # A campaign finishes when its last enrollment closes; two last closes in
-        # concurrent transactions can both miss the mark, and the safety sweep (5 min by
-        # default) then finishes it. The demo's whole run is a few minutes: sweep often.
+        # A campaign finishes when its last enrollments close (the finish mark); more
+        # than three last closes in concurrent transactions can all miss the mark, and
+        # the safety sweep (5 min by default) then finishes it. The demo's whole run is
+        # a few minutes: sweep often.
         "DIALER_FINISH_SWEEP_SECONDS": "10",
         **fast_clock_env(sim_start, DEMO_SPEED, datetime.now(UTC)),
     }

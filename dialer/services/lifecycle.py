@@ -50,6 +50,12 @@ class ResumeResult:
     skipped_missing_contact: int
 
 
+# A close marks its campaign for the finish duty while at most this many other
+# enrollments are still active (the trigger of migration 0019): concurrent last closes
+# each see the others active, and every one of them must still mark it.
+NEAR_END = 2
+
+
 def lock_campaign(
     session: Session, campaign_id: uuid.UUID, account_id: uuid.UUID | None = None
 ) -> Campaign:
@@ -139,16 +145,21 @@ def finish_if_done(session: Session, campaign: Campaign, now: datetime) -> bool:
 
 
 def finish_marked(session: Session, campaign: Campaign, now: datetime) -> bool:
-    """Finish a campaign marked when its last active enrollment closed (migration 0011).
+    """Finish a campaign marked when one of its last enrollments closed (migrations
+    0011, 0019: marked while at most NEAR_END others are active).
 
-    The mark stays while only in-flight calls or owed messages are left (the campaign
-    ends when they are done); it goes when the campaign has active enrollments again
-    (a resume) or is no longer running.
+    The mark stays while only in-flight calls, owed messages or NEAR_END active
+    enrollments are left, and moves to the back of the queue (checked again next
+    tick): dropping it while the last closes were in flight would lose the finish to
+    the slow sweep again. It goes when more are active (a resume) or the campaign is
+    no longer running.
     """
     if finish_if_done(session, campaign, now):
         return True
-    if campaign.status != CampaignStatus.RUNNING or _has_active(session, campaign.id):
+    if campaign.status != CampaignStatus.RUNNING or _active_count(session, campaign.id) > NEAR_END:
         campaign.finish_check_at = None
+    else:
+        campaign.finish_check_at = func.now()  # the trigger's clock: the marks' one order
     return False
 
 
@@ -167,8 +178,8 @@ def marked_for_finish(session: Session, limit: int) -> list[uuid.UUID]:
 def running_without_work(session: Session, limit: int) -> list[uuid.UUID]:
     """The safety sweep, one statement: running campaigns with nothing left to do.
 
-    It catches what the mark can miss: two last enrollments closed by concurrent
-    transactions, each of which still saw the other one active.
+    It catches what the mark can miss: more than NEAR_END + 1 last enrollments closed
+    by concurrent transactions, each of which still saw the others active.
     """
     return list(
         session.scalars(
@@ -179,11 +190,15 @@ def running_without_work(session: Session, limit: int) -> list[uuid.UUID]:
     )
 
 
-def _has_active(session: Session, campaign_id: uuid.UUID) -> bool:
-    active = exists().where(
-        Enrollment.campaign_id == campaign_id, Enrollment.state == EnrollmentState.ACTIVE
+def _active_count(session: Session, campaign_id: uuid.UUID) -> int:
+    """How many enrollments are active, counted no further than NEAR_END + 1."""
+    active = (
+        select(Enrollment.id)
+        .where(Enrollment.campaign_id == campaign_id, Enrollment.state == EnrollmentState.ACTIVE)
+        .limit(NEAR_END + 1)
+        .subquery()
     )
-    return bool(session.scalar(select(active)))
+    return int(session.scalar(select(func.count()).select_from(active)) or 0)
 
 
 def _close(session: Session, campaign: Campaign, now: datetime, *, reason: str) -> None:

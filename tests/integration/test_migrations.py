@@ -41,7 +41,7 @@ def test_models_and_migration_have_no_drift(database_url: str) -> None:
     assert diff == []
 
 
-HEAD = "0018"
+HEAD = "0019"
 
 
 def test_upgrade_then_downgrade_then_upgrade(scratch_url: str) -> None:

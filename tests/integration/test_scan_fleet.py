@@ -11,6 +11,7 @@ finishes one whose mark was lost.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, Engine, create_engine, select, text, update
 
 from dialer.services.lifecycle import lock_campaign, pause_campaign
 from models import CallAttempt, Campaign, DailyClaims, Enrollment
@@ -265,8 +266,8 @@ def test_the_safety_sweep_finishes_a_campaign_whose_mark_was_lost(clean_db: str)
     start(clean_db, quiet, MONDAY_8_UTC)
     relay(make_driver(clean_db, None, now=MONDAY_8_UTC))
     uow = uow_for(clean_db)
-    # Two last enrollments closed by concurrent transactions: each saw the other active,
-    # so neither marked the campaign. Forced here: close them, then drop the mark.
+    # More than three last enrollments closed by concurrent transactions: each saw the
+    # others active, so none marked the campaign. Forced here: close, drop the mark.
     with transaction(clean_db) as session:
         session.execute(
             update(CallAttempt)
@@ -287,6 +288,123 @@ def test_the_safety_sweep_finishes_a_campaign_whose_mark_was_lost(clean_db: str)
     assert ticks.finish_sweep(uow, MONDAY_8_UTC) == [quiet]
     assert campaign_status(clean_db, quiet) == "done"
     assert campaign_status(clean_db, busy) == "running"
+
+
+def test_two_last_closes_in_concurrent_transactions_still_mark_the_campaign(
+    clean_db: str,
+) -> None:
+    """The finish-mark race: each close still sees the other enrollment active."""
+    campaign_id = setup_campaign(clean_db, {**NO_WHATSAPP, "name": "race"}, rome_csv(2))
+    start(clean_db, campaign_id, MONDAY_8_UTC)
+    relay(make_driver(clean_db, None, now=MONDAY_8_UTC))
+    uow = uow_for(clean_db)
+    with transaction(clean_db) as session:
+        session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.campaign_id == campaign_id)
+            .values(status="canceled", outcome="canceled", finished_at=MONDAY_8_UTC)
+        )
+        session.execute(
+            update(Campaign).where(Campaign.id == campaign_id).values(finish_check_at=None)
+        )
+        first, second = session.scalars(
+            select(Enrollment.id).where(Enrollment.campaign_id == campaign_id)
+        ).all()
+    engine = create_engine(clean_db.replace("postgresql://", "postgresql+psycopg://", 1))
+
+    def close(conn: Connection, enrollment_id: uuid.UUID) -> None:
+        conn.execute(
+            update(Enrollment)
+            .where(Enrollment.id == enrollment_id)
+            .values(state="unresolved", closed_at=MONDAY_8_UTC)
+        )
+
+    def close_second() -> None:
+        with engine.begin() as conn:
+            close(conn, second)
+
+    try:
+        with engine.connect() as a:
+            with a.begin():
+                close(a, first)  # not committed: the second close still sees it active
+                closing = threading.Thread(target=close_second)
+                closing.start()
+                # Let the second close run while the first is open: it either ends (it
+                # did not touch the campaign) or waits for the first's campaign row.
+                waited = _wait_for(lambda: not closing.is_alive() or _blocked(engine))
+                assert waited
+            closing.join(timeout=10)
+            assert not closing.is_alive()
+    finally:
+        engine.dispose()
+    assert next_mark(clean_db, campaign_id) is not None
+    assert ticks.finish_all(uow, MONDAY_8_UTC) == [campaign_id]
+    assert campaign_status(clean_db, campaign_id) == "done"
+
+
+def test_the_finish_duty_keeps_the_mark_through_the_last_closes(clean_db: str) -> None:
+    campaign_id = setup_campaign(clean_db, {**NO_WHATSAPP, "name": "near end"}, rome_csv(4))
+    start(clean_db, campaign_id, MONDAY_8_UTC)
+    relay(make_driver(clean_db, None, now=MONDAY_8_UTC))
+    uow = uow_for(clean_db)
+    assert ticks.finish_all(uow, MONDAY_8_UTC) == []  # the start's mark: 4 active, dropped
+    assert next_mark(clean_db, campaign_id) is None
+    enrollments = _enrollments(clean_db, campaign_id)
+    _close_enrollments(clean_db, enrollments[:1])  # 3 left: more than the last few
+    assert next_mark(clean_db, campaign_id) is None
+    _close_enrollments(clean_db, enrollments[1:2])  # 2 left: the close marks it
+    assert next_mark(clean_db, campaign_id) is not None
+    assert ticks.finish_all(uow, MONDAY_8_UTC) == []
+    assert next_mark(clean_db, campaign_id) is not None  # kept while 2 or fewer are active
+    _close_enrollments(clean_db, enrollments[2:])
+    with transaction(clean_db) as session:
+        session.execute(
+            update(CallAttempt)
+            .where(CallAttempt.campaign_id == campaign_id)
+            .values(status="canceled", outcome="canceled", finished_at=MONDAY_8_UTC)
+        )
+    assert ticks.finish_all(uow, MONDAY_8_UTC) == [campaign_id]
+
+
+def _enrollments(url: str, campaign_id: uuid.UUID) -> list[uuid.UUID]:
+    with transaction(url) as session:
+        return list(
+            session.scalars(
+                select(Enrollment.id)
+                .where(Enrollment.campaign_id == campaign_id)
+                .order_by(Enrollment.id)
+            )
+        )
+
+
+def _close_enrollments(url: str, ids: list[uuid.UUID]) -> None:
+    with transaction(url) as session:
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.id.in_(ids))
+            .values(state="unresolved", closed_at=MONDAY_8_UTC)
+        )
+
+
+def _blocked(engine: Engine) -> bool:
+    """Whether some other session of this database waits for a row lock."""
+    with engine.connect() as conn:
+        waiting = conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+        )
+    return bool(waiting)
+
+
+def _wait_for(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
 
 
 def next_mark(url: str, campaign_id: uuid.UUID) -> datetime | None:
