@@ -280,3 +280,28 @@ def test_no_allowed_instant_breaks_a_european_pack(country: tuple[str, str], min
     assert pack.start <= local.time() < pack.end, local
     assert local.weekday() not in pack.closed_weekdays, local
     assert local.date() not in public_holidays(code, None, (local.year,)), local
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pack_id=st.sampled_from(sorted(i for i, p in BY_ID.items() if p.caps)),
+    gaps=st.lists(st.integers(min_value=0, max_value=48 * 60), min_size=1, max_size=40),
+)
+def test_no_call_the_caps_allow_breaks_a_cap(pack_id: str, gaps: list[int]) -> None:
+    """Property: calls placed whenever ``cap_allows`` says so (else at its reopening)
+    never put more than N calls in any of the pack's rolling periods."""
+    caps = BY_ID[pack_id].caps
+    placed: list[datetime] = []
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    for gap in gaps:
+        at += timedelta(minutes=gap)
+        reopens = cap_allows(caps, placed, at)
+        if reopens is not None:
+            assert reopens > at
+            at = reopens
+            assert cap_allows(caps, placed, at) is None  # the reopening really is open
+        placed.append(at)
+    for cap in caps:
+        for end in placed:
+            inside = [t for t in placed if end - cap.period < t <= end]
+            assert len(inside) <= cap.calls, (pack_id, cap)
