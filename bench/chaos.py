@@ -62,7 +62,7 @@ from dialer.services.accounts import get_or_create_account
 from dialer.services.campaigns import create_campaign
 from dialer.services.imports import import_customers
 from dialer.services.lifecycle import lock_campaign, start_campaign
-from dialer.settings import load_settings
+from dialer.settings import PROVIDER_SECRETS, load_settings
 from models import CallAttempt, Campaign, Enrollment, Message
 from models.session import transaction
 
@@ -239,6 +239,11 @@ class World:
         return self.env["DIALER_PROVIDER_BASE_URL"]
 
 
+def _fresh_secret(name: str) -> str:
+    prefix = {"provider_api_key": "sk_", "webhook_secret": "whsec_", "whatsapp_token": "wa_"}
+    return prefix.get(name, "") + uuid.uuid4().hex + uuid.uuid4().hex
+
+
 def build_env(database_url: str, redis_url: str, home: Path) -> dict[str, str]:
     sandbox, api = _free_port(), _free_port()
     return {
@@ -257,10 +262,10 @@ def build_env(database_url: str, redis_url: str, home: Path) -> dict[str, str]:
         "DIALER_API_PORT": str(api),
         "DIALER_PUBLIC_WEBHOOK_BASE_URL": f"http://127.0.0.1:{api}",
         "DIALER_PROVIDER_CALLS_PER_SECOND": "100",
-        # A real provider is selected: no sandbox default secrets (the sandbox reads these too).
-        "DIALER_WEBHOOK_SECRET": f"whsec_{uuid.uuid4().hex}{uuid.uuid4().hex}",
-        "DIALER_PROVIDER_API_KEY": f"sk_{uuid.uuid4().hex}{uuid.uuid4().hex}",
-        "DIALER_WHATSAPP_TOKEN": f"wa_{uuid.uuid4().hex}{uuid.uuid4().hex}",
+        # A real provider is selected: every provider secret fresh, none a sandbox
+        # default (the sandbox reads these too). From PROVIDER_SECRETS, so a secret
+        # added later cannot leave `dialer api` refusing to start here again.
+        **{f"DIALER_{name.upper()}": _fresh_secret(name) for name in PROVIDER_SECRETS},
         "DIALER_DISPATCH_CHUNK_SIZE": "25",
         # Real seconds: a lost webhook is reconciled, a lost claim re-sent, within seconds.
         # Longer than the longest simulated call (25 s ringing + 300 s answered = 5.4 s
