@@ -47,10 +47,12 @@ def beat_cmd() -> None:
 def api_cmd() -> None:
     """Serve the control API and the webhook ingress on api_host:api_port."""
     from dialer.api import create_app, serve_app, serve_metrics
+    from dialer.composition.providers import check_ui_settings
     from dialer.composition.sentry import init_sentry
     from tasks.pipeline import apply_event
 
     runtime = _runtime()
+    check_ui_settings(runtime.settings)
     init_sentry(runtime.settings, "api")
     app_ = create_app(
         runtime.settings,

@@ -1,0 +1,256 @@
+"""The dashboard (/ui): sign-in, sessions, CSRF, account isolation and the campaign pages.
+
+Against the real app on the test database over loopback HTTP (``api``), as a browser
+would talk to it: cookies kept, forms posted with their CSRF token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import unquote
+
+import pytest
+from sqlalchemy import select
+
+from dialer.api.ui.session import SESSION_COOKIE
+from models import ApiKey, Campaign
+from models.session import transaction
+from tests.integration.api_support import Api
+from tests.integration.dashboard_support import browser, csrf_of, post_form, sign_in
+from tests.integration.results_support import campaign_with_results
+
+
+def account_with_campaign(api: Api, name: str = "Results") -> tuple[str, uuid.UUID]:
+    """A new account's key secret and its campaign with recorded results."""
+    account_name = f"acct-{uuid.uuid4().hex[:8]}"
+    campaign_id = campaign_with_results(api.database_url, account_name, name)
+    return api.key(api.account(account_name)), campaign_id
+
+
+def status_of(api: Api, campaign_id: uuid.UUID) -> str:
+    with transaction(api.database_url) as session:
+        return str(session.scalar(select(Campaign.status).where(Campaign.id == campaign_id)))
+
+
+# ------------------------------------------------------------------------------- sign-in
+
+
+@pytest.mark.parametrize("path", ["/ui/campaigns", "/ui/calls", "/ui/campaigns/x"])
+def test_pages_need_a_session_and_send_to_the_sign_in_page(api: Api, path: str) -> None:
+    answer = browser(api).get(path)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/ui/login?next={path.replace('/', '%2F')}"
+
+
+def test_a_background_fetch_without_a_session_is_401_not_a_redirect(api: Api) -> None:
+    answer = browser(api).get("/ui/campaigns/rows", headers={"X-Dashboard-Fetch": "1"})
+    assert answer.status_code == 401
+
+
+def test_a_wrong_key_is_refused_and_sets_no_session(api: Api) -> None:
+    client = browser(api)
+    form = client.get("/ui/login")
+    answer = client.post(
+        "/ui/login", data={"api_key": "sk_00000000_nope", "csrf_token": csrf_of(form)}
+    )
+    assert answer.status_code == 401
+    assert "Invalid API key." in answer.text
+    assert SESSION_COOKIE not in client.cookies
+    assert client.get("/ui/campaigns").status_code == 303
+
+
+def test_sign_in_sets_a_signed_http_only_strict_cookie_naming_the_key_not_its_secret(
+    api: Api,
+) -> None:
+    secret, _ = account_with_campaign(api)
+    client = browser(api)
+    form = client.get("/ui/login")
+    answer = client.post(
+        "/ui/login",
+        data={"api_key": secret, "csrf_token": csrf_of(form), "next": "/ui/calls"},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/calls"
+    header = next(h for h in answer.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE))
+    lowered = header.lower()
+    assert "httponly" in lowered
+    assert "samesite=strict" in lowered
+    assert "max-age=" in lowered
+    assert "secure" not in lowered  # served over http here: Secure only under https
+    value = unquote(client.cookies[SESSION_COOKIE])
+    assert secret not in value
+    with transaction(api.database_url) as session:
+        key_id = session.scalar(select(ApiKey.id).where(ApiKey.prefix == secret[:11]))
+    assert value.startswith(f"{key_id}.")
+    assert client.get("/ui/campaigns").status_code == 200
+
+
+def test_sign_in_never_redirects_off_the_dashboard(api: Api) -> None:
+    secret, _ = account_with_campaign(api)
+    client = browser(api)
+    form = client.get("/ui/login")
+    answer = client.post(
+        "/ui/login",
+        data={"api_key": secret, "csrf_token": csrf_of(form), "next": "//evil.example/ui/"},
+    )
+    assert answer.headers["location"] == "/ui/campaigns"
+
+
+def test_a_tampered_cookie_is_no_session(api: Api) -> None:
+    secret, _ = account_with_campaign(api)
+    client = sign_in(api, secret)
+    _key_id, expires, nonce, signature = unquote(client.cookies[SESSION_COOKIE]).split(".")
+    forged = f"{uuid.uuid4()}.{expires}.{nonce}.{signature}"
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, forged)
+    assert client.get("/ui/campaigns").status_code == 303
+
+
+def test_a_revoked_key_ends_its_sessions(api: Api) -> None:
+    secret, _ = account_with_campaign(api)
+    client = sign_in(api, secret)
+    with transaction(api.database_url) as session:
+        key = session.scalars(select(ApiKey).where(ApiKey.prefix == secret[:11])).one()
+        key.revoked_at = key.created_at
+    assert client.get("/ui/campaigns").status_code == 303
+
+
+def test_sign_out_ends_the_session(api: Api) -> None:
+    secret, _ = account_with_campaign(api)
+    client = sign_in(api, secret)
+    answer = post_form(client, "/ui/campaigns", "/ui/logout")
+    assert answer.status_code == 303
+    assert client.get("/ui/campaigns").status_code == 303
+
+
+# ---------------------------------------------------------------------------------- CSRF
+
+
+def test_a_post_without_the_csrf_token_is_403_and_changes_nothing(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    client = sign_in(api, secret)
+    assert (
+        post_form(client, "/ui/campaigns", f"/ui/campaigns/{campaign_id}/start").status_code == 303
+    )
+    answer = client.post(f"/ui/campaigns/{campaign_id}/pause")
+    assert answer.status_code == 403
+    assert "CSRF" in answer.text
+    wrong = client.post(f"/ui/campaigns/{campaign_id}/pause", data={"csrf_token": "x" * 64})
+    assert wrong.status_code == 403
+    assert status_of(api, campaign_id) == "running"
+
+
+def test_the_sign_in_form_needs_its_csrf_token_too(api: Api) -> None:
+    secret, _ = account_with_campaign(api)
+    answer = browser(api).post("/ui/login", data={"api_key": secret})
+    assert answer.status_code == 403
+
+
+def test_another_sessions_csrf_token_is_refused(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    mine, theirs = sign_in(api, secret), sign_in(api, secret)
+    token = csrf_of(theirs.get("/ui/campaigns"))
+    answer = mine.post(f"/ui/campaigns/{campaign_id}/start", data={"csrf_token": token})
+    assert answer.status_code == 403
+
+
+# ------------------------------------------------------------------------- the campaigns
+
+
+def test_the_list_shows_the_accounts_campaigns_with_seed_003_counters(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api, "Spring <b>sale</b>")
+    other_secret, other_id = account_with_campaign(api, "Theirs")
+    page = sign_in(api, secret).get("/ui/campaigns")
+    assert page.status_code == 200
+    assert f'data-campaign-id="{campaign_id}"' in page.text
+    assert "Spring &lt;b&gt;sale&lt;/b&gt;" in page.text  # autoescaped
+    assert "<b>sale</b>" not in page.text
+    assert str(other_id) not in page.text
+    assert "$5.40" in page.text  # total cost of the recorded results
+    assert 'data-live-src="/ui/campaigns/rows?offset=0"' in page.text
+    rows = sign_in(api, secret).get("/ui/campaigns/rows")
+    assert rows.status_code == 200
+    assert f'data-campaign-id="{campaign_id}"' in rows.text
+    assert "<html" not in rows.text
+    del other_secret
+
+
+def test_pages_send_security_headers(api: Api) -> None:
+    secret, _ = account_with_campaign(api)
+    page = sign_in(api, secret).get("/ui/campaigns")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+
+
+def test_another_accounts_campaign_is_404(api: Api) -> None:
+    secret, _ = account_with_campaign(api)
+    _, other_id = account_with_campaign(api, "Theirs")
+    client = sign_in(api, secret)
+    page = client.get(f"/ui/campaigns/{other_id}")
+    assert page.status_code == 404
+    assert f"campaign {other_id} not found" in page.text
+    action = post_form(client, "/ui/campaigns", f"/ui/campaigns/{other_id}/start")
+    assert action.status_code == 404
+    assert status_of(api, other_id) == "draft"
+    assert client.get("/ui/campaigns/not-a-uuid").status_code == 404
+
+
+def test_the_campaign_page_shows_progress_outcomes_states_cost_and_the_plan(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    page = sign_in(api, secret).get(f"/ui/campaigns/{campaign_id}")
+    assert page.status_code == 200
+    text = page.text
+    assert "<svg" in text
+    for words in ("Contacts closed", "Goal met", "Calls placed", "Answered", "Outcome mix"):
+        assert words in text
+    assert "answered <strong>2</strong>" in text  # c1 and c4 answered once each
+    assert "goal_met <strong>1</strong>" in text
+    assert "$5.40" in text
+    assert "Who is callable when" in text
+    assert "Europe/Rome" in text  # the waiting contacts' zone has a lane
+    live = sign_in(api, secret).get(f"/ui/campaigns/{campaign_id}/live")
+    assert live.status_code == 200
+    assert "Outcome mix" in live.text
+
+
+def test_pause_and_resume_through_the_page_change_the_status(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    client = sign_in(api, secret)
+    page = f"/ui/campaigns/{campaign_id}"
+    started = post_form(client, page, f"{page}/start")
+    assert started.status_code == 303
+    assert status_of(api, campaign_id) == "running"
+    assert "now running" in client.get(page).text  # the flash message
+    assert post_form(client, page, f"{page}/pause").status_code == 303
+    assert status_of(api, campaign_id) == "paused"
+    resumed = post_form(client, page, f"{page}/resume", segment="not_answered")
+    assert resumed.status_code == 303
+    assert status_of(api, campaign_id) == "running"
+    assert "Resumed (not_answered): 1 selected" in client.get(page).text
+
+
+def test_a_refused_transition_shows_the_seed_002_error(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    client = sign_in(api, secret)
+    page = f"/ui/campaigns/{campaign_id}"
+    assert post_form(client, page, f"{page}/resume").status_code == 400  # a draft
+    assert post_form(client, page, f"{page}/complete").status_code == 303
+    refused = post_form(client, page, f"{page}/start")
+    assert refused.status_code == 400
+    api_answer = api.client(secret).post(f"/campaigns/{campaign_id}/start")
+    assert api_answer.status_code == 400
+    assert api_answer.json()["message"] in refused.text
+    assert status_of(api, campaign_id) == "done"
+
+
+def test_a_key_without_the_write_scope_cannot_press_the_buttons(api: Api) -> None:
+    account_name = f"acct-{uuid.uuid4().hex[:8]}"
+    campaign_id = campaign_with_results(api.database_url, account_name)
+    secret = api.key(api.account(account_name), ["campaigns:read"])
+    client = sign_in(api, secret)
+    page = f"/ui/campaigns/{campaign_id}"
+    assert client.get(page).status_code == 200
+    answer = post_form(client, page, f"{page}/start")
+    assert answer.status_code == 403
+    assert "missing the required scope: campaigns:write" in answer.text
+    assert status_of(api, campaign_id) == "draft"
