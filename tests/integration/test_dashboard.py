@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from dialer.api.ui.session import SESSION_COOKIE
-from models import ApiKey, Campaign
+from models import ApiKey, CallAttempt, Campaign
 from models.session import transaction
 from tests.integration.api_support import Api
 from tests.integration.dashboard_support import browser, csrf_of, post_form, sign_in
@@ -254,3 +254,64 @@ def test_a_key_without_the_write_scope_cannot_press_the_buttons(api: Api) -> Non
     assert answer.status_code == 403
     assert "missing the required scope: campaigns:write" in answer.text
     assert status_of(api, campaign_id) == "draft"
+
+
+# ------------------------------------------------------------------------------ the calls
+
+
+def attempt_ids(api: Api, campaign_id: uuid.UUID, outcome: str) -> set[str]:
+    with transaction(api.database_url) as session:
+        ids = session.scalars(
+            select(CallAttempt.id).where(
+                CallAttempt.campaign_id == campaign_id, CallAttempt.outcome == outcome
+            )
+        )
+        return {str(i) for i in ids}
+
+
+def test_the_calls_list_filters_as_get_calls_does(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    _, other_id = account_with_campaign(api, "Theirs")
+    client = sign_in(api, secret)
+    everything = client.get("/ui/calls")
+    assert everything.status_code == 200
+    assert "8 call attempt(s)" in everything.text  # RESULTS records eight attempts
+    answered = client.get("/ui/calls", params={"outcome": "answered"})
+    assert "2 call attempt(s)" in answered.text
+    for attempt_id in attempt_ids(api, campaign_id, "answered"):
+        assert f'data-attempt-id="{attempt_id}"' in answered.text
+    for attempt_id in attempt_ids(api, other_id, "answered"):
+        assert attempt_id not in everything.text
+    api_total = api.client(secret).get("/calls", params={"outcome": "no_answer,busy"}).json()
+    several = client.get("/ui/calls", params=[("outcome", "no_answer"), ("outcome", "busy")])
+    assert f"{api_total['meta']['total']} call attempt(s)" in several.text
+    searched = client.get("/ui/calls", params={"q": "Name c4"})
+    assert "2 call attempt(s)" in searched.text
+    paged = client.get("/ui/calls", params={"limit": 3, "sort_field": "attempt_no"})
+    assert paged.text.count("data-attempt-id=") == 3
+    assert "offset=3" in paged.text
+
+
+def test_a_bad_filter_is_refused_naming_it(api: Api) -> None:
+    secret, _ = account_with_campaign(api)
+    client = sign_in(api, secret)
+    bad_date = client.get("/ui/calls", params={"date_from": "yesterday"})
+    assert bad_date.status_code == 422
+    assert "date_from" in bad_date.text
+    bad_sort = client.get("/ui/calls", params={"sort_field": "secret_column"})
+    assert bad_sort.status_code == 422
+    assert "sort_field" in bad_sort.text
+
+
+def test_the_call_page_shows_history_analysis_and_cost_and_only_to_its_account(
+    api: Api,
+) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    other_secret, _ = account_with_campaign(api, "Theirs")
+    ids = sorted(attempt_ids(api, campaign_id, "answered"))
+    page = sign_in(api, secret).get(f"/ui/calls/{ids[0]}")
+    assert page.status_code == 200
+    assert "Status history" in page.text
+    assert "finished" in page.text
+    assert "milli-cents" in page.text
+    assert sign_in(api, other_secret).get(f"/ui/calls/{ids[0]}").status_code == 404
