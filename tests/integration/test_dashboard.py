@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from urllib.parse import unquote
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from dialer.api.ui.session import SESSION_COOKIE
-from models import ApiKey, CallAttempt, Campaign
+from models import ApiKey, CallAttempt, Campaign, Enrollment
 from models.session import transaction
 from tests.integration.api_support import Api
 from tests.integration.dashboard_support import browser, csrf_of, post_form, sign_in
@@ -315,3 +316,92 @@ def test_the_call_page_shows_history_analysis_and_cost_and_only_to_its_account(
     assert "finished" in page.text
     assert "milli-cents" in page.text
     assert sign_in(api, other_secret).get(f"/ui/calls/{ids[0]}").status_code == 404
+
+
+# ------------------------------------------------------------------------------- import
+
+BAD_ROW_CSV = (
+    "customer_id,name,phone,email\n"
+    "n1,New One,+390612349001,one@example.com\n"
+    "n2,New Two,+390612349002,not-an-email\n"
+    "n3,New Three,+390612349003,three@example.com\n"
+)
+
+
+def enrolled_count(api: Api, campaign_id: uuid.UUID) -> int:
+    with transaction(api.database_url) as session:
+        ids = session.scalars(select(Enrollment.id).where(Enrollment.campaign_id == campaign_id))
+        return len(list(ids))
+
+
+def preview(client: httpx.Client, campaign_id: uuid.UUID, text: str) -> httpx.Response:
+    page = f"/ui/campaigns/{campaign_id}/import"
+    token = csrf_of(client.get(page))
+    return client.post(
+        f"{page}/preview",
+        data={"csrf_token": token},
+        files={"file": ("customers.csv", text.encode(), "text/csv")},
+    )
+
+
+def test_the_import_preview_lists_row_errors_and_writes_nothing(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    client = sign_in(api, secret)
+    before = enrolled_count(api, campaign_id)
+    shown = preview(client, campaign_id, BAD_ROW_CSV)
+    assert shown.status_code == 200, shown.text
+    assert "3 row(s) read" in shown.text
+    assert "2 would be enrolled" in shown.text
+    errors = shown.text[shown.text.index('id="row-errors"') :]
+    assert '<td class="num">3</td><td>email</td>' in errors  # the file's own line number
+    assert enrolled_count(api, campaign_id) == before  # a preview writes nothing
+
+
+def test_the_import_commits_the_good_rows_and_the_rejects_download(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    client = sign_in(api, secret)
+    before = enrolled_count(api, campaign_id)
+    shown = preview(client, campaign_id, BAD_ROW_CSV)
+    token = csrf_of(shown)
+    form = {"csrf_token": token, "csv_text": "\n" + BAD_ROW_CSV, "default_region": ""}
+    rejects = client.post(f"/ui/campaigns/{campaign_id}/import/rejects", files=_fields(form))
+    assert rejects.status_code == 200
+    assert rejects.headers["content-type"].startswith("text/csv")
+    assert "attachment" in rejects.headers["content-disposition"]
+    lines = rejects.text.splitlines()
+    assert lines[0].startswith("line,field,reason")
+    assert lines[1].startswith("3,email,")
+    all_or_nothing = client.post(f"/ui/campaigns/{campaign_id}/import/commit", files=_fields(form))
+    assert all_or_nothing.status_code == 422  # without partial: nothing imported
+    assert enrolled_count(api, campaign_id) == before
+    committed = client.post(
+        f"/ui/campaigns/{campaign_id}/import/commit", files=_fields(form | {"partial": "true"})
+    )
+    assert committed.status_code == 303, committed.text
+    assert enrolled_count(api, campaign_id) == before + 2
+    assert "Imported: 2 enrolled" in client.get(f"/ui/campaigns/{campaign_id}").text
+
+
+def test_an_unreadable_file_is_refused_with_a_message(api: Api) -> None:
+    secret, campaign_id = account_with_campaign(api)
+    client = sign_in(api, secret)
+    latin1 = preview(client, campaign_id, "")
+    assert latin1.status_code == 422
+    assert "empty" in latin1.text
+    no_phone_column = preview(client, campaign_id, "who,what\n1,2\n")
+    assert no_phone_column.status_code == 422
+    assert "cannot be read" in no_phone_column.text
+
+
+def test_importing_needs_the_apis_write_scopes(api: Api) -> None:
+    account_name = f"acct-{uuid.uuid4().hex[:8]}"
+    campaign_id = campaign_with_results(api.database_url, account_name)
+    secret = api.key(api.account(account_name), ["campaigns:read", "campaigns:write"])
+    page = sign_in(api, secret).get(f"/ui/campaigns/{campaign_id}/import")
+    assert page.status_code == 403
+    assert "customers:write" in page.text
+
+
+def _fields(form: dict[str, str]) -> dict[str, tuple[None, str]]:
+    """Form fields sent as multipart (as the preview's forms send them)."""
+    return {name: (None, value) for name, value in form.items()}
