@@ -234,7 +234,7 @@ def _timeline_values(timeline: Any, zone: ZoneInfo) -> dict[str, Any]:
         "timeline": timeline,
         "lanes": lanes,
         "ticks": charts.timeline_ticks(timeline.at, timeline.until, zone),
-        "timeline_height": len(lanes) * charts.ROW_HEIGHT + 30,
+        "timeline_height": len(lanes) * charts.TIMELINE_ROW + 30,
         "skips": [
             (bucket.value, count, REMEDIES.get(bucket, ""))
             for bucket, count in timeline.skipped.most_common()

@@ -14,10 +14,12 @@ from zoneinfo import ZoneInfo
 
 from dialer.policies.window import Interval
 
-CHART_WIDTH: Final = 600
-LABEL_WIDTH: Final = 170
-BAR_WIDTH: Final = CHART_WIDTH - LABEL_WIDTH - 70
-ROW_HEIGHT: Final = 28
+CHART_WIDTH: Final = 1000
+LABEL_WIDTH: Final = 230
+BAR_WIDTH: Final = CHART_WIDTH - LABEL_WIDTH - 90
+ROW_HEIGHT: Final = 30
+TIMELINE_WIDTH: Final = CHART_WIDTH - LABEL_WIDTH
+TIMELINE_ROW: Final = 38
 # Colour classes (dashboard.css): a palette readable by colour-blind people (Okabe-Ito),
 # every segment also named in a legend with its number, never by colour alone.
 OUTCOME_CLASSES: Final = {
@@ -99,7 +101,7 @@ def stacked(counts: Mapping[str, int], classes: Mapping[str, str]) -> list[Segme
 
 def timeline_ticks(start: datetime, end: datetime, zone: ZoneInfo) -> list[Tick]:
     """A tick at each local midnight of ``zone`` between start and end, labelled by day."""
-    width = BAR_WIDTH + 70
+    width = TIMELINE_WIDTH
     span = (end - start).total_seconds()
     local = start.astimezone(zone)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
@@ -120,7 +122,7 @@ def timeline_lanes(
 ) -> list[Lane]:
     """One lane per (label, detail, open intervals, zone): each interval as an x span,
     titled with its hours on the zone's wall clock."""
-    width = BAR_WIDTH + 70
+    width = TIMELINE_WIDTH
     span = (end - start).total_seconds()
     lanes = []
     for index, (label, detail, intervals, zone) in enumerate(rows):
@@ -132,7 +134,7 @@ def timeline_lanes(
             )
             for opens, closes in intervals
         )
-        lanes.append(Lane(label, detail, index * ROW_HEIGHT + 20, spans))
+        lanes.append(Lane(label, detail, index * TIMELINE_ROW + 20, spans))
     return lanes
 
 
