@@ -261,6 +261,7 @@ def build_env(database_url: str, redis_url: str, home: Path) -> dict[str, str]:
         "DIALER_WEBHOOK_SECRET": f"whsec_{uuid.uuid4().hex}{uuid.uuid4().hex}",
         "DIALER_PROVIDER_API_KEY": f"sk_{uuid.uuid4().hex}{uuid.uuid4().hex}",
         "DIALER_WHATSAPP_TOKEN": f"wa_{uuid.uuid4().hex}{uuid.uuid4().hex}",
+        "DIALER_UI_SESSION_SECRET": f"ui_{uuid.uuid4().hex}{uuid.uuid4().hex}",
         "DIALER_DISPATCH_CHUNK_SIZE": "25",
         # Real seconds: a lost webhook is reconciled, a lost claim re-sent, within seconds.
         # Longer than the longest simulated call (25 s ringing + 300 s answered = 5.4 s

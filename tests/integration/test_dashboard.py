@@ -405,3 +405,16 @@ def test_importing_needs_the_apis_write_scopes(api: Api) -> None:
 def _fields(form: dict[str, str]) -> dict[str, tuple[None, str]]:
     """Form fields sent as multipart (as the preview's forms send them)."""
     return {name: (None, value) for name, value in form.items()}
+
+
+def test_a_big_campaign_leaves_the_timeline_to_dialer_plan(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dialer.api.ui import campaigns
+
+    monkeypatch.setattr(campaigns, "MAX_TIMELINE_CONTACTS", 5)  # the campaign has 6
+    secret, campaign_id = account_with_campaign(api)
+    page = sign_in(api, secret).get(f"/ui/campaigns/{campaign_id}")
+    assert page.status_code == 200
+    assert "More than 5 contacts: run <code>dialer plan" in page.text
+    assert 'class="chart timeline"' not in page.text

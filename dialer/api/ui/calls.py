@@ -13,6 +13,7 @@ from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from dialer.api.context import context_of
 from dialer.api.schemas_calls import attempt_out, calls_page_out
@@ -108,7 +109,7 @@ def _campaign_filter(raw: str) -> uuid.UUID | None:
         raise ValidationFailed("campaign_id", "must be a campaign id (a UUID)") from None
 
 
-def _campaign_choices(session: Any, principal: Principal) -> list[tuple[str, str]]:
+def _campaign_choices(session: Session, principal: Principal) -> list[tuple[str, str]]:
     if not principal.allows("campaigns:read"):
         return []
     page = list_campaigns(

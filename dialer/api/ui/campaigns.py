@@ -35,14 +35,17 @@ from dialer.services.lifecycle import (
     resume_campaign,
     start_campaign,
 )
-from dialer.services.plan_timeline import zone_timeline
-from dialer.services.reports import campaign_report
+from dialer.services.plan_timeline import Timeline, zone_timeline
+from dialer.services.reports import CampaignReport, campaign_report
 from models import Campaign
 
 router = APIRouter(prefix=UI_PATH_PREFIX, route_class=UiRoute, include_in_schema=False)
 SignedIn = Annotated[Principal, Depends(ui_principal)]
 PAGE_SIZE: Final = 20
 LIVE_SECONDS: Final = 5  # how often a page refreshes its live parts
+# The timeline classifies every contact (as `dialer plan` does): past this many, the page
+# leaves it to `dialer plan`, so opening a page never costs a million-row pass.
+MAX_TIMELINE_CONTACTS: Final = 50_000
 LifecycleAction = Callable[[Session, Campaign, datetime], Campaign]
 ACTIONS: Final[dict[str, LifecycleAction]] = {
     "start": start_campaign,
@@ -184,13 +187,16 @@ def campaign_values(
         found = campaign_with_counters(session, principal.account_id, campaign_id)
         summary = summary_out(found.campaign, found.counters)
         report = campaign_report(session, campaign_id, legal)
-        timeline = zone_timeline(session, found.campaign, now, legal) if plan else None
+        small = summary.total_contacts <= MAX_TIMELINE_CONTACTS
+        timeline = zone_timeline(session, found.campaign, now, legal) if plan and small else None
     values: dict[str, Any] = {
         "campaign": summary,
         "report": report,
         "live_src": f"{UI_PATH_PREFIX}/campaigns/{campaign_id}/live",
         "live_seconds": LIVE_SECONDS,
         "segments": [s.value for s in Segment],
+        "timeline_skipped": plan and timeline is None,
+        "max_timeline_contacts": MAX_TIMELINE_CONTACTS,
         **_progress(
             summary.total_contacts, summary.completed_contacts, summary.successful_contacts, report
         ),
@@ -200,7 +206,7 @@ def campaign_values(
     return values
 
 
-def _progress(total: int, closed: int, goal_met: int, report: Any) -> dict[str, Any]:
+def _progress(total: int, closed: int, goal_met: int, report: CampaignReport) -> dict[str, Any]:
     placed = sum(count * n for n, count in report.attempts_per_contact.items())
     answered = report.outcomes.get("answered", 0)
     bars = charts.progress_bars(
@@ -219,7 +225,7 @@ def _progress(total: int, closed: int, goal_met: int, report: Any) -> dict[str, 
     }
 
 
-def _timeline_values(timeline: Any, zone: ZoneInfo) -> dict[str, Any]:
+def _timeline_values(timeline: Timeline, zone: ZoneInfo) -> dict[str, Any]:
     rows = [
         (
             " + ".join(row.zones),

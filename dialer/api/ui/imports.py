@@ -90,7 +90,6 @@ def import_commit(
     """Import for real: all or nothing, or (partial) the good rows only, as the API does."""
     target = _writable(request, principal, campaign_id)
     upload = _Upload(target, _from_form(csv_text), default_region.upper() or None)
-    ctx = context_of(request)
     try:
         report = _run(request, principal, upload, partial=partial, keep=True)
     except ImportRejected as exc:  # the file changed under the preview: show it again
@@ -102,7 +101,6 @@ def import_commit(
         campaign_id=str(target),
         enrolled=report.enrolled,
         rejected=report.rejected_count,
-        at=ctx.now().isoformat(),
     )
     message = (
         f"Imported: {report.enrolled} enrolled ({report.customers_created} new customers, "
