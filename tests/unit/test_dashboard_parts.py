@@ -177,3 +177,26 @@ def test_open_intervals_of_far_apart_zones_are_their_common_hours() -> None:
     assert intervals == (
         (datetime(2026, 12, 7, 14, tzinfo=UTC), datetime(2026, 12, 7, 18, tzinfo=UTC)),
     )
+
+
+# ------------------------------------------------------------------------ package data
+
+
+def test_the_templates_and_static_files_ship_in_the_package() -> None:
+    """pyproject's package-data: an installed dialer carries its pages (not only a checkout)."""
+    from importlib.resources import files
+
+    ui = files("dialer.api.ui")
+    for name in ("base.html", "campaign.html", "calls.html", "import_preview.html"):
+        assert (ui / "templates" / name).is_file()
+    for name in ("dashboard.js", "dashboard.css"):
+        assert (ui / "static" / name).is_file()
+
+
+def test_the_templates_escape_what_they_show() -> None:
+    from dialer.api.ui.web import build_templates
+
+    env = build_templates()
+    rendered = env.from_string("{{ value }}").render(value="<script>x</script>")
+    assert rendered == "&lt;script&gt;x&lt;/script&gt;"
+    assert env.get_template("base.html").render(principal=None, request_path="/ui/login")
