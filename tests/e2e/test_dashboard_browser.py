@@ -12,6 +12,7 @@ Screenshots of the main pages go to DIALER_SCREENSHOTS_DIR when it is set
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,10 @@ from typing import Any, Final
 
 import pytest
 
+from dialer.customers_csv import parse_customers
+from dialer.services.imports import import_customers
+from models import Campaign
+from models.session import transaction
 from tests.conftest import in_ci
 from tests.integration.api_support import Api
 from tests.integration.results_support import campaign_with_results
@@ -38,6 +43,10 @@ CHROMIUM_ARGS: Final = [
 DESKTOP: Final = {"width": 1280, "height": 900}
 PHONE: Final = {"width": 390, "height": 844}
 WAIT_MS: Final = 15_000
+# More contacts, so the timeline has several zones and a skipped contact to show.
+MORE_CUSTOMERS_CSV: Final = (
+    "customer_id,name,phone\nx1,Nina York,+12125550123\nx2,Lou Angeles,+13105550123\nx3,No Phone,\n"
+)
 BAD_ROW_CSV: Final = (
     "customer_id,name,phone,email\n"
     "b1,Bianca Uno,+390612349101,uno@example.com\n"
@@ -77,6 +86,10 @@ def signed_in(api: Api, chromium: Any) -> Iterator[tuple[Any, uuid.UUID, str]]:
     """A page signed in through the form, on the campaigns list; the campaign; its key."""
     account_name = f"acct-{uuid.uuid4().hex[:8]}"
     campaign_id = campaign_with_results(api.database_url, account_name, "Winter renewals")
+    with transaction(api.database_url) as session:
+        campaign = session.get_one(Campaign, campaign_id)
+        rows = parse_customers(io.StringIO(MORE_CUSTOMERS_CSV))
+        import_customers(session, campaign, rows, partial=False)
     secret = api.key(api.account(account_name))
     context = chromium.new_context(viewport=DESKTOP, base_url=api.base_url)
     page = context.new_page()
@@ -106,6 +119,8 @@ def test_sign_in_see_the_campaign_pause_and_resume_it(
     page.wait_for_selector("#campaign-status")
     assert page.inner_text("#campaign-status") == "running"
     assert page.locator("svg.timeline").count() == 1
+    assert "America/New_York" in page.inner_text("#plan-h + p + .chart-wrap")
+    assert "missing_contact" in page.inner_text("#skips")
     page.screenshot(path=str(shots / "campaign.png"), full_page=True)
 
     page.click("#btn-pause")
