@@ -53,7 +53,10 @@ bench: $(STAMP) ## benchmarks: figures and ratios, written as JSON to bench/resu
 chaos: $(STAMP) ## fault runs (kill -9, Redis restarts, beat failover, ingress kill) audited against the sandbox ledger
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
-.PHONY: docs flower
+.PHONY: docs flower screenshots
+
+screenshots: $(STAMP) ## the dashboard's pictures in docs/screenshots, taken by its browser test (needs /usr/bin/chromium)
+	DIALER_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/e2e/test_dashboard_browser.py
 
 docs: $(STAMP) ## regenerate the settings reference in docs/OPERATIONS.md from dialer.settings
 	$(BIN)/python -m dialer.opsdoc docs/OPERATIONS.md

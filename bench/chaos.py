@@ -266,6 +266,7 @@ def build_env(database_url: str, redis_url: str, home: Path) -> dict[str, str]:
         # default (the sandbox reads these too). From PROVIDER_SECRETS, so a secret
         # added later cannot leave `dialer api` refusing to start here again.
         **{f"DIALER_{name.upper()}": _fresh_secret(name) for name in PROVIDER_SECRETS},
+        "DIALER_UI_SESSION_SECRET": f"ui_{uuid.uuid4().hex}{uuid.uuid4().hex}",
         "DIALER_DISPATCH_CHUNK_SIZE": "25",
         # Real seconds: a lost webhook is reconciled, a lost claim re-sent, within seconds.
         # Longer than the longest simulated call (25 s ringing + 300 s answered = 5.4 s

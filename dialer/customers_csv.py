@@ -17,6 +17,7 @@ from typing import IO, Final
 
 from pydantic import ValidationError
 
+from dialer.csv_cells import spreadsheet_safe_row
 from dialer.errors import describe_validation_error
 from dialer.schemas import CUSTOMER_COLUMNS, CustomerIn
 
@@ -112,6 +113,23 @@ def parse_customers(
                 yield dup
                 continue
         yield result
+
+
+def write_rejected_rows(out: IO[str], problems: ProblemLog) -> None:
+    """Every rejected row as CSV: line, field, reason, then the row's own columns.
+
+    Read twice from the import's spool (the columns, then the rows): every rejected row
+    of a file of any size, none of them held in memory. Cells a spreadsheet would run
+    as a formula are escaped (dialer.csv_cells).
+    """
+    columns: dict[str, None] = {}
+    for p in problems:
+        columns.update(dict.fromkeys(c for c in p.raw if c not in columns))
+    writer = csv.writer(out)
+    writer.writerow(["line", "field", "reason", *columns])
+    for p in problems:
+        cells = [p.line, p.field, p.reason, *(p.raw.get(c, "") for c in columns)]
+        writer.writerow(spreadsheet_safe_row(cells))
 
 
 def collect(results: Iterable[ParsedRow | RowProblem]) -> ParsedCsv:

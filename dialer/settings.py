@@ -297,6 +297,16 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="`dialer api` listen address.")
     api_port: int = Field(default=8600, ge=1, le=65535, description="`dialer api` listen port.")
+    ui_session_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC key signing the dashboard's (/ui) session cookies and CSRF tokens. "
+        "Unset: a random key per process (sessions end when it restarts), allowed only with "
+        "the in-process simulated provider; with a real provider `dialer api` refuses to "
+        "start on an unset, public or short (< 16 characters) value.",
+    )
+    ui_session_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="How long a dashboard sign-in lasts."
+    )
     sandbox_port: int = Field(
         default=8700, ge=1, le=65535, description="`dialer sandbox` listen port."
     )
@@ -516,6 +526,15 @@ def secret_problems(settings: Settings, names: Iterable[str]) -> list[str]:
         for name in names
         if (problem := _weak_secret(getattr(settings, name).get_secret_value()))
     ]
+
+
+def ui_secret_problem(settings: Settings) -> str | None:
+    """``DIALER_UI_SESSION_SECRET: why`` when it may not sign sessions beside a real provider."""
+    value = settings.ui_session_secret.get_secret_value()
+    if not value.strip():
+        return "DIALER_UI_SESSION_SECRET: is not set; set a random secret of your own"
+    problem = _weak_secret(value)
+    return f"DIALER_UI_SESSION_SECRET: {problem}" if problem else None
 
 
 def _weak_secret(value: str) -> str | None:

@@ -4,6 +4,7 @@ One FastAPI app serves both, so one process, one port and one deployment unit
 answer providers and users. Control routes need an API key (dialer.api.auth) and
 answer errors in seed 001's envelope (dialer.api.errors); webhook routes are
 verified by their HMAC signature instead and are left out of the OpenAPI document.
+The dashboard (dialer.api.ui, under /ui) signs people in with the same API keys.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dialer.api.guards import BodyGuard
 from dialer.api.ingress import EnqueueApply, ingress_router
 from dialer.api.routes import CONTROL_ROUTERS
 from dialer.api.routes.health import health_router
+from dialer.api.ui import install_ui
 from dialer.clock import utcnow
 from dialer.composition.queues import queue_depths
 from dialer.dependencies import UnitOfWork, UnixClock
@@ -67,6 +69,7 @@ def create_app(
     for router in CONTROL_ROUTERS:
         app.include_router(router, responses=ERROR_RESPONSES)
     app.include_router(ingress_router(settings, uow, enqueue_apply, registry, clock=clock))
+    install_ui(app, settings)
     return app
 
 

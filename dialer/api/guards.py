@@ -12,7 +12,9 @@ without this guard a client with no key could make the API hold a body of any si
    one while it arrives, answering 413 as soon as it passes the limit.
 
 Webhooks (own signature and limit, dialer.api.ingress) and CSV uploads (own limit,
-counted while they stream into the import) are left to their routes.
+counted while they stream into the import) are left to their routes. The dashboard's
+forms (under /ui) carry no key: they are signed in by a session cookie and a CSRF
+token (dialer.api.ui.web), so step 2 leaves them to it; steps 1 and 3 apply.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dialer.api.auth import PRINCIPAL_STATE, invalid_key_answer, presented_key, 
 from dialer.api.context import context_of
 from dialer.api.errors import envelope
 from dialer.api.ingress import WEBHOOK_PATH_PREFIX
+from dialer.api.ui.session import UI_PATH_PREFIX
 from dialer.logging import get_logger
 
 PUBLIC_PATHS: Final = frozenset(
@@ -60,6 +63,8 @@ class BodyGuard:
 
     async def _unauthenticated(self, request: Request) -> Response | None:
         if request.method in _READ_ONLY_METHODS or request.url.path in PUBLIC_PATHS:
+            return None
+        if _is_dashboard(request.url.path):
             return None
         secret = presented_key(request.headers)
         if secret is None:
@@ -97,6 +102,10 @@ class BodyGuard:
         log.warning("api_body_too_large", path=request.url.path, limit=self.max_body_bytes)
         message = f"body larger than {self.max_body_bytes} bytes"
         return envelope(request, 413, "payload_too_large", message)
+
+
+def _is_dashboard(path: str) -> bool:
+    return path == UI_PATH_PREFIX or path.startswith(f"{UI_PATH_PREFIX}/")
 
 
 def _nul_in_query(request: Request) -> Response | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -10,7 +9,7 @@ from zoneinfo import ZoneInfo
 from rich.console import Console
 from rich.table import Table
 
-from dialer.csv_cells import spreadsheet_safe_row
+from dialer.customers_csv import write_rejected_rows
 from dialer.logging import mask_phone
 from dialer.policies.forecast import ForecastResult
 from dialer.policies.plan import REMEDIES, SKIPPED, PlanBucket
@@ -45,21 +44,10 @@ def print_import_report(
 
 
 def write_rejects(path: Path, report: ImportReport) -> None:
-    """Keep every rejected row, with its line and reason, where it can be inspected and fixed.
-
-    Read twice from the import's spool (the columns, then the rows): every rejected row
-    of a file of any size, none of them held in memory. Cells a spreadsheet would run
-    as a formula are escaped (dialer.csv_cells).
-    """
-    columns: dict[str, None] = {}
-    for p in report.problems:
-        columns.update(dict.fromkeys(c for c in p.raw if c not in columns))
+    """Keep every rejected row, with its line and reason, where it can be inspected and fixed
+    (dialer.customers_csv.write_rejected_rows; the dashboard's download writes the same)."""
     with path.open("w", newline="") as out:
-        writer = csv.writer(out)
-        writer.writerow(["line", "field", "reason", *columns])
-        for p in report.problems:
-            cells = [p.line, p.field, p.reason, *(p.raw.get(c, "") for c in columns)]
-            writer.writerow(spreadsheet_safe_row(cells))
+        write_rejected_rows(out, report.problems)
 
 
 def print_plan(console: Console, plan: ContactPlan) -> None:

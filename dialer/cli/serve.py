@@ -47,10 +47,12 @@ def beat_cmd() -> None:
 def api_cmd() -> None:
     """Serve the control API and the webhook ingress on api_host:api_port."""
     from dialer.api import create_app, serve_app, serve_metrics
+    from dialer.composition.providers import check_ui_settings
     from dialer.composition.sentry import init_sentry
     from dialer.composition.tracing import init_tracing, instrument_fastapi
 
     runtime = _runtime()
+    check_ui_settings(runtime.settings)
     # Before tasks.app is imported: this process's traces are the api's; tasks.app only
     # adds the Celery instrumentation, which carries a webhook's trace to its apply task.
     init_tracing(runtime.settings, "api")

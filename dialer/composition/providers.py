@@ -35,7 +35,7 @@ from dialer.providers.registry import (
     load_options,
 )
 from dialer.providers.voice_fleet import VoiceFleet
-from dialer.settings import Settings
+from dialer.settings import Settings, ui_secret_problem
 from models import Agent, CallAttempt, PhoneNumber
 
 AGENT_NUMBERS_TTL_SECONDS = 60.0
@@ -55,6 +55,19 @@ def check_provider_settings(
     config = ProviderConfig(settings, load_options(spec))
     registry.check_secrets(spec, settings)
     return spec, config
+
+
+def check_ui_settings(settings: Settings, registry: Registry = PROVIDERS) -> None:
+    """SettingsError when the dashboard's session secret is weak beside a real provider.
+
+    With the in-process simulated provider (no secrets: the sandbox) an unset secret is
+    allowed, and the API signs with a random key of its own process.
+    """
+    spec = registry.voice_provider(settings.provider)
+    if not registry.required_secrets(spec):
+        return
+    if problem := ui_secret_problem(settings):
+        raise SettingsError(f"invalid settings: the dashboard signs sessions: {problem}")
 
 
 def build_providers(

@@ -229,6 +229,25 @@ def may_start_call(
 # --- UTC intervals -------------------------------------------------------------------
 
 
+def open_intervals(
+    window: CallWindow, zones: Sequence[ZoneInfo], since: datetime, until: datetime
+) -> tuple[Interval, ...]:
+    """The UTC intervals in [since, until) at which the window is open in every zone.
+
+    What a timeline draws (the dashboard's "who is callable when"): the same intervals
+    ``next_opening`` searches, clipped to the range.
+    """
+    since_utc, until_utc = _utc(since), _utc(until)
+    if until_utc <= since_utc:
+        return ()
+    horizon_days = (until_utc - since_utc).days + 1
+    clipped = (
+        (max(opens, since_utc), min(closes, until_utc))
+        for opens, closes in _intervals_around(window, zones, since_utc, horizon_days)
+    )
+    return tuple((opens, closes) for opens, closes in clipped if opens < closes)
+
+
 def _intervals_around(
     window: CallWindow, zones: Sequence[ZoneInfo], at_utc: datetime, horizon_days: int
 ) -> tuple[Interval, ...]:

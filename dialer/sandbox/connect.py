@@ -40,14 +40,16 @@ def dialer_env(
     fresh: Fresh = fresh_secret,
 ) -> dict[str, str]:
     """The provider settings for ``flavor`` against the sandbox at ``sandbox_url``."""
+    # A real provider also makes `dialer api` refuse an unset dashboard session secret.
+    dashboard = {"DIALER_UI_SESSION_SECRET": fresh("ui_session_secret")}
     if flavor == "seed004":
-        return {
+        return dashboard | {
             "DIALER_PROVIDER": "http",
             "DIALER_PROVIDER_BASE_URL": sandbox_url,
             "DIALER_PROVIDER_CALLS_PER_SECOND": str(calls_per_second),
         }
     prefix = f"DIALER_{flavor.upper()}_"
-    env = {
+    env = dashboard | {
         "DIALER_PROVIDER": flavor,
         prefix + "BASE_URL": sandbox_url,
         prefix + "CALLS_PER_SECOND": str(calls_per_second),

@@ -90,6 +90,14 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     return Principal(account_id=key.account_id, key_id=key.id, scopes=frozenset(key.scopes))
 
 
+def principal_of_key(session: Session, key_id: uuid.UUID) -> Principal | None:
+    """The principal of the live key ``key_id`` (a dashboard session names its key so)."""
+    key = session.get(ApiKey, key_id)
+    if key is None or key.revoked_at is not None:
+        return None
+    return Principal(account_id=key.account_id, key_id=key.id, scopes=frozenset(key.scopes))
+
+
 def list_keys(session: Session, account_id: uuid.UUID) -> list[ApiKey]:
     query = select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at)
     return list(session.scalars(query))

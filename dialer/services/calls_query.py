@@ -405,6 +405,25 @@ def _counts(session: Session, conditions: list[ColumnElement[bool]]) -> CallCoun
     return CallCounts(by_status=dict(by_status), by_outcome=dict(by_outcome))
 
 
+def find_call(session: Session, account_id: uuid.UUID, attempt_id: uuid.UUID) -> CallRow:
+    """One attempt of the account with its context, as a row of ``list_calls`` (the
+    dashboard's call page); another account's is NotFound, as in the list."""
+    statement = (
+        select(CallAttempt, Customer, Campaign.id, Campaign.name)
+        .join(Customer, Customer.id == CallAttempt.customer_id)
+        .join(Campaign, Campaign.id == CallAttempt.campaign_id)
+        .where(CallAttempt.id == attempt_id, Customer.account_id == account_id)
+    )
+    found = session.execute(statement).first()
+    if found is None:
+        raise NotFound(f"call attempt {attempt_id} not found")
+    attempt, customer, campaign_id, name = found
+    campaigns = _campaigns_of(session, account_id, [customer.id])
+    return CallRow(
+        attempt, customer, CampaignName(campaign_id, name), campaigns.get(customer.id, [])
+    )
+
+
 def campaign_name(session: Session, campaign_id: uuid.UUID) -> CampaignName:
     """The CampaignRef of one campaign (a single attempt's answer)."""
     name = session.scalar(select(Campaign.name).where(Campaign.id == campaign_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -52,6 +53,8 @@ def fast_run(
         "DIALER_SIMULATION": json.dumps({"seed": 3}),
         "DIALER_SIMULATION_NAMESPACE": uuid.uuid4().hex,
         "DIALER_LOG_FORMAT": "json",
+        # `dialer api` beside a real provider refuses to start without its own.
+        "DIALER_UI_SESSION_SECRET": secrets.token_urlsafe(24),
         **fast_clock_env(sim_start, SPEED, datetime.now(UTC)),
         **extra,
     }
