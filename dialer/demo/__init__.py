@@ -36,6 +36,12 @@ from dialer.cli.render import print_import_report, print_plan
 from dialer.clock import utcnow
 from dialer.composition import Runtime, bootstrap
 from dialer.customers_csv import parse_customers
+from dialer.demo.dashboard import (
+    DashboardAccess,
+    close_dashboard,
+    dashboard_port_env,
+    open_dashboard,
+)
 from dialer.demo.history import EARLIER_CAMPAIGN, demo_start, seed_earlier_calls
 from dialer.embedded import stop_services
 from dialer.errors import DialerError
@@ -87,6 +93,7 @@ def run_demo(
     _stop_on_sigterm()
     runtime = bootstrap()
     group: ProcessGroup | None = None
+    dashboard: DashboardAccess | None = None
     try:
         console.rule("[bold]Campaign dialer demo")
         migrate.upgrade(runtime.database_url)
@@ -103,10 +110,15 @@ def run_demo(
         if via_sandbox:
             numbers = spec.agent.phone_numbers if spec.agent else []
             env |= _sandbox_env(flavor, [str(number) for number in numbers])
+        env |= dashboard_port_env(env)
         settings = runtime.settings.model_copy(update=_clock_fields(env))
         group = ProcessGroup(env=env, log_dir=Path(runtime.settings.home) / "demo-logs")
         if via_sandbox:
             _start_channels(console, group, env, flavor)
+        else:  # the dashboard's server: with the simulated provider, it takes no webhooks
+            group.dialer("api", ["api"])
+            _wait_until_up(f"http://127.0.0.1:{env['DIALER_API_PORT']}/healthz", "api", group)
+        dashboard = open_dashboard(console, runtime, env, DEMO_ACCOUNT)
         group.worker(concurrency=2)
         group.beat()
         console.print(
@@ -124,6 +136,8 @@ def run_demo(
     finally:
         if group is not None:
             group.stop()
+        if dashboard is not None:
+            close_dashboard(runtime, dashboard)
         runtime.dispose()
         if not keep_running:
             stop_services(runtime.settings)
