@@ -14,12 +14,13 @@ from typing import Final
 
 from models import CallAttempt
 
+# Labels for people, not status words (the vocabulary's words stay in its enums).
 _STEPS: Final = (
-    ("scheduled_at", "scheduled"),
-    ("queued_at", "queued"),
+    ("scheduled_at", "due to be called"),
+    ("queued_at", "claimed for dispatch"),
     ("dispatched_at", "dispatched to the provider"),
-    ("ringing_at", "ringing"),
-    ("answered_at", "answered"),
+    ("ringing_at", "the phone rang"),
+    ("answered_at", "the call was answered"),
     ("ended_at", "ended"),
     ("finished_at", "finished"),
 )

@@ -172,9 +172,12 @@ def _sandbox(flavour: Flavour, hook_base: str, **faults: Any) -> Any:
     return running_sandbox(config)
 
 
-def _request(flavour: Flavour, n: int) -> PlaceCallRequest:
+def _request(flavour: Flavour, n: int, run: str = "") -> PlaceCallRequest:
+    """The n-th request; ``run`` fixes its key, so the simulated outcome (drawn from the
+    seed and the key) is the same every run. A key with the clock in it gave 8 calls of
+    one outcome in ~5 % of runs (voicemail reads "completed" too)."""
     agent = "wss://agent.example/relay" if flavour.name == "twilio" else REQUEST.agent_id
-    key = f"att:{flavour.name}:{n}:{time.monotonic_ns()}"
+    key = f"att:{flavour.name}:{n}:{run or time.monotonic_ns()}"
     metadata = {**REQUEST.metadata, "attempt_id": f"attempt-{n}"}
     return replace(REQUEST, idempotency_key=key, agent_id=agent, metadata=metadata)
 
@@ -193,7 +196,7 @@ def test_an_adapter_places_reads_finds_and_verifies_against_its_flavour(
     received.hooks.clear()
     with _sandbox(flavour, hook_base) as base:
         adapter = flavour.adapter(base, f"{hook_base}/webhooks/calls/{flavour.name}")
-        requests = [_request(flavour, n) for n in range(CALLS)]
+        requests = [_request(flavour, n, run="outcomes") for n in range(CALLS)]
         placed = [adapter.place_call(request) for request in requests]
         assert all(record.id for record in placed)
         # Every call plays out on the sandbox's fast clock; a loaded machine may need
