@@ -39,7 +39,6 @@ from dialer.customers_csv import parse_customers
 from dialer.demo.dashboard import (
     DashboardAccess,
     close_dashboard,
-    dashboard_port_env,
     open_dashboard,
 )
 from dialer.demo.history import EARLIER_CAMPAIGN, demo_start, seed_earlier_calls
@@ -110,7 +109,7 @@ def run_demo(
         if via_sandbox:
             numbers = spec.agent.phone_numbers if spec.agent else []
             env |= _sandbox_env(flavor, [str(number) for number in numbers])
-        env |= dashboard_port_env(env)
+        env.setdefault("DIALER_API_PORT", str(_free_port()))  # the sandbox run chose one
         settings = runtime.settings.model_copy(update=_clock_fields(env))
         group = ProcessGroup(env=env, log_dir=Path(runtime.settings.home) / "demo-logs")
         if via_sandbox:

@@ -3,7 +3,6 @@ sign in that the demo issues for its own account and revokes when it ends."""
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,15 +20,6 @@ class DashboardAccess:
     url: str
     account: str
     key_prefix: str
-
-
-def dashboard_port_env(env: dict[str, str]) -> dict[str, str]:
-    """A free port for `dialer api` unless the sandbox run already chose one."""
-    if "DIALER_API_PORT" in env:
-        return {}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return {"DIALER_API_PORT": str(probe.getsockname()[1])}
 
 
 def open_dashboard(

@@ -38,6 +38,7 @@ from dialer.policies.zones import resolve_contact_zones
 from dialer.providers.simulation.profile import Bounds, SimulationProfile
 from dialer.services.campaigns import legal_bound, retry_plan_of, window_of
 from dialer.services.locations import location_of
+from dialer.services.plan import enrolled_customers
 from dialer.services.suppressions import SUPPRESSED, suppressed_phones_of_campaign
 from dialer.settings import Settings
 from models import CallAttempt, Campaign, Customer, Enrollment
@@ -113,7 +114,7 @@ def _contacts(
     listed = suppressed_phones_of_campaign(session, campaign.id)
     recent = _recent_calls(session, campaign.id, at - longest_cap_period(PACKS))
     rules_of = RulesOfCampaign(window, at, PACKS)
-    for enrollment, customer in _enrolled(session, campaign.id):
+    for enrollment, customer in enrolled_customers(session, campaign.id):
         location = location_of(customer)
         contact = resolve_contact_zones(
             customer.timezone, customer.phone, campaign.timezone, location
@@ -171,14 +172,3 @@ def _recent_calls(
         if dispatched_at is not None:
             out[customer_id].append(dispatched_at)
     return out
-
-
-def _enrolled(session: Session, campaign_id: uuid.UUID) -> Iterator[tuple[Enrollment, Customer]]:
-    query = (
-        select(Enrollment, Customer)
-        .join(Customer, Customer.id == Enrollment.customer_id)
-        .where(Enrollment.campaign_id == campaign_id)
-        .order_by(Customer.customer_id, Customer.id)
-        .execution_options(yield_per=1000)
-    )
-    yield from session.execute(query)

@@ -53,7 +53,7 @@ def build_contact_plan(
     plan = ContactPlan(campaign_name=campaign.name, at=at)
     window = window_of(campaign, legal)
     listed = suppressed_phones_of_campaign(session, campaign.id)
-    for enrollment, customer in _enrolled(session, campaign.id):
+    for enrollment, customer in enrolled_customers(session, campaign.id):
         row = _plan_row(window, campaign, enrollment, customer, at, listed)
         plan.counts[row.bucket] += 1
         if keep_rows is None or len(plan.rows) < keep_rows:
@@ -61,7 +61,10 @@ def build_contact_plan(
     return plan
 
 
-def _enrolled(session: Session, campaign_id: uuid.UUID) -> Iterator[tuple[Enrollment, Customer]]:
+def enrolled_customers(
+    session: Session, campaign_id: uuid.UUID
+) -> Iterator[tuple[Enrollment, Customer]]:
+    """The campaign's enrollments with their customers, streamed in customer order."""
     query = (
         select(Enrollment, Customer)
         .join(Customer, Customer.id == Enrollment.customer_id)

@@ -8,7 +8,7 @@ import re
 from rich.console import Console
 
 from dialer.composition import Runtime
-from dialer.demo.dashboard import close_dashboard, dashboard_port_env, open_dashboard
+from dialer.demo.dashboard import close_dashboard, open_dashboard
 from dialer.services.api_keys import SCOPES, authenticate
 from dialer.settings import Settings
 from models.session import transaction
@@ -32,9 +32,3 @@ def test_the_printed_key_signs_in_while_the_demo_runs_and_not_after(
     close_dashboard(runtime, access)
     with transaction(clean_db) as session:
         assert authenticate(session, match.group()) is None
-
-
-def test_the_sandbox_run_s_port_is_kept_else_a_free_one_is_chosen() -> None:
-    assert dashboard_port_env({"DIALER_API_PORT": "9000"}) == {}
-    chosen = int(dashboard_port_env({})["DIALER_API_PORT"])
-    assert 0 < chosen < 65536

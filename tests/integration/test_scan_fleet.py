@@ -294,22 +294,14 @@ def test_two_last_closes_in_concurrent_transactions_still_mark_the_campaign(
     clean_db: str,
 ) -> None:
     """The finish-mark race: each close still sees the other enrollment active."""
-    campaign_id = setup_campaign(clean_db, {**NO_WHATSAPP, "name": "race"}, rome_csv(2))
-    start(clean_db, campaign_id, MONDAY_8_UTC)
-    relay(make_driver(clean_db, None, now=MONDAY_8_UTC))
+    campaign_id = _running(clean_db, "race", 2)
     uow = uow_for(clean_db)
+    _end_attempts(clean_db, campaign_id)
     with transaction(clean_db) as session:
-        session.execute(
-            update(CallAttempt)
-            .where(CallAttempt.campaign_id == campaign_id)
-            .values(status="canceled", outcome="canceled", finished_at=MONDAY_8_UTC)
-        )
         session.execute(
             update(Campaign).where(Campaign.id == campaign_id).values(finish_check_at=None)
         )
-        first, second = session.scalars(
-            select(Enrollment.id).where(Enrollment.campaign_id == campaign_id)
-        ).all()
+    first, second = _enrollments(clean_db, campaign_id)
     engine = create_engine(clean_db.replace("postgresql://", "postgresql+psycopg://", 1))
 
     def close(conn: Connection, enrollment_id: uuid.UUID) -> None:
@@ -343,9 +335,7 @@ def test_two_last_closes_in_concurrent_transactions_still_mark_the_campaign(
 
 
 def test_the_finish_duty_keeps_the_mark_through_the_last_closes(clean_db: str) -> None:
-    campaign_id = setup_campaign(clean_db, {**NO_WHATSAPP, "name": "near end"}, rome_csv(4))
-    start(clean_db, campaign_id, MONDAY_8_UTC)
-    relay(make_driver(clean_db, None, now=MONDAY_8_UTC))
+    campaign_id = _running(clean_db, "near end", 4)
     uow = uow_for(clean_db)
     assert ticks.finish_all(uow, MONDAY_8_UTC) == []  # the start's mark: 4 active, dropped
     assert next_mark(clean_db, campaign_id) is None
@@ -357,13 +347,25 @@ def test_the_finish_duty_keeps_the_mark_through_the_last_closes(clean_db: str) -
     assert ticks.finish_all(uow, MONDAY_8_UTC) == []
     assert next_mark(clean_db, campaign_id) is not None  # kept while 2 or fewer are active
     _close_enrollments(clean_db, enrollments[2:])
-    with transaction(clean_db) as session:
+    _end_attempts(clean_db, campaign_id)
+    assert ticks.finish_all(uow, MONDAY_8_UTC) == [campaign_id]
+
+
+def _running(url: str, name: str, contacts: int) -> uuid.UUID:
+    """A started campaign of Rome contacts whose first attempts exist."""
+    campaign_id = setup_campaign(url, {**NO_WHATSAPP, "name": name}, rome_csv(contacts))
+    start(url, campaign_id, MONDAY_8_UTC)
+    relay(make_driver(url, None, now=MONDAY_8_UTC))
+    return campaign_id
+
+
+def _end_attempts(url: str, campaign_id: uuid.UUID) -> None:
+    with transaction(url) as session:
         session.execute(
             update(CallAttempt)
             .where(CallAttempt.campaign_id == campaign_id)
             .values(status="canceled", outcome="canceled", finished_at=MONDAY_8_UTC)
         )
-    assert ticks.finish_all(uow, MONDAY_8_UTC) == [campaign_id]
 
 
 def _enrollments(url: str, campaign_id: uuid.UUID) -> list[uuid.UUID]:
