@@ -20,6 +20,7 @@ from bench import (
     bigdata,
     campaigns_bench,
     fairness_bench,
+    partition_bench,
     pg_raw,
     procs,
     report,
@@ -35,6 +36,7 @@ PARTS = (
     "throughput",
     "scan",
     "campaigns",
+    "partitions",
     "fairness",
     "suppressions",
     "import",
@@ -61,6 +63,8 @@ class Config:
     suppression_numbers: int = 1_000_000
     campaign_levels: tuple[int, ...] = (10, 100, 1_000, 10_000)
     campaign_reps: int = 5
+    partition_campaigns: int = 10_000
+    partition_workers: tuple[int, ...] = (1, 2, 4)
     import_rows: tuple[int, ...] = (100_000, 1_000_000)
     start_enrollments: tuple[int, ...] = (1_000_000,)
     search_attempts: int = 1_000_000
@@ -80,6 +84,7 @@ class Config:
             scan_reps=7,
             suppression_numbers=200_000,
             campaign_reps=3,
+            partition_campaigns=1_000,
             import_rows=(20_000,),
             start_enrollments=(50_000,),
             search_attempts=100_000,
@@ -106,6 +111,8 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
     ap.add_argument("--scan-levels", help="enrollment counts, e.g. 10000,100000,1000000")
     ap.add_argument("--campaign-levels", help="running campaigns, e.g. 10,100,1000,10000")
     ap.add_argument("--campaign-reps", type=int, help="repetitions per campaigns figure")
+    ap.add_argument("--partition-campaigns", type=int, help="running campaigns, partitions part")
+    ap.add_argument("--partition-workers", help="scan worker process counts, e.g. 1,2,4")
     ap.add_argument("--import-rows", help="CSV rows per import level, e.g. 100000,1000000")
     ap.add_argument("--start-enrollments", help="enrollments per start level, e.g. 1000000")
     ap.add_argument("--search-attempts", type=int, help="attempts under the q search")
@@ -139,6 +146,10 @@ def parse(argv: list[str] | None) -> tuple[Config, set[str], Path, bool]:
         changes["campaign_levels"] = tuple(int(x) for x in args.campaign_levels.split(",") if x)
     if args.campaign_reps:
         changes["campaign_reps"] = args.campaign_reps
+    if args.partition_campaigns:
+        changes["partition_campaigns"] = args.partition_campaigns
+    if args.partition_workers:
+        changes["partition_workers"] = tuple(int(x) for x in args.partition_workers.split(",") if x)
     if args.import_rows:
         changes["import_rows"] = tuple(int(x) for x in args.import_rows.split(",") if x)
     if args.start_enrollments:
@@ -229,6 +240,17 @@ def main(argv: list[str] | None = None) -> int:
                 )
             results["timings_s"]["campaigns"] = round(time.perf_counter() - t0, 1)
             report.campaigns(console, results["campaigns"])
+        if "partitions" in parts:
+            t0 = time.perf_counter()
+            counts = ", ".join(str(n) for n in cfg.partition_workers)
+            with console.status(
+                f"partitioned scan of {cfg.partition_campaigns:,} campaigns on {counts} workers"
+            ):
+                results["partitions"] = partition_bench.run(
+                    env, cfg.partition_campaigns, cfg.partition_workers, cfg.campaign_reps
+                )
+            results["timings_s"]["partitions"] = round(time.perf_counter() - t0, 1)
+            report.partitions(console, results["partitions"])
         if "fairness" in parts:
             t0 = time.perf_counter()
             with console.status("fairness: 100k and 100 contacts under a shared rate limit"):

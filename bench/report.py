@@ -406,6 +406,42 @@ def campaigns(console: Console, data: dict[str, Any]) -> None:
     )
 
 
+def partitions(console: Console, data: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Partitioned scan: {data['campaigns']:,} campaigns, "
+        f"{data['customers_per_campaign']} due each, {data['partitions']} partition tasks "
+        "per tick on a real Celery worker"
+    )
+    cols = (
+        "worker processes",
+        "tick ms (median)",
+        "min-max ms",
+        "claims/s",
+        "speed-up",
+        "worker CPU s",
+        "PostgreSQL CPU s",
+        "PostgreSQL share",
+        "busy cores",
+        "foreign cores",
+    )
+    for col in cols:
+        table.add_column(col, justify="right")
+    for r in data["runs"]:
+        table.add_row(
+            str(r["workers"]),
+            _f(r["tick_median_ms"], 1),
+            f"{_f(r['tick_min_ms'], 0)}-{_f(r['tick_max_ms'], 0)}",
+            _f(r["claims_per_s"], 0),
+            f"{_f(r['speedup'], 2)}x",
+            _f(r["worker_cpu_s_per_tick"], 2),
+            _f(r["postgres_cpu_s_per_tick"], 2),
+            f"{_f(100 * r['postgres_cpu_share'], 0)} %" if r["postgres_cpu_share"] else "-",
+            _f(r["busy_cores"], 2),
+            _f(r["foreign_cores"], 2),
+        )
+    console.print(table)
+
+
 def fairness(console: Console, data: dict[str, Any]) -> None:
     if data.get("skipped"):
         console.print(f"fairness: skipped ({data['skipped']})")
