@@ -4,8 +4,9 @@ Every per-campaign rule of the one-campaign scan holds when one transaction clai
 many campaigns (concurrency, daily cap, window, pause, two scans at once); the
 campaigns' next-due times are kept by triggers so a tick with nothing due reads no
 campaign; partitions split the fleet without overlap and a lost one is redone by the
-next tick; a campaign finishes when its last enrollment closes, and the safety sweep
-finishes one whose mark was lost.
+next tick; a pause and a last customer's STOP during a scan give no call; a campaign
+finishes when its last enrollment closes, and the safety sweep finishes one whose mark
+was lost.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, create_engine, select, text, update
 
 from dialer.services.lifecycle import lock_campaign, pause_campaign
-from models import CallAttempt, Campaign, DailyClaims, Enrollment
+from dialer.services.messages import opt_out
+from models import CallAttempt, Campaign, Customer, DailyClaims, Enrollment
 from models.session import transaction
 from scheduler import ticks
 from scheduler.scan import Partition, ScanLimits, scan_chunk
@@ -236,6 +238,47 @@ def test_a_campaign_paused_during_a_scan_gets_no_new_claims(clean_db: str) -> No
         session.execute(update(CallAttempt).values(status="pending", queued_at=None))
     assert scan(clean_db, partitions=3) == []
     assert campaign_status(clean_db, campaign_id) == "paused"
+
+
+def test_a_campaign_whose_last_customer_stops_during_a_scan_finishes_without_a_call(
+    clean_db: str,
+) -> None:
+    """The scan claims the last customer's call while a STOP reply closes them: the
+    opt-out waits for the scan's row lock, then cancels the claimed attempt; the finish
+    duty ends the campaign and the claimed id, handed to dispatch, places no call."""
+    campaign_id = started(clean_db, {"concurrency": 2}, rome_csv(1))
+    scanning, stopped = threading.Event(), threading.Event()
+
+    def scan_holding_the_rows() -> list[uuid.UUID]:
+        with transaction(clean_db) as session:
+            result = scan_chunk(session, MONDAY_8_UTC, LEGAL, ScanLimits())
+            scanning.set()
+            stopped.wait(timeout=1)  # the opt-out waits for this transaction's locks
+        return result.claimed
+
+    def stop_reply() -> bool:
+        scanning.wait(timeout=10)
+        with transaction(clean_db) as session:
+            customer = session.scalars(
+                select(Customer).join(Enrollment).where(Enrollment.campaign_id == campaign_id)
+            ).one()
+            opt_out(session, customer, MONDAY_8_UTC)
+        stopped.set()
+        return True
+
+    claimed, _ = in_threads(scan_holding_the_rows, stop_reply)
+    assert len(claimed) == 1  # claimed before the STOP committed
+
+    driver = make_driver(clean_db, None, EVERYONE_ANSWERS, MONDAY_8_UTC)
+    # The dispatch task the scan enqueued after its commit:
+    batch = ticks.dispatch_many(driver.uow, driver.voice, claimed, driver.clock, driver.limits)
+    assert batch.verdicts["placed"] == 0
+    assert sum(batch.verdicts.values()) == 1
+    with transaction(clean_db) as session:
+        attempt = session.get_one(CallAttempt, claimed[0])
+        assert (attempt.status, attempt.dispatched_at) == ("canceled", None)
+    assert ticks.finish_all(uow_for(clean_db), MONDAY_8_UTC) == [campaign_id]
+    assert campaign_status(clean_db, campaign_id) == "done"
 
 
 # --------------------------------------------------------------------------- finish
