@@ -37,7 +37,7 @@ from kombu.entity import Queue
 
 from bench import campaigns_bench, fixtures, procs
 from bench.env import BenchEnv, postmaster, truncate_all
-from bench.sampling import Finder, tree
+from bench.sampling import Finder, machine_busy_seconds, tree
 from dialer.composition.queues import QUEUES
 
 PARTITIONS = 4
@@ -140,9 +140,9 @@ def _run_workers(env: BenchEnv, sender: Celery, count: int, due: int, reps: int)
             for _ in range(reps):
                 campaigns_bench.make_due(env.database_url)  # untimed, its CPU not counted
                 before = {name: _cpu_by_pid(find) for name, find in groups.items()}
-                busy_before = _machine_busy()
+                busy_before = machine_busy_seconds()
                 ticks.append(_tick(env, sender, broker, conn, due, TICK_TIMEOUT_S, worker.poll))
-                busy += _machine_busy() - busy_before
+                busy += machine_busy_seconds() - busy_before
                 for name, find in groups.items():
                     cpu[name] += _cpu_delta(before[name], _cpu_by_pid(find))
     finally:
@@ -184,13 +184,6 @@ def _cpu_by_pid(find: Finder) -> dict[int, float]:
 def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU spent between two snapshots; a process born in between counts from zero."""
     return sum(v - before.get(pid, 0.0) for pid, v in after.items())
-
-
-def _machine_busy() -> float:
-    t = psutil.cpu_times()
-    return float(
-        sum(getattr(t, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
-    )
 
 
 def _tick(

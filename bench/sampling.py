@@ -151,14 +151,14 @@ class MachineCpu:
     """Busy CPU seconds of the whole machine, to tell our load from other people's."""
 
     def __init__(self) -> None:
-        self.start_busy = _busy()
+        self.start_busy = machine_busy_seconds()
         self.start_wall = time.perf_counter()
         self.start_self = time.process_time()
         self.load_start = psutil.getloadavg()
 
     def report(self, ours_cpu_s: float) -> dict[str, Any]:
         wall = time.perf_counter() - self.start_wall
-        busy = _busy() - self.start_busy
+        busy = machine_busy_seconds() - self.start_busy
         ours = ours_cpu_s + (time.process_time() - self.start_self)
         foreign = max(0.0, busy - ours)
         return {
@@ -172,7 +172,7 @@ class MachineCpu:
         }
 
 
-def _busy() -> float:
+def machine_busy_seconds() -> float:
     t = psutil.cpu_times()
     parts = ("user", "nice", "system", "irq", "softirq")
     return float(sum(getattr(t, name, 0.0) for name in parts))
